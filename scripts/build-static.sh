@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build a fully static tend (glibc, +crt-static) that runs in an image holding nothing else.
+#
+#   scripts/build-static.sh                 # build, verify static, print path and size
+#   scripts/build-static.sh --image tend    # ... and build the distribution image docker/Dockerfile
+#
+# The explicit --target keeps RUSTFLAGS away from build scripts and proc-macros (they must
+# stay dynamic host binaries); the binary lands in
+#   ${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/tend
+# The last line on stdout is the binary's absolute path, so scripts can do
+#   bin=$(scripts/build-static.sh | tail -n1)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+target=x86_64-unknown-linux-gnu
+image=""
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --image) image=${2:?--image needs a tag}; shift 2 ;;
+        --image=*) image=${1#--image=}; shift ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "build-static: unknown argument: $1" >&2; exit 64 ;;
+    esac
+done
+
+log() { echo "build-static: $*" >&2; }
+
+cd "$repo"
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+case "$target_dir" in /*) ;; *) target_dir=$repo/$target_dir ;; esac
+bin=$target_dir/$target/release/tend
+
+log "cargo build --release --target $target (RUSTFLAGS=-C target-feature=+crt-static)"
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
+    cargo build --release --target "$target" --bin tend >&2
+
+[ -x "$bin" ] || { log "FAILED: $bin was not produced"; exit 1; }
+
+# Verify: no program interpreter, no shared libraries.
+desc=$(file -b "$bin")
+case "$desc" in
+    *"statically linked"*|*"static-pie linked"*) ;;
+    *) log "FAILED: $bin is not static: $desc"; exit 1 ;;
+esac
+if ldd_out=$(ldd "$bin" 2>&1); then
+    case "$ldd_out" in
+        *"statically linked"*|*"not a dynamic executable"*) ;;
+        *) log "FAILED: ldd lists shared libraries for $bin:"; echo "$ldd_out" >&2; exit 1 ;;
+    esac
+fi
+if command -v readelf >/dev/null 2>&1 && readelf -l "$bin" 2>/dev/null | grep -q 'INTERP'; then
+    log "FAILED: $bin has a PT_INTERP segment (needs a dynamic loader)"
+    exit 1
+fi
+
+size=$(stat -c %s "$bin")
+log "static: $desc"
+log "size: $size bytes ($(( (size + 1023) / 1024 )) KiB)"
+
+if [ -n "$image" ]; then
+    ctx=$(mktemp -d "${TMPDIR:-/tmp}/tend-image.XXXXXX")
+    trap 'rm -rf "$ctx"' EXIT
+    cp "$bin" "$ctx/tend"
+    cp "$repo/docker/Dockerfile" "$ctx/Dockerfile"
+    log "docker build -t $image (context: the binary only)"
+    docker build -q -t "$image" "$ctx" >&2
+    log "image: $image"
+fi
+
+echo "$bin"

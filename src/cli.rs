@@ -1,0 +1,275 @@
+//! Command-line parsing: which subcommand, and the child's argv, kept as raw OS strings so
+//! that non-UTF-8 arguments reach the child unchanged.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::config::values::parse_duration;
+use crate::config::variables;
+use crate::probe::Probe;
+use crate::readiness::Question;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Supervise this command (the default).
+    Run(Vec<OsString>),
+    CheckConfig,
+    Status,
+    /// `tend health [--live]`; a usage error is kept to be answered with exit code 1.
+    Health(Result<Question, String>),
+    /// Wait for probes, then optionally exec a command (`tend wait`).
+    Wait(WaitArgs),
+    Help,
+    Version,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct WaitArgs {
+    pub probes: Vec<Probe>,
+    pub timeout: Duration,
+    /// Exec'd when every probe passed; empty = just exit 0.
+    pub command: Vec<OsString>,
+}
+
+/// `tend wait` gives up after this long unless `--timeout` says otherwise.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The words tend reads as subcommands when they come first (before any `--`).
+const SUBCOMMANDS: &[&str] = &[
+    "check-config",
+    "status",
+    "health",
+    "wait",
+    "help",
+    "version",
+];
+
+/// Parses argv without the program name. Errors are usage errors (exit 64).
+pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
+    let Some(first) = args.first() else {
+        return Err("no command given: use `tend -- CMD [ARGS...]`".into());
+    };
+    match first.to_str() {
+        Some("--") if args.len() == 1 => {
+            Err("no command after `--`: use `tend -- CMD [ARGS...]`".into())
+        }
+        Some("--") => Ok(Command::Run(args[1..].to_vec())),
+        Some("-h" | "--help" | "help") => Ok(Command::Help),
+        Some("-V" | "--version" | "version") => Ok(Command::Version),
+        Some("wait") => parse_wait(&args[1..]).map(Command::Wait),
+        Some("health") => Ok(Command::Health(parse_health(&args[1..]))),
+        Some(word @ ("check-config" | "status")) => {
+            if let Some(extra) = args.get(1) {
+                return Err(format!("`tend {word}` takes no arguments, got {extra:?}"));
+            }
+            Ok(if word == "status" {
+                Command::Status
+            } else {
+                Command::CheckConfig
+            })
+        }
+        Some(option) if option.starts_with('-') => Err(format!(
+            "unknown option {option:?}: tend is configured with TEND_* variables (see `tend --help`)"
+        )),
+        _ => Ok(Command::Run(args)),
+    }
+}
+
+fn parse_health(args: &[OsString]) -> Result<Question, String> {
+    match args {
+        [] => Ok(Question::Ready),
+        [only] if only == "--live" => Ok(Question::Live),
+        _ => Err(format!("expected no argument or --live, got {args:?}")),
+    }
+}
+
+/// `tend wait PROBE... [--timeout 30s] [-- CMD [ARGS...]]`.
+fn parse_wait(args: &[OsString]) -> Result<WaitArgs, String> {
+    let mut wait = WaitArgs {
+        probes: Vec::new(),
+        timeout: WAIT_TIMEOUT,
+        command: Vec::new(),
+    };
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let text = word
+            .to_str()
+            .ok_or_else(|| format!("`tend wait`: {word:?} is not UTF-8"))?;
+        let timeout = match text {
+            "--" => {
+                wait.command = words.by_ref().cloned().collect();
+                if wait.command.is_empty() {
+                    return Err("`tend wait`: no command after `--`".into());
+                }
+                break;
+            }
+            "--timeout" => Some(words.next().and_then(|w| w.to_str()).unwrap_or("")),
+            _ => text.strip_prefix("--timeout="),
+        };
+        match timeout {
+            Some(value) => {
+                wait.timeout = parse_duration(value)
+                    .map_err(|e| format!("`tend wait --timeout {value}`: expected {e}"))?;
+            }
+            None if text.starts_with('-') => {
+                return Err(format!(
+                    "`tend wait`: unknown option {text:?} (only --timeout)"
+                ))
+            }
+            None => wait
+                .probes
+                .push(Probe::parse(text).map_err(|e| format!("`tend wait`: {e}"))?),
+        }
+    }
+    if wait.probes.is_empty() {
+        return Err(
+            "`tend wait` needs at least one probe, such as `tend wait tcp://db:5432`".into(),
+        );
+    }
+    Ok(wait)
+}
+
+/// A hint for a program that failed to start and looks like a mistyped subcommand.
+pub fn subcommand_hint(program: &str) -> Option<&'static str> {
+    // Short words ("help") are too easy to hit by accident to be worth a hint.
+    let candidates = SUBCOMMANDS.iter().copied().filter(|sub| sub.len() > 4);
+    crate::config::closest_name(program, candidates).filter(|sub| *sub != program)
+}
+
+pub fn help() -> String {
+    let mut text = format!(
+        "tend {} - a small, capable init for containers\n\n\
+USAGE:\n    \
+    tend [--] CMD [ARGS...]   run CMD as the supervised child (no shell)\n    \
+    tend check-config         validate TEND_* variables, print the effective config as JSON\n    \
+    tend status               print the running tend's status snapshot as JSON\n    \
+    tend health [--live]      exit 0 if ready (--live: alive), else 1 with the reason\n    \
+    tend wait PROBE... [--timeout 30s] [-- CMD [ARGS...]]\n                              \
+wait until every probe passes (69 if one never does), then exec CMD\n    \
+    tend --help | --version\n\n\
+A first word that is a subcommand is read as one; use `tend -- CMD` to run a program\n\
+with such a name.\n\nVARIABLES (default in brackets):\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for spec in variables() {
+        text.push_str(&format!(
+            "    {:<26} [{}]\n        {}\n",
+            spec.name, spec.default, spec.help
+        ));
+    }
+    text.push_str(
+        "\nEXIT CODES:\n    the child's code; 128+N if it died of signal N; 0 for TEND_SUCCESS_EXIT_CODES;\n    \
+64 usage, 69 a required dependency never came up, 70 internal error,\n    \
+71 a pre-start hook failed, 75 still unhealthy (TEND_REMEDIATION exit),\n    \
+78 invalid configuration or environment,\n    \
+126 not executable, 127 not found\n\n\
+PROBES (TEND_WAIT_FOR, TEND_WAIT_OPTIONAL, tend wait):\n    \
+tcp://HOST:PORT  unix:///PATH  http://[USER:PASS@]HOST[:PORT][/PATH]  file:///PATH[?max_age=30s]\n    \
+exec:CMD ARGS... (no shell; quote commas inside a list)\n",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn run_with_and_without_separator() {
+        assert_eq!(
+            parse(args(&["--", "sleep", "1"])),
+            Ok(Command::Run(args(&["sleep", "1"])))
+        );
+        assert_eq!(
+            parse(args(&["sleep", "1"])),
+            Ok(Command::Run(args(&["sleep", "1"])))
+        );
+        assert_eq!(
+            parse(args(&["--", "status"])),
+            Ok(Command::Run(args(&["status"])))
+        );
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(args(&[])).is_err());
+        assert!(parse(args(&["--"])).is_err());
+        assert!(parse(args(&["--frobnicate"])).is_err());
+        assert!(parse(args(&["status", "extra"])).is_err());
+    }
+
+    #[test]
+    fn subcommands() {
+        assert_eq!(parse(args(&["check-config"])), Ok(Command::CheckConfig));
+        assert_eq!(parse(args(&["--help"])), Ok(Command::Help));
+        assert_eq!(parse(args(&["-V"])), Ok(Command::Version));
+        assert_eq!(parse(args(&["status"])), Ok(Command::Status));
+        assert_eq!(
+            parse(args(&["health"])),
+            Ok(Command::Health(Ok(Question::Ready)))
+        );
+        assert_eq!(
+            parse(args(&["health", "--live"])),
+            Ok(Command::Health(Ok(Question::Live)))
+        );
+        assert!(matches!(
+            parse(args(&["health", "--bogus"])),
+            Ok(Command::Health(Err(_)))
+        ));
+    }
+
+    #[test]
+    fn wait_arguments() {
+        let Ok(Command::Wait(w)) = parse(args(&[
+            "wait",
+            "tcp://db:5432",
+            "--timeout",
+            "5s",
+            "file:///tmp/x",
+            "--",
+            "app",
+            "--flag",
+        ])) else {
+            panic!("wait not parsed")
+        };
+        assert_eq!(w.probes.len(), 2);
+        assert_eq!(w.timeout, Duration::from_secs(5));
+        assert_eq!(w.command, args(&["app", "--flag"]));
+        let Ok(Command::Wait(w)) = parse(args(&["wait", "--timeout=1m", "tcp://db:1"])) else {
+            panic!("wait not parsed")
+        };
+        assert_eq!((w.timeout, w.command.len()), (Duration::from_secs(60), 0));
+        for bad in [
+            &["wait"][..],
+            &["wait", "db:5432"],
+            &["wait", "tcp://db:1", "--timeout"],
+            &["wait", "tcp://db:1", "--timeout", "soon"],
+            &["wait", "tcp://db:1", "--"],
+            &["wait", "tcp://db:1", "--verbose"],
+        ] {
+            assert!(parse(args(bad)).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn hints_for_typos() {
+        assert_eq!(subcommand_hint("stauts"), Some("status"));
+        assert_eq!(subcommand_hint("sleep"), None);
+    }
+
+    #[test]
+    fn help_lists_every_variable() {
+        let text = help();
+        for spec in variables() {
+            assert!(
+                text.contains(spec.name),
+                "{} missing from --help",
+                spec.name
+            );
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Variables of the health check: one probe run on an interval, judged with
+//! Kubernetes-style thresholds (see `crate::policy`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::catalogue::{var, VarSpec};
+use super::parser::Parser;
+use super::values::{format_duration, parse_duration};
+use crate::policy::{Step, Thresholds};
+use crate::probe::{redact, Probe};
+
+pub const VARIABLES: &[VarSpec] = &[
+    var(
+        "TEND_HEALTH_CHECK",
+        "(none)",
+        "one probe run while the child runs (tcp://, unix://, http://, file://, exec: as TEND_USER)",
+    ),
+    var(
+        "TEND_HEALTH_INTERVAL",
+        "10s",
+        "time between the starts of two health checks",
+    ),
+    var(
+        "TEND_HEALTH_TIMEOUT",
+        "5s",
+        "time one health check may take before it counts as failed",
+    ),
+    var(
+        "TEND_HEALTH_START_PERIOD",
+        "0s",
+        "failures within this long of the child's start do not count",
+    ),
+    var(
+        "TEND_HEALTH_FAILURE_THRESHOLD",
+        "3",
+        "consecutive failed checks that make the child unhealthy",
+    ),
+    var(
+        "TEND_HEALTH_SUCCESS_THRESHOLD",
+        "1",
+        "consecutive passed checks that make it healthy again",
+    ),
+    var(
+        "TEND_STARTUP_TIMEOUT",
+        "60s",
+        "with a health check: time for the first pass; past it the next remediation step is taken",
+    ),
+    var(
+        "TEND_REMEDIATION",
+        "restart",
+        "steps taken in order while unhealthy, one per failure threshold: restart, exit (75), or none",
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub check: Option<Probe>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub thresholds: Thresholds,
+    pub remediation: Vec<Step>,
+    pub startup_timeout: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            check: None,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            thresholds: Thresholds {
+                start_period: Duration::ZERO,
+                failure: 3,
+                success: 1,
+            },
+            remediation: vec![Step::Restart],
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Raw {
+    health_check: Option<String>,
+    health_interval: Option<String>,
+    health_timeout: Option<String>,
+    health_start_period: Option<String>,
+    health_failure_threshold: Option<String>,
+    health_success_threshold: Option<String>,
+    remediation: Option<String>,
+    startup_timeout: Option<String>,
+}
+
+impl HealthConfig {
+    pub(crate) fn parse(parser: &mut Parser) -> Self {
+        let raw: Raw = parser.raw();
+        let d = HealthConfig::default();
+        HealthConfig {
+            check: probe(parser, raw.health_check),
+            interval: parser.field(
+                "TEND_HEALTH_INTERVAL",
+                raw.health_interval,
+                d.interval,
+                positive,
+            ),
+            timeout: parser.field(
+                "TEND_HEALTH_TIMEOUT",
+                raw.health_timeout,
+                d.timeout,
+                positive,
+            ),
+            thresholds: Thresholds {
+                start_period: parser.field(
+                    "TEND_HEALTH_START_PERIOD",
+                    raw.health_start_period,
+                    d.thresholds.start_period,
+                    parse_duration,
+                ),
+                failure: parser.field(
+                    "TEND_HEALTH_FAILURE_THRESHOLD",
+                    raw.health_failure_threshold,
+                    d.thresholds.failure,
+                    count,
+                ),
+                success: parser.field(
+                    "TEND_HEALTH_SUCCESS_THRESHOLD",
+                    raw.health_success_threshold,
+                    d.thresholds.success,
+                    count,
+                ),
+            },
+            remediation: parser.field(
+                "TEND_REMEDIATION",
+                raw.remediation,
+                d.remediation,
+                parse_steps,
+            ),
+            startup_timeout: parser.field(
+                "TEND_STARTUP_TIMEOUT",
+                raw.startup_timeout,
+                d.startup_timeout,
+                positive,
+            ),
+        }
+    }
+
+    /// The effective settings, as `tend check-config` prints them (the probe redacted).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "check": self.check.as_ref().map(ToString::to_string),
+            "interval": format_duration(self.interval),
+            "timeout": format_duration(self.timeout),
+            "start_period": format_duration(self.thresholds.start_period),
+            "failure_threshold": self.thresholds.failure,
+            "success_threshold": self.thresholds.success,
+            "startup_timeout": format_duration(self.startup_timeout),
+            "remediation": self.remediation.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Parsed by hand: `Parser::field` would repeat the raw value, and a URL password must
+/// never reach the log.
+fn probe(parser: &mut Parser, raw: Option<String>) -> Option<Probe> {
+    let text = raw?;
+    match Probe::parse(&text) {
+        Ok(probe) => Some(probe),
+        Err(error) => {
+            parser.error("TEND_HEALTH_CHECK", Some(redact(&text)), error);
+            None
+        }
+    }
+}
+
+fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
+    const EXPECTED: &str = "a comma list of steps among restart and exit, or none";
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    super::values::split_list(text)
+        .map(|item| match item.to_ascii_lowercase().as_str() {
+            "restart" => Ok(Step::Restart),
+            "exit" => Ok(Step::Exit),
+            _ => Err(format!("{EXPECTED}; {item:?} is not one")),
+        })
+        .collect()
+}
+
+fn positive(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("a duration above zero, such as 500ms or 10s".into()),
+        d => Ok(d),
+    }
+}
+
+fn count(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("a whole number of checks, 1 or more".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<HealthConfig, Vec<crate::config::ConfigError>> {
+        crate::config::from_pairs(pairs).map(|c| c.health)
+    }
+
+    #[test]
+    fn defaults() {
+        let h = from(&[]).expect("defaults");
+        assert!(h.check.is_none());
+        assert_eq!(h.interval, Duration::from_secs(10));
+        assert_eq!(h.timeout, Duration::from_secs(5));
+        assert_eq!(h.thresholds, HealthConfig::default().thresholds);
+    }
+
+    #[test]
+    fn every_variable_parses() {
+        let h = from(&[
+            ("TEND_HEALTH_CHECK", "exec:test -f /tmp/ok"),
+            ("TEND_HEALTH_INTERVAL", "200ms"),
+            ("TEND_HEALTH_TIMEOUT", "1s"),
+            ("TEND_HEALTH_START_PERIOD", "30s"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
+            ("TEND_HEALTH_SUCCESS_THRESHOLD", "4"),
+            ("TEND_REMEDIATION", "restart, exit"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            h.check.map(|p| p.to_string()).as_deref(),
+            Some("exec:test -f /tmp/ok")
+        );
+        assert_eq!(h.interval, Duration::from_millis(200));
+        assert_eq!(h.thresholds.start_period, Duration::from_secs(30));
+        assert_eq!((h.thresholds.failure, h.thresholds.success), (2, 4));
+        assert_eq!(h.remediation, [Step::Restart, Step::Exit]);
+        let none = from(&[("TEND_REMEDIATION", "none")]).expect("none");
+        assert!(none.remediation.is_empty());
+    }
+
+    #[test]
+    fn bad_values_are_reported_without_passwords() {
+        for (name, value) in [
+            ("TEND_HEALTH_CHECK", "http://u:hunter2@x:bad/"),
+            ("TEND_HEALTH_INTERVAL", "0s"),
+            ("TEND_HEALTH_TIMEOUT", "soon"),
+            ("TEND_HEALTH_START_PERIOD", "-1s"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "0"),
+            ("TEND_HEALTH_SUCCESS_THRESHOLD", "many"),
+            ("TEND_REMEDIATION", "restart,pray"),
+            ("TEND_STARTUP_TIMEOUT", "0s"),
+        ] {
+            let errors = from(&[(name, value)]).expect_err(name);
+            assert_eq!(errors[0].variable, name);
+            assert!(!errors[0].to_string().contains("hunter2"), "{}", errors[0]);
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! `Config`: every `TEND_*` variable parsed into one typed struct, with every error found
+//! reported at once. Reading the environment is the caller's job; this module only turns
+//! name/value pairs into a `Config` or a list of `ConfigError`s.
+
+mod catalogue;
+pub mod health;
+mod parser;
+pub mod startup;
+mod suggest;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use catalogue::variables;
+use parser::Parser;
+pub use suggest::closest as closest_name;
+use values::{parse_bool, parse_duration, parse_signal, signal_name, split_list};
+
+/// Where forwarded signals go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalTarget {
+    /// The child process alone (the default, as tini does without `-g`).
+    Child,
+    /// The child's whole process group; the child then runs in a session of its own.
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub success_exit_codes: Vec<i32>,
+    pub subreaper: bool,
+    pub signal_target: SignalTarget,
+    /// Pairs of (received, forwarded as).
+    pub signal_rewrite: Vec<(i32, i32)>,
+    pub drain_delay: Duration,
+    pub shutdown_timeout: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub status_file: Option<PathBuf>,
+    pub startup: startup::StartupConfig,
+    pub health: health::HealthConfig,
+}
+
+/// One variable that could not be used, with the value seen and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: String,
+    /// The offending value; `None` when showing it could leak something or it is absent.
+    pub value: Option<String>,
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(value) => write!(f, "{}={value:?}: expected {}", self.variable, self.expected),
+            None => write!(f, "{}: {}", self.variable, self.expected),
+        }
+    }
+}
+
+/// The raw strings, as envy reads them; conversion happens afterwards so that one bad
+/// value does not hide the next.
+#[derive(Debug, Default, Deserialize)]
+struct Raw {
+    success_exit_codes: Option<String>,
+    subreaper: Option<String>,
+    signal_target: Option<String>,
+    signal_rewrite: Option<String>,
+    drain_delay: Option<String>,
+    shutdown_timeout: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    status_file: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from environment pairs (all of them: non-`TEND_` ones are
+    /// ignored). Returns every problem found, not just the first.
+    pub fn from_vars<I>(vars: I) -> Result<Config, Vec<ConfigError>>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let mut errors = Vec::new();
+        let mut tend_vars = BTreeMap::new();
+        for (name, value) in vars {
+            let Some(name) = name.to_str().filter(|n| n.starts_with("TEND_")) else {
+                continue;
+            };
+            if variables().all(|spec| spec.name != name) {
+                errors.push(unknown_variable(name));
+                continue;
+            }
+            match value.into_string() {
+                // An empty value means "use the default", as compose files often set them.
+                Ok(value) if value.trim().is_empty() => {}
+                Ok(value) => {
+                    tend_vars.insert(name.to_string(), value);
+                }
+                Err(_) => errors.push(ConfigError {
+                    variable: name.to_string(),
+                    value: None,
+                    expected: "a UTF-8 value".into(),
+                }),
+            }
+        }
+        let mut parser = Parser::new(&tend_vars, &mut errors);
+        let config = build(&mut parser);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The effective configuration, as `tend check-config` prints it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let rewrite: BTreeMap<String, String> = self
+            .signal_rewrite
+            .iter()
+            .map(|(from, to)| (signal_name(*from), signal_name(*to)))
+            .collect();
+        serde_json::json!({
+            "success_exit_codes": self.success_exit_codes,
+            "subreaper": self.subreaper,
+            "signal_target": match self.signal_target {
+                SignalTarget::Child => "child",
+                SignalTarget::Group => "group",
+            },
+            "signal_rewrite": rewrite,
+            "drain_delay": values::format_duration(self.drain_delay),
+            "shutdown_timeout": values::format_duration(self.shutdown_timeout),
+            "log_format": match self.log_format {
+                LogFormat::Json => "json",
+                LogFormat::Text => "text",
+            },
+            "log_level": self.log_level,
+            "status_file": self.status_file,
+            "startup": self.startup.to_json(),
+            "health": self.health.to_json(),
+        })
+    }
+
+    /// The signal to forward for a received one, after `TEND_SIGNAL_REWRITE`.
+    pub fn rewrite(&self, received: i32) -> i32 {
+        self.signal_rewrite
+            .iter()
+            .find(|(from, _)| *from == received)
+            .map_or(received, |(_, to)| *to)
+    }
+
+    /// TERM and INT always begin the shutdown; QUIT does too unless it is rewritten into
+    /// something else (then the user wants it delivered, not obeyed).
+    pub fn is_stop_signal(&self, received: i32) -> bool {
+        match received {
+            libc::SIGTERM | libc::SIGINT => true,
+            libc::SIGQUIT => self.rewrite(received) == libc::SIGQUIT,
+            _ => false,
+        }
+    }
+}
+
+/// A configuration from literal pairs, for the tests of every configuration area.
+#[cfg(test)]
+pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
+    Config::from_vars(
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+    )
+}
+
+fn unknown_variable(name: &str) -> ConfigError {
+    let expected = match suggest::closest(name, variables().map(|spec| spec.name)) {
+        Some(known) => format!("not a tend variable; did you mean {known}?"),
+        None => "not a tend variable; `tend --help` lists them all".into(),
+    };
+    ConfigError {
+        variable: name.to_string(),
+        value: None,
+        expected,
+    }
+}
+
+fn build(parser: &mut Parser) -> Config {
+    let raw: Raw = parser.raw();
+    Config {
+        success_exit_codes: parser.field(
+            "TEND_SUCCESS_EXIT_CODES",
+            raw.success_exit_codes,
+            Vec::new(),
+            parse_exit_codes,
+        ),
+        subreaper: parser.field("TEND_SUBREAPER", raw.subreaper, true, parse_bool),
+        signal_target: parser.field(
+            "TEND_SIGNAL_TARGET",
+            raw.signal_target,
+            SignalTarget::Child,
+            parse_signal_target,
+        ),
+        signal_rewrite: parser.field(
+            "TEND_SIGNAL_REWRITE",
+            raw.signal_rewrite,
+            Vec::new(),
+            parse_rewrite,
+        ),
+        drain_delay: parser.field(
+            "TEND_DRAIN_DELAY",
+            raw.drain_delay,
+            Duration::ZERO,
+            parse_duration,
+        ),
+        shutdown_timeout: parser.field(
+            "TEND_SHUTDOWN_TIMEOUT",
+            raw.shutdown_timeout,
+            Duration::from_secs(30),
+            parse_duration,
+        ),
+        log_format: parser.field(
+            "TEND_LOG_FORMAT",
+            raw.log_format,
+            LogFormat::Json,
+            parse_log_format,
+        ),
+        log_level: parser.field("TEND_LOG_LEVEL", raw.log_level, "info".into(), parse_level),
+        status_file: parser.field("TEND_STATUS_FILE", raw.status_file, None, |s| {
+            parse_absolute_path(s).map(Some)
+        }),
+        startup: startup::StartupConfig::parse(parser),
+        health: health::HealthConfig::parse(parser),
+    }
+}
+
+fn parse_exit_codes(text: &str) -> Result<Vec<i32>, String> {
+    split_list(text)
+        .map(|item| item.parse::<u8>().map(i32::from))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "a comma list of exit codes 0-255, such as 143,130".into())
+}
+
+fn parse_signal_target(text: &str) -> Result<SignalTarget, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "child" => Ok(SignalTarget::Child),
+        "group" => Ok(SignalTarget::Group),
+        _ => Err("child or group".into()),
+    }
+}
+
+fn parse_rewrite(text: &str) -> Result<Vec<(i32, i32)>, String> {
+    const EXPECTED: &str = "a comma list of FROM:TO signal pairs, such as TERM:QUIT,USR1:HUP";
+    let mut pairs: Vec<(i32, i32)> = Vec::new();
+    for item in split_list(text) {
+        let (from, to) = item.split_once(':').ok_or(EXPECTED)?;
+        let from = parse_signal(from).map_err(|e| format!("{EXPECTED} ({from}: {e})"))?;
+        let to = parse_signal(to).map_err(|e| format!("{EXPECTED} ({to}: {e})"))?;
+        for sig in [from, to] {
+            if values::is_fault_signal(sig) || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                return Err(format!(
+                    "{EXPECTED}; {} cannot be caught or must not be forwarded",
+                    signal_name(sig)
+                ));
+            }
+        }
+        if pairs.iter().any(|(seen, _)| *seen == from) {
+            return Err(format!("{EXPECTED}; {} appears twice", signal_name(from)));
+        }
+        pairs.push((from, to));
+    }
+    Ok(pairs)
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "json" => Ok(LogFormat::Json),
+        "text" => Ok(LogFormat::Text),
+        _ => Err("json or text".into()),
+    }
+}
+
+fn parse_level(text: &str) -> Result<String, String> {
+    let level = text.trim().to_ascii_lowercase();
+    match level.as_str() {
+        "trace" | "debug" | "info" | "warn" | "error" => Ok(level),
+        _ => Err("one of trace, debug, info, warn, error".into()),
+    }
+}
+
+pub(crate) fn parse_absolute_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text.trim());
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err("an absolute path".into())
+    }
+}
+
+/// Reads just the logging variables, leniently, so that logging exists before the full
+/// configuration is validated (its errors must be logged in the chosen format).
+pub fn logging_from_vars<I>(vars: I) -> (LogFormat, String)
+where
+    I: IntoIterator<Item = (OsString, OsString)>,
+{
+    let mut format = LogFormat::Json;
+    let mut level = String::from("info");
+    for (name, value) in vars {
+        let value = value.to_string_lossy().into_owned();
+        match name.to_str() {
+            Some("TEND_LOG_FORMAT") => format = parse_log_format(&value).unwrap_or(format),
+            Some("TEND_LOG_LEVEL") => level = parse_level(&value).unwrap_or(level),
+            _ => {}
+        }
+    }
+    (format, level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let config = Config::from_vars(vars(&[("PATH", "/bin")])).expect("defaults");
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(config.drain_delay, Duration::ZERO);
+        assert!(config.subreaper);
+        assert_eq!(config.signal_target, SignalTarget::Child);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported_at_once() {
+        let errors = Config::from_vars(vars(&[
+            ("TEND_SHUTDOWN_TIMEOUT", "banana"),
+            ("TEND_SUCCESS_EXIT_CODES", "143,999"),
+            ("TEND_SIGNAL_TARGET", "everyone"),
+            ("TEND_SHUTDOWN_TIMOUT", "5s"),
+        ]))
+        .expect_err("four errors");
+        let names: Vec<_> = errors.iter().map(|e| e.variable.as_str()).collect();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        for name in [
+            "TEND_SHUTDOWN_TIMEOUT",
+            "TEND_SUCCESS_EXIT_CODES",
+            "TEND_SIGNAL_TARGET",
+            "TEND_SHUTDOWN_TIMOUT",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        let typo = errors
+            .iter()
+            .find(|e| e.variable == "TEND_SHUTDOWN_TIMOUT")
+            .expect("typo reported");
+        assert!(typo.expected.contains("did you mean TEND_SHUTDOWN_TIMEOUT"));
+        let bad = errors
+            .iter()
+            .find(|e| e.variable == "TEND_SHUTDOWN_TIMEOUT")
+            .expect("bad duration reported");
+        assert_eq!(bad.value.as_deref(), Some("banana"));
+    }
+
+    #[test]
+    fn rewrite_and_stop_signals() {
+        let config = Config::from_vars(vars(&[("TEND_SIGNAL_REWRITE", "TERM:QUIT,SIGQUIT:usr1")]))
+            .expect("valid");
+        assert_eq!(config.rewrite(libc::SIGTERM), libc::SIGQUIT);
+        assert_eq!(config.rewrite(libc::SIGHUP), libc::SIGHUP);
+        assert!(config.is_stop_signal(libc::SIGTERM));
+        assert!(!config.is_stop_signal(libc::SIGQUIT), "QUIT is rewritten");
+        assert!(!config.is_stop_signal(libc::SIGHUP));
+        let plain = Config::from_vars(vars(&[])).expect("valid");
+        assert!(plain.is_stop_signal(libc::SIGQUIT));
+    }
+
+    #[test]
+    fn rewrite_rejects_uncatchable_and_duplicates() {
+        for bad in [
+            "TERM:KILL",
+            "SEGV:TERM",
+            "TERM",
+            "TERM:QUIT,TERM:INT",
+            "TERM:NOPE",
+        ] {
+            assert!(parse_rewrite(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn empty_values_mean_default() {
+        let config = Config::from_vars(vars(&[("TEND_SHUTDOWN_TIMEOUT", "")])).expect("valid");
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn every_catalogued_variable_is_read() {
+        // A variable in the catalogue that Raw does not read would be accepted and ignored.
+        for spec in variables() {
+            let error = Config::from_vars(vars(&[(spec.name, "\u{1}invalid\u{1}")]));
+            let accepted_anything = matches!(spec.name, "TEND_STATUS_FILE" | "TEND_FAULT_INJECT");
+            assert!(
+                error.is_err() || accepted_anything,
+                "{} accepted a nonsense value",
+                spec.name
+            );
+        }
+    }
+}

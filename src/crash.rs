@@ -1,0 +1,36 @@
+//! The panic hook: an init must never leave a container half-alive. On a panic tend logs
+//! it, kills what it started, and exits 70 (EX_SOFTWARE).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::emit;
+use crate::events::Event;
+use crate::process::sweep::Scope;
+
+static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Remembers the current child so the hook can kill its process group.
+pub fn set_child(pid: i32) {
+    CHILD_PID.store(pid, Ordering::Relaxed);
+}
+
+pub fn install() {
+    std::panic::set_hook(Box::new(|info| {
+        emit!(
+            error,
+            Event::InternalError,
+            reason = "panic",
+            "internal error, killing all processes: {info}"
+        );
+        let pid = CHILD_PID.load(Ordering::Relaxed);
+        if pid > 0 {
+            // Safety: plain syscalls; errors are irrelevant on the way out.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        Scope::detect().signal_all(libc::SIGKILL);
+        std::process::exit(70);
+    }));
+}

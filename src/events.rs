@@ -1,0 +1,189 @@
+//! The catalogue of lifecycle events and the subscriber that writes them as JSON lines
+//! (or text) on stderr. Event names live in one enum so that they cannot drift from the
+//! README; every log line carries `event = Event::X.name()`.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
+
+use crate::config::LogFormat;
+
+macro_rules! catalogue {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every event tend emits. The README's event table lists the same names.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Event { $($variant,)* }
+
+        impl Event {
+            #[allow(dead_code)] // read by tests that check the README against it
+            pub const ALL: &'static [Event] = &[$(Event::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Event::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+catalogue! {
+    StartupInitiated => "startup_initiated",
+    ConfigInvalid => "config_invalid",
+    EnvironmentInvalid => "environment_invalid",
+    ResourceLimits => "resource_limits",
+    DependencyWaiting => "dependency_waiting",
+    DependencyAttemptFailed => "dependency_attempt_failed",
+    DependenciesReady => "dependencies_ready",
+    DependencyFailed => "dependency_failed",
+    HookStarted => "hook_started",
+    HookCompleted => "hook_completed",
+    HookFailed => "hook_failed",
+    ChildStarted => "child_started",
+    SpawnFailed => "spawn_failed",
+    StartupCompleted => "startup_completed",
+    StartupTimeout => "startup_timeout",
+    HealthCheckPassed => "health_check_passed",
+    HealthCheckFailed => "health_check_failed",
+    HealthStateChanged => "health_state_changed",
+    RemediationStarted => "remediation_started",
+    RestartInitiated => "restart_initiated",
+    RecoveryCompleted => "recovery_completed",
+    SignalForwarded => "signal_forwarded",
+    ShutdownInitiated => "shutdown_initiated",
+    ForceKill => "force_kill",
+    ChildExited => "child_exited",
+    OrphanReaped => "orphan_reaped",
+    ProcessesRemaining => "processes_remaining",
+    ShutdownCompleted => "shutdown_completed",
+    StatusWriteFailed => "status_write_failed",
+    StateChanged => "state_changed",
+    InternalError => "internal_error",
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Emits one event: `emit!(info, Event::ChildStarted, pid = 12, "child started")`;
+/// after the event come tracing's own fields and message.
+#[macro_export]
+macro_rules! emit {
+    ($level:ident, $event:expr, $($rest:tt)+) => {
+        tracing::$level!(event = $event.name(), $($rest)+)
+    };
+}
+
+/// Installs the stderr subscriber. Stdout is never touched: it belongs to the child.
+pub fn init(format: LogFormat, level: &str) {
+    // A plain level, not an EnvFilter: directives would pull a regex engine into PID 1.
+    let filter: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_timer(Rfc3339Millis);
+    // A second init (only possible in tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+}
+
+/// RFC 3339 UTC timestamps with milliseconds, as the design asks for every line.
+struct Rfc3339Millis;
+
+impl FormatTime for Rfc3339Millis {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        w.write_str(&rfc3339_millis(SystemTime::now()))
+    }
+}
+
+/// Formats a time as `2026-11-23T09:20:37.123Z`.
+pub fn rfc3339_millis(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_millis() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_425_637_123);
+        assert_eq!(rfc3339_millis(t), "2026-11-23T09:20:37.123Z");
+        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(&rfc3339_millis(leap)[..10], "2000-02-29");
+    }
+
+    #[test]
+    fn event_names_are_unique_snake_case() {
+        let mut names: Vec<_> = Event::ALL.iter().map(|e| e.name()).collect();
+        assert!(names
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Event::ALL.len());
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    use super::Event;
+
+    #[test]
+    fn readme_lists_every_event_and_variable() {
+        let readme = include_str!("../README.md");
+        for event in Event::ALL {
+            assert!(
+                readme.contains(&format!("`{}`", event.name())),
+                "README misses event {}",
+                event.name()
+            );
+        }
+        for spec in crate::config::variables() {
+            if spec.name != "TEND_FAULT_INJECT" {
+                assert!(
+                    readme.contains(&format!("`{}`", spec.name)),
+                    "README misses {}",
+                    spec.name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! tend: a small, capable init for containers. `main` only picks the subcommand and maps
+//! its outcome to an exit code; each stage lives in its own module.
+
+mod child;
+mod cli;
+mod config;
+mod crash;
+mod events;
+mod health;
+mod policy;
+mod probe;
+mod process;
+mod readiness;
+mod shutdown;
+mod startup;
+mod status;
+mod supervisor;
+mod users;
+mod words;
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cli::Command;
+use config::Config;
+use events::Event;
+
+const EX_USAGE: i32 = 64;
+const EX_SOFTWARE: i32 = 70;
+const EX_CONFIG: i32 = 78;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let code = match cli::parse(args) {
+        Ok(Command::Run(argv)) => run(argv),
+        Ok(Command::CheckConfig) => check_config(),
+        Ok(Command::Status) => print_status(),
+        Ok(Command::Health(Ok(question))) => readiness::main(question),
+        Ok(Command::Health(Err(message))) => {
+            // A healthcheck reads only 0 and 1: a usage error is a plain no.
+            println!("tend health: {message}");
+            1
+        }
+        Ok(Command::Wait(args)) => wait(args),
+        Ok(Command::Help) => {
+            print!("{}", cli::help());
+            0
+        }
+        Ok(Command::Version) => {
+            println!("tend {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Err(message) => {
+            eprintln!("tend: {message}\nRun `tend --help` for usage.");
+            EX_USAGE
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn environment() -> Vec<(OsString, OsString)> {
+    std::env::vars_os().collect()
+}
+
+/// Reads the configuration, reporting every problem as a `config_invalid` event.
+fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
+    Config::from_vars(env).map_err(|errors| {
+        for error in &errors {
+            emit!(error, Event::ConfigInvalid, variable = %error.variable, "{error}");
+        }
+        emit!(
+            error,
+            Event::ConfigInvalid,
+            count = errors.len(),
+            "{} invalid TEND_* variable(s); nothing was started",
+            errors.len()
+        );
+        EX_CONFIG
+    })
+}
+
+fn run(argv: Vec<OsString>) -> i32 {
+    let env = environment();
+    let (format, level) = config::logging_from_vars(env.clone());
+    events::init(format, &level);
+    crash::install();
+    let config = match load_config(env) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(supervise(config, argv))
+}
+
+async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
+    let pid1 = std::process::id() == 1;
+    let program = argv[0].to_string_lossy().into_owned();
+    emit!(info, Event::StartupInitiated, version = env!("CARGO_PKG_VERSION"), pid = std::process::id(),
+        pid1, command = %program, "tend {} starting {program}", env!("CARGO_PKG_VERSION"));
+    if !pid1 && config.subreaper {
+        process::become_subreaper();
+    }
+    let has_tty = std::io::stdin().is_terminal();
+    let reaper = Arc::new(process::Reaper::new());
+    let mut signals = match process::signals::start(reaper.clone(), has_tty) {
+        Ok(signals) => signals,
+        Err(error) => {
+            emit!(error, Event::InternalError, error = %error, "cannot install signal handlers: {error}");
+            return EX_SOFTWARE;
+        }
+    };
+    let credentials = match startup::gate(&config, &reaper, &mut signals).await {
+        Ok(credentials) => credentials,
+        Err(code) => return code,
+    };
+    let code = supervisor::Supervisor::new(config, argv, reaper, signals, has_tty)
+        .with_credentials(credentials)
+        .run()
+        .await;
+    if let Some(hint) = (code == 127)
+        .then(|| cli::subcommand_hint(&program))
+        .flatten()
+    {
+        emit!(
+            error,
+            Event::SpawnFailed,
+            hint,
+            "did you mean `tend {hint}`?"
+        );
+    }
+    code
+}
+
+/// `tend wait`: the dependency wait on its own, then exec the command (if any) in
+/// tend's place, so that it keeps tend's pid (PID 1 stays the command in a container).
+fn wait(args: cli::WaitArgs) -> i32 {
+    let env = environment();
+    let (format, level) = config::logging_from_vars(env);
+    events::init(format, &level);
+    crash::install();
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let code = runtime.block_on(startup::wait_standalone(&args.probes, args.timeout));
+    // A probe's name lookup may still sit in a blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    if code != 0 || args.command.is_empty() {
+        return code;
+    }
+    startup::exec(&args.command)
+}
+
+fn check_config() -> i32 {
+    let env = environment();
+    let (format, level) = config::logging_from_vars(env.clone());
+    events::init(format, &level);
+    match load_config(env) {
+        Ok(config) => {
+            println!("{:#}", config.to_json());
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+fn print_status() -> i32 {
+    let configured = std::env::var_os("TEND_STATUS_FILE").map(std::path::PathBuf::from);
+    let candidates = configured
+        .map(|path| vec![path])
+        .unwrap_or_else(status::candidates);
+    for path in &candidates {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            print!("{text}");
+            return 0;
+        }
+    }
+    eprintln!(
+        "tend: no status file found (looked in {}); is tend running here?",
+        candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    1
+}
+
+/// The current-thread runtime: an init has no use for a thread pool.
+fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            emit!(error, Event::InternalError, error = %error, "cannot start the runtime: {error}");
+            EX_SOFTWARE
+        })
+}

@@ -1,0 +1,93 @@
+//! The reaper: the one place that calls `waitpid(-1, …)`.
+//!
+//! Every process tend starts goes through `Reaper::spawn`, which registers the pid under
+//! the same lock that `reap` takes, so an exit can never be collected before someone is
+//! listening for it. Exits of processes nobody registered (orphans re-parented to tend)
+//! are counted and reported back to the caller of `reap`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tokio::sync::futures::Notified;
+use tokio::sync::{oneshot, Notify};
+
+use super::spawn::{self, SpawnError, SpawnSpec};
+use super::Exit;
+
+#[derive(Default)]
+pub struct Reaper {
+    waiters: Mutex<HashMap<i32, oneshot::Sender<Exit>>>,
+    reaped: Notify,
+    orphans: AtomicU64,
+}
+
+/// A started process: its pid and the receiver of its exit.
+pub struct Started {
+    pub pid: i32,
+    pub exit: oneshot::Receiver<Exit>,
+}
+
+impl Reaper {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a process and registers it before its exit can be reaped.
+    pub fn spawn(&self, spec: &SpawnSpec) -> Result<Started, SpawnError> {
+        let mut waiters = self.lock();
+        let pid = spawn::spawn(spec)?;
+        let (tx, rx) = oneshot::channel();
+        waiters.insert(pid, tx);
+        Ok(Started { pid, exit: rx })
+    }
+
+    /// Collects every exited child until none is left to collect. Registered pids get
+    /// their status; the others (orphans) are returned.
+    pub fn reap(&self) -> Vec<(i32, Exit)> {
+        let mut orphans = Vec::new();
+        let mut waiters = self.lock();
+        loop {
+            let (pid, exit) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), Exit::Code(code)),
+                Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                    (pid.as_raw(), Exit::Signaled(signal as i32))
+                }
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(_) => break,
+            };
+            match waiters.remove(&pid) {
+                // The receiver may be gone (a helper that timed out); the exit is still collected.
+                Some(tx) => {
+                    let _ = tx.send(exit);
+                }
+                None => orphans.push((pid, exit)),
+            }
+        }
+        drop(waiters);
+        self.orphans
+            .fetch_add(orphans.len() as u64, Ordering::Relaxed);
+        self.reaped.notify_waiters();
+        orphans
+    }
+
+    /// Resolves after the next round of reaping. Create it before checking what it
+    /// guards: it counts from creation, not from its first poll.
+    pub fn reaped(&self) -> Notified<'_> {
+        self.reaped.notified()
+    }
+
+    #[allow(dead_code)] // metrics
+    pub fn orphans_reaped(&self) -> u64 {
+        self.orphans.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<i32, oneshot::Sender<Exit>>> {
+        // A poisoned lock only means a panic elsewhere; the map itself is still sound.
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,218 @@
+//! Starting a process the way an init must: its own process group (or session), the
+//! terminal's foreground when there is one, default signal dispositions, an empty signal
+//! mask, no file descriptor beyond 0, 1 and 2, and optionally another user.
+//!
+//! Only the reaper calls `spawn` (see `Reaper::spawn`), so that a pid is registered before
+//! its exit can be collected.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// What kind of process group the new process gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A new process group in tend's session (keeps the controlling terminal usable).
+    ProcessGroup,
+    /// A new session, hence a new process group and no controlling terminal.
+    Session,
+}
+
+/// Resolved identity to switch to before exec (root only).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub home: Option<OsString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub argv: Vec<OsString>,
+    pub isolation: Isolation,
+    /// Give the new process group the terminal on stdin (ignored when there is none).
+    pub foreground: bool,
+    pub credentials: Option<Credentials>,
+    /// Extra environment entries on top of tend's own environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// A helper (hook, exec probe): stdin from /dev/null and stdout onto tend's stderr,
+    /// because tend's stdout belongs to the child.
+    pub helper: bool,
+}
+
+impl SpawnSpec {
+    pub fn new(argv: Vec<OsString>) -> Self {
+        SpawnSpec {
+            argv,
+            isolation: Isolation::ProcessGroup,
+            foreground: false,
+            credentials: None,
+            env: Vec::new(),
+            helper: false,
+        }
+    }
+}
+
+/// Why a command could not be started, with the exit code a shell would give.
+#[derive(Debug)]
+pub enum SpawnError {
+    NotFound(io::Error),
+    NotExecutable(io::Error),
+}
+
+impl SpawnError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SpawnError::NotFound(_) => 127,
+            SpawnError::NotExecutable(_) => 126,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SpawnError::NotFound(_) => "not_found",
+            SpawnError::NotExecutable(_) => "not_executable",
+        }
+    }
+
+    pub fn error(&self) -> &io::Error {
+        match self {
+            SpawnError::NotFound(e) | SpawnError::NotExecutable(e) => e,
+        }
+    }
+}
+
+/// Forks and execs. The caller must hold the reaper's registry lock.
+pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err(SpawnError::NotFound(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty command",
+        )));
+    };
+    let mut command = Command::new(program);
+    command.args(args);
+    for (key, value) in &spec.env {
+        command.env(key, value);
+    }
+    if spec.helper {
+        command.stdin(Stdio::null());
+        command.stdout(
+            io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(SpawnError::NotExecutable)?,
+        );
+    }
+    if let Some(home) = spec.credentials.as_ref().and_then(|c| c.home.clone()) {
+        command.env("HOME", home);
+    }
+    let isolation = spec.isolation;
+    let foreground = spec.foreground;
+    let credentials = spec.credentials.clone();
+    // Safety: the closure runs between fork and exec and only makes async-signal-safe
+    // system calls; everything it needs was allocated above, before the fork.
+    unsafe {
+        command.pre_exec(move || child_setup(isolation, foreground, credentials.as_ref()));
+    }
+    match command.spawn() {
+        // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
+        Ok(child) => Ok(child.id() as i32),
+        Err(error) => Err(match error.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => SpawnError::NotFound(error),
+            _ => SpawnError::NotExecutable(error),
+        }),
+    }
+}
+
+/// Runs in the child after fork. Async-signal-safe calls only.
+fn child_setup(
+    isolation: Isolation,
+    foreground: bool,
+    credentials: Option<&Credentials>,
+) -> io::Result<()> {
+    unsafe {
+        match isolation {
+            Isolation::Session => check(libc::setsid())?,
+            Isolation::ProcessGroup => check(libc::setpgid(0, 0))?,
+        };
+        if foreground && libc::isatty(libc::STDIN_FILENO) == 1 {
+            // A background group asking for the terminal gets SIGTTOU unless it ignores it.
+            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+            // ENOTTY/ENXIO/EPERM: no usable terminal; the child runs without job control.
+            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
+        }
+        reset_signals();
+        if let Some(c) = credentials {
+            check(libc::setgroups(c.groups.len(), c.groups.as_ptr()))?;
+            check(libc::setgid(c.gid))?;
+            check(libc::setuid(c.uid))?;
+        }
+        close_inherited_fds();
+    }
+    Ok(())
+}
+
+/// Default dispositions for every signal and an empty mask: ignored dispositions survive
+/// exec, and a child that inherits `SIGTTOU` ignored or `SIGTERM` blocked misbehaves.
+unsafe fn reset_signals() {
+    // The raw system call, because glibc's wrapper refuses the two real-time signals it
+    // reserves (32, 33), and an ignored 32 inherited from tend's parent would still leak.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+}
+
+/// Marks every fd above 2 close-on-exec. Closing them outright would also close the pipe
+/// through which std reports exec errors (ENOENT → 127), so close-on-exec it is.
+unsafe fn close_inherited_fds() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) == 0 {
+        return;
+    }
+    // Kernels before 5.11: walk up to the fd limit.
+    let mut limit: libc::rlimit = std::mem::zeroed();
+    let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+        limit.rlim_cur.min(1 << 20) as i32
+    } else {
+        1024
+    };
+    for fd in 3..max {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+}
+
+fn check(result: libc::c_int) -> io::Result<libc::c_int> {
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(result)
+    }
+}

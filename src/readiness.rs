@@ -1,0 +1,165 @@
+//! `tend health` and `tend health --live`: answers from the status file alone, fast enough
+//! to run every second from a compose healthcheck. No configuration, no network; the
+//! only exit codes are 0 (yes) and 1 (no, with a one-line reason on stdout).
+
+use std::path::PathBuf;
+
+use crate::policy::Health;
+use crate::status::{self, Snapshot, State};
+
+/// Which question is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    /// Ready for traffic: `running`, and healthy if a health check is configured.
+    Ready,
+    /// Alive: tend is there and not `failed` or `stopped`.
+    Live,
+}
+
+/// Runs the subcommand; returns the exit code after printing the reason.
+pub fn main(question: Question) -> i32 {
+    let (code, reason) = match load() {
+        Ok(snapshot) if !supervisor_alive(&snapshot) => (
+            1,
+            format!("stale status file: tend (pid {}) is gone", snapshot.pid),
+        ),
+        Ok(snapshot) => judge(&snapshot, question),
+        Err(reason) => (1, reason),
+    };
+    println!("{reason}");
+    code
+}
+
+/// The first status file found, as `tend status` looks for it.
+fn load() -> Result<Snapshot, String> {
+    let paths = match std::env::var_os("TEND_STATUS_FILE").filter(|p| !p.is_empty()) {
+        Some(path) => vec![PathBuf::from(path)],
+        None => status::candidates(),
+    };
+    for path in &paths {
+        match status::read(path) {
+            Ok(snapshot) => return Ok(snapshot),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        }
+    }
+    Err("no status file found: is tend running here?".into())
+}
+
+/// The snapshot's writer is still running: its pid exists and, since pids are reused,
+/// started at the recorded time.
+fn supervisor_alive(snapshot: &Snapshot) -> bool {
+    let now = status::process_start_ticks(snapshot.pid);
+    match snapshot.pid_start_ticks {
+        Some(recorded) => now == Some(recorded),
+        // Without a recorded start time the pid alone has to do.
+        None => std::path::Path::new(&format!("/proc/{}", snapshot.pid)).exists(),
+    }
+}
+
+/// The answer for a live supervisor's snapshot: (exit code, reason).
+pub fn judge(snapshot: &Snapshot, question: Question) -> (i32, String) {
+    let state = state_name(snapshot.state);
+    if matches!(snapshot.state, State::Failed | State::Stopped) {
+        return (1, format!("not alive: state {state}"));
+    }
+    if question == Question::Live {
+        return (0, format!("alive: state {state}"));
+    }
+    if snapshot.state != State::Running {
+        return (1, format!("not ready: state {state}"));
+    }
+    if !snapshot.health_check {
+        return (0, "ready: running (no health check configured)".into());
+    }
+    match snapshot.health {
+        Health::Healthy => (0, "ready: running and healthy".into()),
+        Health::Unknown => (1, "not ready: no health verdict yet".into()),
+        Health::Unhealthy => (
+            1,
+            format!(
+                "not ready: unhealthy after {} failed check(s): {}",
+                snapshot.consecutive_failures,
+                snapshot
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("no error recorded")
+            ),
+        ),
+    }
+}
+
+fn state_name(state: State) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{state:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(state: State, check: bool, health: Health) -> Snapshot {
+        Snapshot {
+            state,
+            health_check: check,
+            health,
+            ..Snapshot::new()
+        }
+    }
+
+    #[test]
+    fn ready_needs_running_and_a_passing_or_absent_check() {
+        let ready = |s: &Snapshot| judge(s, Question::Ready).0;
+        assert_eq!(ready(&snapshot(State::Running, false, Health::Unknown)), 0);
+        assert_eq!(ready(&snapshot(State::Running, true, Health::Healthy)), 0);
+        assert_eq!(ready(&snapshot(State::Running, true, Health::Unknown)), 1);
+        assert_eq!(ready(&snapshot(State::Running, true, Health::Unhealthy)), 1);
+        for state in [State::Starting, State::Draining, State::Stopping] {
+            assert_eq!(ready(&snapshot(state, true, Health::Healthy)), 1);
+        }
+    }
+
+    #[test]
+    fn live_unless_failed_or_stopped() {
+        let live = |state| judge(&snapshot(state, true, Health::Unhealthy), Question::Live).0;
+        for state in [
+            State::Initializing,
+            State::Starting,
+            State::Running,
+            State::Draining,
+            State::Stopping,
+        ] {
+            assert_eq!(live(state), 0, "{state:?}");
+        }
+        assert_eq!(live(State::Failed), 1);
+        assert_eq!(live(State::Stopped), 1);
+    }
+
+    #[test]
+    fn reasons_are_one_line_and_name_the_cause() {
+        let mut s = snapshot(State::Running, true, Health::Unhealthy);
+        s.consecutive_failures = 3;
+        s.last_error = Some("test exited with code 1".into());
+        let (_, reason) = judge(&s, Question::Ready);
+        assert!(
+            reason.contains("3 failed") && reason.contains("code 1"),
+            "{reason}"
+        );
+        assert!(!reason.contains('\n'));
+        let (_, reason) = judge(
+            &snapshot(State::Draining, false, Health::Unknown),
+            Question::Ready,
+        );
+        assert_eq!(reason, "not ready: state draining");
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_wrong_start_time_is_stale() {
+        let mut s = Snapshot::new();
+        assert!(supervisor_alive(&s));
+        s.pid_start_ticks = s.pid_start_ticks.map(|t| t + 1);
+        assert!(!supervisor_alive(&s));
+    }
+}

@@ -1,0 +1,172 @@
+//! The shutdown sequence, bounded at every step: drain (state `draining`, optional delay),
+//! forward the stop signal, wait up to the shutdown timeout, SIGKILL the child's group;
+//! then TERM/KILL whatever else is left and reap it.
+
+use std::time::Duration;
+
+use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::child::Child;
+use crate::config::values::signal_name;
+use crate::emit;
+use crate::events::Event;
+use crate::process::Exit;
+use crate::status::State;
+use crate::supervisor::Supervisor;
+
+/// How often the sweep re-checks for processes that were not our children (their exits
+/// reach us only when their own parent dies first).
+const SWEEP_POLL: Duration = Duration::from_millis(20);
+/// SIGKILL cannot be ignored, but a process stuck in the kernel (D state) can delay its
+/// death; after this long tend stops waiting rather than hang the container.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+impl Supervisor {
+    /// From a stop signal to the child's exit.
+    pub(crate) async fn drain(&mut self, child: &mut Child, first: i32) -> Exit {
+        let timeout = self.config.shutdown_timeout;
+        let delay = self.config.drain_delay;
+        self.set_state(State::Draining);
+        emit!(info, Event::ShutdownInitiated, signal = %signal_name(first), reason = "signal",
+            drain_delay_ms = delay.as_millis() as u64, timeout_ms = timeout.as_millis() as u64,
+            "received {}, shutting down", signal_name(first));
+        if !delay.is_zero() {
+            if let Some(exit) = self.drain_delay(child, delay).await {
+                return exit;
+            }
+        }
+        self.set_state(State::Stopping);
+        self.stop_child(child, first, timeout).await
+    }
+
+    /// TEND_REMEDIATION `exit`: the stop sequence without the drain delay (the child is
+    /// not serving well, so there is nothing to drain).
+    pub(crate) async fn stop_unhealthy(&mut self, child: &mut Child) -> Exit {
+        let timeout = self.config.shutdown_timeout;
+        self.set_state(State::Stopping);
+        emit!(
+            warn,
+            Event::ShutdownInitiated,
+            reason = "unhealthy",
+            timeout_ms = timeout.as_millis() as u64,
+            "child still unhealthy, shutting down"
+        );
+        self.stop_child(child, libc::SIGTERM, timeout).await
+    }
+
+    /// Keeps the child running for the drain delay (so that load balancers can stop
+    /// sending traffic). A second stop signal ends the delay early.
+    async fn drain_delay(&mut self, child: &mut Child, delay: Duration) -> Option<Exit> {
+        let deadline = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                exit = child.wait() => return Some(exit),
+                _ = sleep_until(deadline) => return None,
+                Some(sig) = self.signals.recv() => {
+                    if self.config.is_stop_signal(sig) {
+                        return None;
+                    }
+                    self.forward(child, sig);
+                }
+            }
+        }
+    }
+
+    /// Forwards `sig`, waits up to `timeout`, then kills the child's process group.
+    pub(crate) async fn stop_child(
+        &mut self,
+        child: &mut Child,
+        sig: i32,
+        timeout: Duration,
+    ) -> Exit {
+        let deadline = Instant::now() + timeout;
+        if !timeout.is_zero() {
+            self.forward(child, sig);
+            loop {
+                tokio::select! {
+                    exit = child.wait() => return exit,
+                    _ = sleep_until(deadline) => break,
+                    // Further signals, stop signals included, are forwarded again.
+                    Some(sig) = self.signals.recv() => {
+                        // A restart must not start a new child after this.
+                        if self.config.is_stop_signal(sig) {
+                            self.stop_requested.get_or_insert(sig);
+                        }
+                        self.forward(child, sig);
+                    }
+                }
+            }
+        }
+        let late = Instant::now().saturating_duration_since(deadline);
+        emit!(
+            warn,
+            Event::ForceKill,
+            pid = child.pid,
+            timeout_ms = timeout.as_millis() as u64,
+            late_ms = late.as_secs_f64() * 1000.0,
+            reason = "shutdown_timeout",
+            "pid {} still running after {timeout:?}, sending SIGKILL to its process group",
+            child.pid
+        );
+        child.kill();
+        tokio::select! {
+            exit = child.wait() => exit,
+            _ = sleep(KILL_WAIT) => Exit::Signaled(libc::SIGKILL),
+        }
+    }
+
+    /// TERM to every process left, up to `grace` for them to go, KILL to the rest, and
+    /// reap them all. Returns early as soon as none is left.
+    pub(crate) async fn sweep(&mut self, grace: Duration) {
+        self.reaper.reap();
+        if !self.scope.any_left() {
+            return;
+        }
+        let count = self.scope.signal_all(libc::SIGTERM);
+        emit!(
+            info,
+            Event::ProcessesRemaining,
+            count,
+            grace_ms = grace.as_millis() as u64,
+            "sent SIGTERM to the processes left behind"
+        );
+        if self.wait_until_gone(grace, true).await {
+            return;
+        }
+        let count = self.scope.signal_all(libc::SIGKILL);
+        emit!(
+            warn,
+            Event::ForceKill,
+            count,
+            reason = "remaining_processes",
+            "processes still running after {grace:?}, sending SIGKILL"
+        );
+        self.wait_until_gone(KILL_WAIT, false).await;
+    }
+
+    /// True when every process in scope is gone within `limit`. A stop signal ends the wait
+    /// early when `interruptible` (the user wants out now).
+    async fn wait_until_gone(&mut self, limit: Duration, interruptible: bool) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let reaped = self.reaper.reaped();
+            self.reaper.reap();
+            if !self.scope.any_left() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::select! {
+                _ = reaped => {}
+                _ = sleep(SWEEP_POLL) => {}
+                _ = sleep_until(deadline) => {}
+                Some(sig) = self.signals.recv() => {
+                    if interruptible && self.config.is_stop_signal(sig) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}

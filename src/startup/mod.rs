@@ -1,0 +1,214 @@
+//! The startup gate, between reading the configuration and starting the child: prove the
+//! container can work or fail fast, in this order:
+//! 1. log the CPU and memory limits;
+//! 2. environment checks (TEND_USER, TEND_REQUIRE_ENV, TEND_ENSURE_DIRS, TEND_MIN_DISK_FREE,
+//!    TEND_MIN_MEMORY), all failures reported together, exit 78;
+//! 3. dependency waiting (TEND_WAIT_FOR, TEND_WAIT_OPTIONAL), exit 69;
+//! 4. pre-start hooks (TEND_PRE_START), rolled back with TEND_POST_STOP, exit 71.
+//!
+//! A stop signal during 3 or 4 ends the gate at once with 128 + signal.
+
+mod environment;
+mod hooks;
+mod limits;
+pub mod wait;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::config::values::signal_name;
+use crate::config::Config;
+use crate::emit;
+use crate::events::Event;
+use crate::process::spawn::Credentials;
+use crate::process::Reaper;
+
+pub use hooks::{post_stop, EX_HOOK_FAILED};
+pub use wait::EX_UNAVAILABLE;
+
+/// sysexits EX_CONFIG.
+const EX_CONFIG: i32 = 78;
+
+/// Runs the gate. `Ok` carries the identity the child must run as (TEND_USER); `Err`
+/// the exit code tend must exit with.
+pub async fn gate(
+    config: &Config,
+    reaper: &Arc<Reaper>,
+    signals: &mut UnboundedReceiver<i32>,
+) -> Result<Option<Credentials>, i32> {
+    let limits = limits::detect();
+    log_limits(&limits);
+    let credentials = check_environment(config, &limits)?;
+    let startup = &config.startup;
+    let settings = wait::Settings {
+        timeout: startup.wait_timeout,
+        interval_max: startup.wait_interval_max,
+        probe_timeout: startup.wait_probe_timeout,
+    };
+    let is_stop = |sig| config.is_stop_signal(sig);
+    match wait::dependencies(
+        &startup.wait_for,
+        &startup.wait_optional,
+        settings,
+        reaper,
+        signals,
+        is_stop,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(wait::Abort::Unavailable) => return Err(EX_UNAVAILABLE),
+        Err(wait::Abort::Stopped(sig)) => return Err(stopped(sig, "dependency wait")),
+    }
+    match hooks::pre_start(config, reaper, signals).await {
+        Ok(()) => Ok(credentials),
+        Err(hooks::Abort::Failed) => Err(EX_HOOK_FAILED),
+        Err(hooks::Abort::Stopped(sig)) => Err(stopped(sig, "pre-start hooks")),
+    }
+}
+
+fn stopped(sig: i32, phase: &str) -> i32 {
+    emit!(info, Event::ShutdownInitiated, signal = %signal_name(sig), reason = "signal_during_startup",
+        "received {} during the {phase}; the child will not start", signal_name(sig));
+    128 + sig
+}
+
+/// Resolves TEND_USER and runs every environment check; all failures are logged, then
+/// the gate fails with 78.
+fn check_environment(config: &Config, limits: &limits::Limits) -> Result<Option<Credentials>, i32> {
+    let startup = &config.startup;
+    let mut failures = Vec::new();
+    let credentials = match startup.user.as_ref().map(crate::users::resolve).transpose() {
+        Ok(credentials) => switchable(credentials, &mut failures),
+        Err(message) => {
+            failures.push(environment::Failure {
+                variable: "TEND_USER",
+                message,
+            });
+            None
+        }
+    };
+    failures.extend(environment::missing_env(&startup.require_env, |name| {
+        std::env::var_os(name)
+    }));
+    failures.extend(environment::ensure_dirs(
+        &startup.ensure_dirs,
+        credentials.as_ref(),
+    ));
+    failures.extend(environment::disk_free(&startup.min_disk_free));
+    failures.extend(environment::memory(startup.min_memory, limits));
+    if failures.is_empty() {
+        return Ok(credentials);
+    }
+    for failure in &failures {
+        let event = if failure.variable == "TEND_USER" {
+            Event::ConfigInvalid
+        } else {
+            Event::EnvironmentInvalid
+        };
+        emit!(
+            error,
+            event,
+            variable = failure.variable,
+            "{}: {}",
+            failure.variable,
+            failure.message
+        );
+    }
+    emit!(
+        error,
+        Event::EnvironmentInvalid,
+        count = failures.len(),
+        "{} startup check(s) failed; nothing was started",
+        failures.len()
+    );
+    Err(EX_CONFIG)
+}
+
+/// Switching users needs root; asking for the user tend already is needs no switch.
+fn switchable(
+    credentials: Option<Credentials>,
+    failures: &mut Vec<environment::Failure>,
+) -> Option<Credentials> {
+    let c = credentials?;
+    // Safety: plain getters.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if euid == 0 {
+        return Some(c);
+    }
+    if c.uid != euid || c.gid != egid {
+        failures.push(environment::Failure {
+            variable: "TEND_USER",
+            message: format!(
+                "uid {} gid {} needs tend to run as root to switch to, but tend runs as uid {euid}",
+                c.uid, c.gid
+            ),
+        });
+    }
+    None
+}
+
+fn log_limits(limits: &limits::Limits) {
+    let cpu = limits.cpu_millis.map_or_else(
+        || "unlimited".to_string(),
+        |m| format!("{:.2}", m as f64 / 1000.0),
+    );
+    let memory = limits
+        .memory_limit
+        .map_or_else(|| "unlimited".to_string(), environment::human);
+    emit!(info, Event::ResourceLimits,
+        cgroup_version = limits.cgroup_version,
+        cpu_limit = %cpu,
+        cpus_online = limits.cpus_online,
+        memory_limit_bytes = limits.memory_limit,
+        memory_total_bytes = limits.memory_total,
+        "limits: cpu {cpu} (cpus online {}), memory {memory} (machine {})",
+        limits.cpus_online,
+        limits.memory_total.map_or_else(|| "unknown".to_string(), environment::human));
+}
+
+/// `tend wait`: waits for `probes` with the default backoff; 0 when all passed, 69 when
+/// one never did, 128 + N on a stop signal.
+pub async fn wait_standalone(probes: &[crate::probe::Probe], timeout: std::time::Duration) -> i32 {
+    let reaper = Arc::new(Reaper::new());
+    let mut signals = match crate::process::signals::start(reaper.clone(), false) {
+        Ok(signals) => signals,
+        Err(error) => {
+            emit!(error, Event::InternalError, error = %error, "cannot install signal handlers: {error}");
+            return 70;
+        }
+    };
+    let defaults = crate::config::startup::StartupConfig::default();
+    let settings = wait::Settings {
+        timeout,
+        interval_max: defaults.wait_interval_max,
+        probe_timeout: defaults
+            .wait_probe_timeout
+            .min(timeout.max(std::time::Duration::from_millis(100))),
+    };
+    let is_stop = |sig| matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT);
+    match wait::dependencies(probes, &[], settings, &reaper, &mut signals, is_stop).await {
+        Ok(()) => 0,
+        Err(wait::Abort::Unavailable) => EX_UNAVAILABLE,
+        Err(wait::Abort::Stopped(sig)) => stopped(sig, "dependency wait"),
+    }
+}
+
+/// Replaces tend with `argv` (PATH lookup, no shell); returns only on failure, with the
+/// shell's code for it (127 not found, 126 not executable).
+pub fn exec(argv: &[std::ffi::OsString]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let Some((program, args)) = argv.split_first() else {
+        return 0;
+    };
+    let error = std::process::Command::new(program).args(args).exec();
+    let (code, reason) = match error.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => (127, "not_found"),
+        _ => (126, "not_executable"),
+    };
+    let shown = program.to_string_lossy();
+    emit!(error, Event::SpawnFailed, command = %shown, reason, exit_code = code, error = %error,
+        "cannot run {shown:?}: {error} (PATH is searched when the name has no '/')");
+    code
+}

@@ -1,0 +1,193 @@
+//! The status snapshot: what `tend health` and `tend status` read. Written atomically
+//! (temp file + rename) on every change of state, so readers never see half a file.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::emit;
+use crate::events::{rfc3339_millis, Event};
+use crate::policy::Health;
+use crate::process::Exit;
+
+pub const DEFAULT_PATH: &str = "/run/tend/status.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Initializing,
+    Starting,
+    Running,
+    Restarting,
+    Draining,
+    Stopping,
+    Stopped,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastExit {
+    pub exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub state: State,
+    /// tend's own pid and its start time in clock ticks: together they tell a live
+    /// supervisor from a stale file whose pid has been reused.
+    pub pid: u32,
+    pub pid_start_ticks: Option<u64>,
+    pub child_pid: Option<i32>,
+    pub started_at: String,
+    pub updated_at: String,
+    pub restarts: u32,
+    pub last_exit: Option<LastExit>,
+    /// Whether a health check is configured: without one, `running` alone means ready.
+    #[serde(default)]
+    pub health_check: bool,
+    #[serde(default)]
+    pub health: Health,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    #[serde(default)]
+    pub last_check_at: Option<String>,
+    /// The last failed check's reason, redacted; cleared by a pass.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl Snapshot {
+    pub fn new() -> Self {
+        let now = rfc3339_millis(SystemTime::now());
+        let pid = std::process::id();
+        Snapshot {
+            state: State::Initializing,
+            pid,
+            pid_start_ticks: process_start_ticks(pid),
+            child_pid: None,
+            started_at: now.clone(),
+            updated_at: now,
+            restarts: 0,
+            last_exit: None,
+            health_check: false,
+            health: Health::Unknown,
+            consecutive_failures: 0,
+            last_check_at: None,
+            last_error: None,
+        }
+    }
+
+    pub fn record_exit(&mut self, exit: Exit) {
+        self.last_exit = Some(LastExit {
+            exit_code: exit.code(),
+            signal: exit.signal(),
+            at: rfc3339_millis(SystemTime::now()),
+        });
+    }
+}
+
+/// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The file the snapshot goes to, chosen once at start-up.
+pub struct StatusFile {
+    path: Option<PathBuf>,
+    reported_failure: bool,
+}
+
+impl StatusFile {
+    /// Uses the configured path as given, or the default with fallbacks for read-only
+    /// root filesystems (`/dev/shm` is writable under `docker run --read-only`) and
+    /// unprivileged users.
+    pub fn open(configured: Option<&Path>) -> Self {
+        let path = match configured {
+            Some(path) => Some(path.to_path_buf()),
+            None => candidates().into_iter().find(|p| prepare(p)),
+        };
+        if let Some(path) = &path {
+            if configured.is_some() {
+                prepare(path);
+            }
+        } else {
+            emit!(
+                warn,
+                Event::StatusWriteFailed,
+                path = DEFAULT_PATH,
+                "no writable place for the status file; `tend health` will report unknown"
+            );
+        }
+        StatusFile {
+            path,
+            reported_failure: false,
+        }
+    }
+
+    /// Writes the snapshot; the first failure is reported, later ones are not, so a full
+    /// disk does not turn into a log flood.
+    pub fn write(&mut self, snapshot: &Snapshot) {
+        let Some(path) = &self.path else { return };
+        let mut snapshot = snapshot.clone();
+        snapshot.updated_at = rfc3339_millis(SystemTime::now());
+        match write_atomically(path, &snapshot) {
+            Ok(()) => self.reported_failure = false,
+            Err(error) if !self.reported_failure => {
+                self.reported_failure = true;
+                emit!(warn, Event::StatusWriteFailed, path = %path.display(), error = %error,
+                    "cannot write the status file {}: {error}", path.display());
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Where the status file may live, in order; `tend health` looks in the same places.
+pub fn candidates() -> Vec<PathBuf> {
+    // Safety: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    vec![
+        PathBuf::from(DEFAULT_PATH),
+        PathBuf::from(format!("/dev/shm/tend-{uid}/status.json")),
+        std::env::temp_dir().join(format!("tend-{uid}/status.json")),
+    ]
+}
+
+fn prepare(path: &Path) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    if fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    // A probe file proves the directory is writable by us, not just present.
+    let probe = dir.join(".tend-probe");
+    let ok = fs::write(&probe, b"").is_ok();
+    let _ = fs::remove_file(&probe);
+    ok
+}
+
+fn write_atomically(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    // One write: serde_json writes token by token, which is a system call each unbuffered.
+    let mut bytes = serde_json::to_vec(snapshot)?;
+    bytes.push(b'\n');
+    fs::File::create(&tmp)?.write_all(&bytes)?;
+    fs::rename(&tmp, path)
+}
+
+/// Reads the snapshot at `path`.
+pub fn read(path: &Path) -> std::io::Result<Snapshot> {
+    let text = fs::read(path)?;
+    serde_json::from_slice(&text).map_err(std::io::Error::other)
+}

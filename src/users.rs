@@ -1,0 +1,210 @@
+//! `TEND_USER` resolution from /etc/passwd and /etc/group, read directly: a static glibc
+//! binary cannot use NSS (`getpwnam` needs shared modules absent from scratch images).
+//! Parsing is pure; `resolve` is the one function that reads the files.
+
+use std::ffi::OsString;
+
+use crate::process::spawn::Credentials;
+
+/// `TEND_USER` as written: `name`, `uid`, `name:group` or `uid:gid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// Checks the form only; whether the user exists is known when the files are read.
+pub fn parse_spec(text: &str) -> Result<UserSpec, String> {
+    const EXPECTED: &str = "a user name or uid, optionally :group or :gid (app, 1000, 1000:1000)";
+    let text = text.trim();
+    let (user, group) = match text.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (text, None),
+    };
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-$".contains(c))
+    };
+    if !valid(user) || !group.map_or(true, valid) {
+        return Err(EXPECTED.into());
+    }
+    Ok(UserSpec {
+        user: user.into(),
+        group: group.map(Into::into),
+    })
+}
+
+/// One line of /etc/passwd: name, uid, gid, home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+/// One line of /etc/group: name, gid, members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GroupEntry {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    entries(text)
+        .filter_map(|f| {
+            Some(PasswdEntry {
+                name: f.first()?.to_string(),
+                uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
+                home: f.get(5).map_or("/", |h| h).to_string(),
+            })
+        })
+        .collect()
+}
+
+fn parse_group(text: &str) -> Vec<GroupEntry> {
+    entries(text)
+        .filter_map(|f| {
+            Some(GroupEntry {
+                name: f.first()?.to_string(),
+                gid: f.get(2)?.parse().ok()?,
+                members: f
+                    .get(3)
+                    .map(|m| {
+                        crate::config::values::split_list(m)
+                            .map(Into::into)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The colon-separated fields of each non-comment line.
+fn entries(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(':').collect())
+}
+
+/// Resolves a spec against the two files' contents. A numeric uid need not be listed (as
+/// in Docker); its group is then the same number (Docker would use 0, the root group,
+/// which is a needless privilege) and its HOME is `/`.
+pub fn resolve_in(spec: &UserSpec, passwd: &str, group: &str) -> Result<Credentials, String> {
+    let users = parse_passwd(passwd);
+    let groups = parse_group(group);
+    let entry = users.iter().find(|u| u.name == spec.user).or_else(|| {
+        let uid: u32 = spec.user.parse().ok()?;
+        users.iter().find(|u| u.uid == uid)
+    });
+    let (uid, primary, home, name) = match (entry, spec.user.parse::<u32>()) {
+        (Some(e), _) => (e.uid, e.gid, e.home.clone(), Some(e.name.clone())),
+        (None, Ok(uid)) => (uid, uid, "/".to_string(), None),
+        (None, Err(_)) => return Err(format!("no user {:?} in /etc/passwd", spec.user)),
+    };
+    let gid = match &spec.group {
+        None => primary,
+        Some(g) => match groups.iter().find(|e| &e.name == g) {
+            Some(e) => e.gid,
+            None => g
+                .parse()
+                .map_err(|_| format!("no group {g:?} in /etc/group"))?,
+        },
+    };
+    // As initgroups(3): the primary group plus every group that lists the user by name.
+    // An explicit group replaces the supplementary list, as `docker run --user u:g` does.
+    let mut list = vec![gid];
+    if spec.group.is_none() {
+        if let Some(name) = &name {
+            for g in groups.iter().filter(|g| g.members.contains(name)) {
+                if !list.contains(&g.gid) {
+                    list.push(g.gid);
+                }
+            }
+        }
+    }
+    Ok(Credentials {
+        uid,
+        gid,
+        groups: list,
+        home: Some(OsString::from(home)),
+    })
+}
+
+/// Reads /etc/passwd and /etc/group (a missing file counts as empty: numeric ids still work).
+pub fn resolve(spec: &UserSpec) -> Result<Credentials, String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    resolve_in(spec, &passwd, &group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n# comment\n\
+app:x:1000:1000:App:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nbroken:x\n";
+    const GROUP: &str =
+        "root:x:0:\napp:x:1000:\nwheel:x:10:root,app\ndocker:x:999:app\nstaff:x:50:other\n";
+
+    fn spec(text: &str) -> UserSpec {
+        parse_spec(text).expect(text)
+    }
+
+    #[test]
+    fn named_user_gets_supplementary_groups_and_home() {
+        let c = resolve_in(&spec("app"), PASSWD, GROUP).expect("app");
+        assert_eq!((c.uid, c.gid), (1000, 1000));
+        assert_eq!(c.groups, [1000, 10, 999]);
+        assert_eq!(c.home.as_deref(), Some(std::ffi::OsStr::new("/home/app")));
+    }
+
+    #[test]
+    fn uid_and_group_forms() {
+        let c = resolve_in(&spec("1000"), PASSWD, GROUP).expect("listed uid");
+        assert_eq!((c.uid, c.gid, c.groups.len()), (1000, 1000, 3));
+        let c = resolve_in(&spec("4242"), PASSWD, GROUP).expect("unlisted uid");
+        assert_eq!((c.uid, c.gid), (4242, 4242));
+        assert_eq!(c.groups, [4242]);
+        assert_eq!(c.home.as_deref(), Some(std::ffi::OsStr::new("/")));
+        let c = resolve_in(&spec("app:wheel"), PASSWD, GROUP).expect("named group");
+        assert_eq!((c.uid, c.gid), (1000, 10));
+        assert_eq!(c.groups, [10]);
+        let c = resolve_in(&spec("65534:7"), PASSWD, GROUP).expect("uid:gid");
+        assert_eq!((c.uid, c.gid), (65534, 7));
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        let error = resolve_in(&spec("ghost"), PASSWD, GROUP).expect_err("ghost");
+        assert!(
+            error.contains("ghost") && error.contains("/etc/passwd"),
+            "{error}"
+        );
+        let error = resolve_in(&spec("app:ghosts"), PASSWD, GROUP).expect_err("group");
+        assert!(
+            error.contains("ghosts") && error.contains("/etc/group"),
+            "{error}"
+        );
+        assert!(resolve_in(&spec("broken"), PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn spec_syntax() {
+        assert_eq!(
+            spec("app:staff"),
+            UserSpec {
+                user: "app".into(),
+                group: Some("staff".into())
+            }
+        );
+        for bad in ["", ":", "app:", ":1", "a b", "a:b:c", "\u{1}x"] {
+            assert!(parse_spec(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Test harness: runs the real tend binary as an ordinary process or as PID 1 of a new PID
+//! namespace, reads its JSON events from stderr as they come, and synchronises on them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tend");
+/// Generous bound for things that should take milliseconds: a loaded CI machine must not
+/// make a correct test fail, and a hang must still end the test.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A scratch directory removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("tend-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How tend is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// An ordinary process (tend registers as child subreaper).
+    Process,
+    /// PID 1 of a fresh PID namespace with its own /proc.
+    Pid1,
+}
+
+pub const MODES: [Mode; 2] = [Mode::Process, Mode::Pid1];
+
+/// A `Command` for tend with a private status file and a clean TEND_* environment.
+pub fn tend(mode: Mode, scratch: &Scratch, args: &[&str]) -> Command {
+    let mut cmd = match mode {
+        Mode::Process => Command::new(BIN),
+        Mode::Pid1 => {
+            let mut c = Command::new("unshare");
+            c.args(["--pid", "--fork", "--mount-proc", BIN]);
+            c
+        }
+    };
+    cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("TEND_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("TEND_STATUS_FILE", scratch.path("status.json"));
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// A running tend with its event stream.
+pub struct Running {
+    pub child: Child,
+    pub mode: Mode,
+    lines: Receiver<String>,
+    pub seen: Vec<Value>,
+    pub raw: Vec<String>,
+}
+
+impl Running {
+    pub fn start(mut cmd: Command, mode: Mode) -> Self {
+        cmd.stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn tend");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            mode,
+            lines: rx,
+            seen: Vec::new(),
+            raw: Vec::new(),
+        }
+    }
+
+    /// The pid to signal: tend itself (in PID-1 mode, its pid as the host sees it).
+    pub fn tend_pid(&self) -> i32 {
+        match self.mode {
+            Mode::Process => self.child.id() as i32,
+            Mode::Pid1 => {
+                let deadline = Instant::now() + PATIENCE;
+                loop {
+                    let path = format!("/proc/{0}/task/{0}/children", self.child.id());
+                    if let Some(pid) = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+                        .and_then(|s| s.parse().ok())
+                    {
+                        return pid;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "tend never started under unshare"
+                    );
+                    thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.tend_pid();
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+    }
+
+    fn next_line(&mut self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(left) {
+            Ok(line) => {
+                self.raw.push(line.clone());
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    self.seen.push(value);
+                }
+                Some(line)
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Waits for the first event named `name` after those already seen.
+    pub fn wait_event(&mut self, name: &str) -> Value {
+        self.wait_event_where(name, |_| true)
+    }
+
+    pub fn wait_event_where(&mut self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = self.seen.len();
+        let deadline = Instant::now() + PATIENCE;
+        let mut checked = start;
+        loop {
+            while checked < self.seen.len() {
+                let event = &self.seen[checked];
+                checked += 1;
+                if event["event"] == name && pred(event) {
+                    return event.clone();
+                }
+            }
+            if self.next_line(deadline).is_none() {
+                panic!(
+                    "no {name} event within {PATIENCE:?}; output so far:\n{}",
+                    self.raw.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Waits for tend to exit; returns its code and reads the rest of its output.
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + PATIENCE;
+        while self.next_line(deadline).is_some() {}
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                use std::os::unix::process::ExitStatusExt;
+                return status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("tend did not exit; output:\n{}", self.raw.join("\n"));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Every event with this name seen so far.
+    pub fn events(&self, name: &str) -> Vec<&Value> {
+        self.seen.iter().filter(|e| e["event"] == name).collect()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // Killing unshare would leave its namespace running: kill its PID 1, which
+            // takes every process of the namespace with it.
+            if self.mode == Mode::Pid1 {
+                let path = format!("/proc/{0}/task/{0}/children", self.child.id());
+                let pid1 = std::fs::read_to_string(path).unwrap_or_default();
+                if let Some(pid) = pid1
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<i32>().ok())
+                {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs tend to completion and returns (exit code, events, raw stderr lines).
+pub fn run(mode: Mode, scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> (i32, Running) {
+    let mut cmd = tend(mode, scratch, args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut running = Running::start(cmd, mode);
+    let code = running.wait_exit();
+    (code, running)
+}
+
+/// Polls `cond` until true or PATIENCE runs out (for conditions no event announces, such
+/// as a file appearing that the child writes).
+pub fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Reads a file the child writes once it is ready (a pid, a marker).
+pub fn read_when_present(path: &Path) -> String {
+    wait_for(&format!("{}", path.display()), || {
+        std::fs::read_to_string(path)
+            .map(|s| s.ends_with('\n'))
+            .unwrap_or(false)
+    });
+    std::fs::read_to_string(path).expect("read")
+}
+
+/// Zombie processes among `pids` (state Z in /proc/PID/stat).
+pub fn zombies_in_namespace_of(pid: i32) -> usize {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/root/proc")) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{pid}/root/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+                .unwrap_or(false)
+        })
+        .count()
+}

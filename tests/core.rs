@@ -1,0 +1,731 @@
+//! Issue 2: the PID-1 core, tested against the real binary as an ordinary process and as
+//! PID 1 of a fresh PID namespace.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+
+use common::*;
+use serde_json::Value;
+
+fn ms_between(a: &Value, b: &Value) -> i64 {
+    fn ms(v: &Value) -> i64 {
+        // "2026-11-23T09:25:41.549Z": compare within a day is enough for a test.
+        let t = v["timestamp"].as_str().expect("timestamp");
+        let (h, m, s) = (&t[11..13], &t[14..16], &t[17..23]);
+        let secs: f64 = s.parse().expect("seconds");
+        (h.parse::<i64>().expect("h") * 3600 + m.parse::<i64>().expect("m") * 60) * 1000
+            + (secs * 1000.0).round() as i64
+    }
+    ms(b) - ms(a)
+}
+
+#[test]
+fn runs_the_command_and_returns_its_exit_code() {
+    for mode in MODES {
+        let dir = Scratch::new("code");
+        let (code, _) = run(mode, &dir, &["--", "sh", "-c", "exit 3"], &[]);
+        assert_eq!(code, 3, "{mode:?}");
+        let (code, _) = run(mode, &dir, &["sh", "-c", "exit 4"], &[]);
+        assert_eq!(code, 4, "{mode:?} without --");
+    }
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n_and_success_codes_map_to_zero() {
+    for mode in MODES {
+        let dir = Scratch::new("sig");
+        let (code, _) = run(mode, &dir, &["--", "sh", "-c", "kill -USR1 $$"], &[]);
+        assert_eq!(code, 128 + libc::SIGUSR1, "{mode:?}");
+        let (code, tend) = run(
+            mode,
+            &dir,
+            &["--", "sh", "-c", "kill -USR1 $$"],
+            &[("TEND_SUCCESS_EXIT_CODES", "143, 138")],
+        );
+        assert_eq!(code, 0, "{mode:?}");
+        let done = tend.events("shutdown_completed");
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0]["child_exit_code"], 138);
+    }
+}
+
+#[test]
+fn missing_command_is_127_and_non_executable_is_126() {
+    for mode in MODES {
+        let dir = Scratch::new("spawn");
+        let (code, tend) = run(mode, &dir, &["--", "no-such-command-here"], &[]);
+        assert_eq!(code, 127, "{mode:?}");
+        let failed = tend.events("spawn_failed");
+        assert_eq!(failed[0]["reason"], "not_found");
+        assert!(failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-command-here"));
+
+        let script = dir.path("not-executable");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let (code, tend) = run(mode, &dir, &["--", script.to_str().unwrap()], &[]);
+        assert_eq!(code, 126, "{mode:?}");
+        assert_eq!(tend.events("spawn_failed")[0]["reason"], "not_executable");
+    }
+}
+
+#[test]
+fn usage_errors_exit_64_and_print_nothing_on_stdout() {
+    for args in [&[][..], &["--"][..], &["--bogus"][..]] {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(out.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("tend"));
+    }
+}
+
+#[test]
+fn stdout_belongs_to_the_child_and_every_stderr_line_is_a_json_event() {
+    let dir = Scratch::new("stdout");
+    let mut cmd = tend(
+        Mode::Process,
+        &dir,
+        &["--", "sh", "-c", "echo hello; echo oops >&2"],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut events = 0;
+    for line in stderr.lines().filter(|l| *l != "oops") {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        for field in ["timestamp", "level", "event", "message"] {
+            assert!(v.get(field).is_some(), "{field} missing in {line}");
+        }
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+        events += 1;
+    }
+    for name in [
+        "startup_initiated",
+        "child_started",
+        "child_exited",
+        "shutdown_completed",
+    ] {
+        assert!(
+            stderr.contains(&format!("\"event\":\"{name}\"")),
+            "{name} missing"
+        );
+    }
+    assert!(events >= 4);
+}
+
+#[test]
+fn text_format_and_log_level() {
+    let dir = Scratch::new("text");
+    let (_, tend) = run(
+        Mode::Process,
+        &dir,
+        &["--", "true"],
+        &[("TEND_LOG_FORMAT", "text")],
+    );
+    assert!(tend.seen.is_empty(), "text lines must not be JSON");
+    assert!(tend.raw.iter().any(|l| l.contains("child_started")));
+    let (_, quiet) = run(
+        Mode::Process,
+        &dir,
+        &["--", "true"],
+        &[("TEND_LOG_LEVEL", "error")],
+    );
+    assert!(quiet.raw.is_empty(), "{:?}", quiet.raw);
+}
+
+#[test]
+fn forwards_signals_to_the_child() {
+    for mode in MODES {
+        let dir = Scratch::new("fwd");
+        let log = dir.path("got");
+        let script = format!(
+            "for s in HUP USR1 USR2 WINCH ALRM CONT URG; do trap \"echo $s >> {0}\" $s; done; \
+             echo ready >> {0}; while :; do sleep 0.05; done",
+            log.display()
+        );
+        let mut t = Running::start(tend(mode, &dir, &["--", "sh", "-c", &script]), mode);
+        t.wait_event("child_started");
+        read_when_present(&log);
+        let signals = [
+            ("HUP", libc::SIGHUP),
+            ("USR1", libc::SIGUSR1),
+            ("USR2", libc::SIGUSR2),
+            ("WINCH", libc::SIGWINCH),
+            ("ALRM", libc::SIGALRM),
+            ("CONT", libc::SIGCONT),
+            ("URG", libc::SIGURG),
+        ];
+        for (name, sig) in signals {
+            t.signal(sig);
+            t.wait_event_where("signal_forwarded", |e| e["signal"] == name);
+            wait_for(&format!("{name} in child ({mode:?})"), || {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains(name)
+            });
+        }
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
+}
+
+#[test]
+fn group_target_reaches_the_whole_process_group() {
+    for mode in MODES {
+        let dir = Scratch::new("group");
+        let log = dir.path("got");
+        // The grandchild shares the child's process group; only group delivery reaches it.
+        let script = format!(
+            "sh -c 'trap \"echo grandchild >> {0}\" USR1; echo g >> {0}.g; while :; do sleep 0.05; done' & \
+             trap 'echo child >> {0}' USR1; while [ ! -s {0}.g ]; do sleep 0.01; done; echo ready > {0}.r; \
+             while :; do sleep 0.05; done",
+            log.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_SIGNAL_TARGET", "group");
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&dir.path("got.r"));
+        t.signal(libc::SIGUSR1);
+        wait_for("both got USR1", || {
+            let got = std::fs::read_to_string(&log).unwrap_or_default();
+            got.contains("child") && got.contains("grandchild")
+        });
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143);
+    }
+}
+
+#[test]
+fn signal_rewrite_changes_what_the_child_gets() {
+    for mode in MODES {
+        let dir = Scratch::new("rewrite");
+        let log = dir.path("got");
+        let script = format!(
+            "trap 'echo QUIT >> {0}; exit 0' QUIT; trap 'echo TERM >> {0}; exit 1' TERM; \
+             trap 'echo USR2 >> {0}' USR2; echo ready > {0}.r; while :; do sleep 0.05; done",
+            log.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_SIGNAL_REWRITE", "SIGTERM:quit,10:SIGUSR2");
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&dir.path("got.r"));
+        t.signal(libc::SIGUSR1);
+        t.wait_event_where("signal_forwarded", |e| {
+            e["signal"] == "USR2" && e["received"] == "USR1"
+        });
+        wait_for("USR2", || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("USR2")
+        });
+        t.signal(libc::SIGTERM);
+        t.wait_event("shutdown_initiated");
+        assert_eq!(t.wait_exit(), 0, "{mode:?}: child exits 0 on QUIT");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "USR2\nQUIT\n");
+    }
+}
+
+#[test]
+fn force_kill_comes_within_100ms_of_the_timeout() {
+    for mode in MODES {
+        let dir = Scratch::new("force");
+        let ready = dir.path("ready");
+        let script = format!(
+            "trap '' TERM; echo up > {}; while :; do sleep 0.05; done",
+            ready.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_SHUTDOWN_TIMEOUT", "1s");
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&ready);
+        t.signal(libc::SIGTERM);
+        let forwarded = t.wait_event("signal_forwarded");
+        let kill = t.wait_event("force_kill");
+        let late = ms_between(&forwarded, &kill) - 1000;
+        println!(
+            "{mode:?}: force_kill {late} ms after the 1 s timeout (event late_ms {})",
+            kill["late_ms"]
+        );
+        assert!((0..100).contains(&late), "force kill {late} ms late");
+        assert!(kill["late_ms"].as_f64().unwrap() < 100.0);
+        assert_eq!(t.wait_exit(), 137, "{mode:?}");
+        assert_eq!(t.events("shutdown_completed").len(), 1);
+    }
+}
+
+#[test]
+fn zero_timeout_kills_at_once() {
+    let dir = Scratch::new("zero");
+    let ready = dir.path("ready");
+    let script = format!("trap '' TERM; echo up > {}; sleep 100", ready.display());
+    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", &script]);
+    cmd.env("TEND_SHUTDOWN_TIMEOUT", "0s");
+    let mut t = Running::start(cmd, Mode::Process);
+    read_when_present(&ready);
+    t.signal(libc::SIGTERM);
+    t.wait_event("force_kill");
+    assert_eq!(t.wait_exit(), 137);
+    assert!(
+        t.events("signal_forwarded").is_empty(),
+        "0s kills without forwarding"
+    );
+}
+
+#[test]
+fn drain_delay_keeps_the_child_running_in_state_draining() {
+    for mode in MODES {
+        let dir = Scratch::new("drain");
+        let ready = dir.path("ready");
+        let script = format!(
+            "echo up > {}; while :; do sleep 0.05; done",
+            ready.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_DRAIN_DELAY", "700ms");
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&ready);
+        t.signal(libc::SIGTERM);
+        let initiated = t.wait_event("shutdown_initiated");
+        let status: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path("status.json")).unwrap())
+                .unwrap();
+        assert_eq!(status["state"], "draining", "{mode:?}");
+        let forwarded = t.wait_event("signal_forwarded");
+        let waited = ms_between(&initiated, &forwarded);
+        assert!((690..1500).contains(&waited), "drained {waited} ms");
+        assert_eq!(t.wait_exit(), 143);
+    }
+}
+
+#[test]
+fn second_stop_signal_ends_the_drain_delay_and_is_forwarded_again() {
+    let dir = Scratch::new("second");
+    let log = dir.path("got");
+    // The child survives the first TERM and exits 0 on the second.
+    let script = format!(
+        "n=0; trap 'n=$((n+1)); echo $n >> {0}; [ $n -ge 2 ] && exit 0' TERM; echo up > {0}.r; \
+         while :; do sleep 0.05; done",
+        log.display()
+    );
+    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", &script]);
+    cmd.env("TEND_DRAIN_DELAY", "60s");
+    let mut t = Running::start(cmd, Mode::Process);
+    read_when_present(&dir.path("got.r"));
+    t.signal(libc::SIGTERM);
+    t.wait_event("shutdown_initiated");
+    t.signal(libc::SIGTERM); // ends the 60 s delay
+    t.wait_event("signal_forwarded");
+    wait_for("first TERM handled", || {
+        std::fs::read_to_string(&log).unwrap_or_default() == "1\n"
+    });
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 0);
+    assert_eq!(t.events("signal_forwarded").len(), 2);
+}
+
+#[test]
+fn reaps_a_thousand_orphans_and_leaves_no_zombie() {
+    for mode in MODES {
+        let dir = Scratch::new("orphans");
+        let ready = dir.path("ready");
+        // Each `( sleep 0 & )` leaves an orphan that is re-parented to tend.
+        let script = format!(
+            "i=0; while [ $i -lt 1000 ]; do (true &); i=$((i+1)); done; echo done > {}; \
+             while :; do sleep 0.05; done",
+            ready.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_LOG_LEVEL", "debug");
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&ready);
+        let mut reaped = 0;
+        while reaped < 1000 {
+            t.wait_event("orphan_reaped");
+            reaped += 1;
+        }
+        if mode == Mode::Pid1 {
+            let zombies = zombies_in_namespace_of(t.tend_pid());
+            println!("{mode:?}: {reaped} orphans reaped, {zombies} zombies left");
+            assert_eq!(zombies, 0);
+        }
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143);
+    }
+}
+
+#[test]
+fn leftover_processes_get_term_then_kill_and_tend_exits_as_soon_as_they_are_gone() {
+    for mode in MODES {
+        let dir = Scratch::new("leftover");
+        let pids = dir.path("pids");
+        // One leftover obeys TERM, one ignores it; both are in other sessions.
+        let script = format!(
+            "setsid sleep 100 & echo $! >> {0}; setsid sh -c \"trap '' TERM; echo \\$\\$ >> {0}; sleep 100; sleep 100\" & \
+             while [ $(wc -l < {0}) -lt 2 ]; do sleep 0.01; done; exit 5",
+            pids.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_SHUTDOWN_TIMEOUT", "1s");
+        let mut t = Running::start(cmd, mode);
+        t.wait_event("child_exited");
+        t.wait_event("processes_remaining");
+        let kill = t.wait_event_where("force_kill", |e| e["reason"] == "remaining_processes");
+        assert_eq!(t.wait_exit(), 5, "{mode:?}");
+        let done = t.events("shutdown_completed")[0].clone();
+        let took = ms_between(&t.events("child_exited")[0].clone(), &done);
+        println!("{mode:?}: leftovers cleaned in {took} ms; {kill}");
+        assert!(took < 3000, "took {took} ms");
+        if mode == Mode::Process {
+            for pid in std::fs::read_to_string(&pids).unwrap().split_whitespace() {
+                assert!(
+                    !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                    "leftover {pid} still alive"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn leftovers_that_obey_term_do_not_wait_out_the_grace() {
+    let dir = Scratch::new("quick");
+    let mut cmd = tend(
+        Mode::Pid1,
+        &dir,
+        &["--", "sh", "-c", "setsid sleep 100 & sleep 0.1; exit 0"],
+    );
+    cmd.env("TEND_SHUTDOWN_TIMEOUT", "30s");
+    let mut t = Running::start(cmd, Mode::Pid1);
+    let exited = t.wait_event("child_exited");
+    t.wait_event("processes_remaining");
+    let done = t.wait_event("shutdown_completed");
+    assert!(ms_between(&exited, &done) < 2000);
+    assert!(t.events("force_kill").is_empty());
+    assert_eq!(t.wait_exit(), 0);
+}
+
+#[test]
+fn config_errors_exit_78_listing_every_bad_variable_and_start_nothing() {
+    let dir = Scratch::new("config");
+    let marker = dir.path("ran");
+    let (code, t) = run(
+        Mode::Process,
+        &dir,
+        &["--", "touch", marker.to_str().unwrap()],
+        &[
+            ("TEND_SHUTDOWN_TIMEOUT", "banana"),
+            ("TEND_SIGNAL_REWRITE", "TERM:KILL"),
+            ("TEND_DRAIN_DELAI", "1s"),
+        ],
+    );
+    assert_eq!(code, 78);
+    assert!(!marker.exists(), "the child must not run");
+    let invalid = t.events("config_invalid");
+    let text = serde_json::to_string(&invalid).unwrap();
+    for needle in [
+        "TEND_SHUTDOWN_TIMEOUT",
+        "banana",
+        "TEND_SIGNAL_REWRITE",
+        "did you mean TEND_DRAIN_DELAY",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+}
+
+#[test]
+fn durations_in_every_form_are_accepted() {
+    for value in ["500ms", "30s", "1m30s", "45"] {
+        let out = std::process::Command::new(BIN)
+            .arg("check-config")
+            .env("TEND_SHUTDOWN_TIMEOUT", value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{value}");
+        let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(config["shutdown_timeout"].is_string());
+    }
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration() {
+    let out = std::process::Command::new(BIN)
+        .arg("check-config")
+        .env("TEND_SIGNAL_REWRITE", "TERM:QUIT")
+        .env("TEND_SHUTDOWN_TIMEOUT", "90")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config["shutdown_timeout"], "1m30s");
+    assert_eq!(config["signal_rewrite"]["TERM"], "QUIT");
+    let bad = std::process::Command::new(BIN)
+        .arg("check-config")
+        .env("TEND_SUBREAPER", "perhaps")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(78));
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn help_and_version() {
+    let help = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needle in [
+        "check-config",
+        "status",
+        "TEND_SHUTDOWN_TIMEOUT",
+        "[30s]",
+        "TEND_SIGNAL_REWRITE",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from --help");
+    }
+    let version = std::process::Command::new(BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("tend "));
+}
+
+#[test]
+fn status_file_tracks_the_lifecycle() {
+    let dir = Scratch::new("status");
+    let ready = dir.path("ready");
+    let script = format!(
+        "echo up > {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let mut t = Running::start(
+        tend(Mode::Process, &dir, &["--", "sh", "-c", &script]),
+        Mode::Process,
+    );
+    let started = t.wait_event("child_started");
+    // The state becomes running (and is written) just after the child starts.
+    t.wait_event("startup_completed");
+    read_when_present(&ready);
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path("status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["child_pid"], started["pid"]);
+    assert_eq!(status["pid"], t.child.id());
+    // `tend status` prints the same snapshot.
+    let out = std::process::Command::new(BIN)
+        .arg("status")
+        .env("TEND_STATUS_FILE", dir.path("status.json"))
+        .output()
+        .unwrap();
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["child_pid"], started["pid"]);
+    t.signal(libc::SIGTERM);
+    t.wait_exit();
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path("status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "stopped");
+    assert_eq!(status["last_exit"]["exit_code"], 143);
+}
+
+#[test]
+fn children_get_a_clean_signal_state_and_only_fds_0_1_2() {
+    for mode in MODES {
+        let dir = Scratch::new("clean");
+        let out = dir.path("out");
+        // ls itself opens fd 3 for the directory it lists.
+        let script = format!(
+            "grep -E '^Sig(Blk|Ign)' /proc/self/status > {0}; ls /proc/self/fd >> {0}",
+            out.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        // Start tend with USR1 blocked, HUP ignored and fd 7 inherited: none of it may leak.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR1);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::dup2(2, 7);
+                Ok(())
+            });
+        }
+        let (code, _) = {
+            let mut r = Running::start(cmd, mode);
+            (r.wait_exit(), ())
+        };
+        assert_eq!(code, 0);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.contains("SigBlk:\t0000000000000000"),
+            "{mode:?}: {text}"
+        );
+        assert!(
+            text.contains("SigIgn:\t0000000000000000"),
+            "{mode:?}: {text}"
+        );
+        let fds: Vec<&str> = text.lines().filter(|l| !l.starts_with("Sig")).collect();
+        assert_eq!(fds, ["0", "1", "2", "3"], "{mode:?}");
+    }
+}
+
+#[test]
+fn signals_inherited_as_blocked_are_still_forwarded() {
+    let dir = Scratch::new("unblock");
+    let log = dir.path("got");
+    let script = format!(
+        "trap 'echo USR1 >> {0}' USR1; echo up > {0}.r; while :; do sleep 0.05; done",
+        log.display()
+    );
+    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", &script]);
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut t = Running::start(cmd, Mode::Process);
+    read_when_present(&dir.path("got.r"));
+    t.signal(libc::SIGUSR1);
+    wait_for("USR1", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("USR1")
+    });
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+}
+
+#[test]
+fn non_utf8_arguments_reach_the_child_unchanged() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = Scratch::new("bytes");
+    let out = dir.path("out");
+    let arg = std::ffi::OsStr::from_bytes(b"caf\xe9\xff");
+    let mut cmd = tend(Mode::Process, &dir, &[]);
+    cmd.args(["--", "sh", "-c", "printf %s \"$1\" > \"$2\"", "sh"])
+        .arg(arg)
+        .arg(&out);
+    let code = Running::start(cmd, Mode::Process).wait_exit();
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(&out).unwrap(), b"caf\xe9\xff");
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_panic_kills_the_children_and_exits_70() {
+    let dir = Scratch::new("panic");
+    let pidfile = dir.path("pid");
+    let script = format!("echo $$ > {}; sleep 100", pidfile.display());
+    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", &script]);
+    cmd.env("TEND_FAULT_INJECT", "panic_on_signal");
+    let mut t = Running::start(cmd, Mode::Process);
+    let pid = read_when_present(&pidfile).trim().to_string();
+    t.signal(libc::SIGUSR2);
+    assert_eq!(t.wait_exit(), 70);
+    let internal = t.events("internal_error");
+    assert!(internal[0]["message"].as_str().unwrap().contains("panic"));
+    // Killed: gone, or a zombie until the host's init collects it.
+    wait_for("the child to die", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rfind(')').is_some_and(|i| s[i + 2..].starts_with('Z')))
+            .unwrap_or(true)
+    });
+}
+
+#[test]
+fn tty_child_gets_the_foreground_and_ctrl_c_reaches_it() {
+    let dir = Scratch::new("tty");
+    let (mut master, slave) = (0, 0);
+    assert_eq!(
+        unsafe {
+            libc::openpty(
+                &mut master,
+                &mut { slave },
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        },
+        0
+    );
+    let mut slave_fd = 0;
+    unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave_fd,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        );
+    }
+    let script = "ps -o pgid=,tpgid= -p $$ | tr -s ' ' > /dev/stderr; echo READY >&2; while :; do sleep 0.05; done";
+    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", script]);
+    let fd = slave_fd;
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            libc::ioctl(fd, libc::TIOCSCTTY, 0);
+            for target in 0..3 {
+                libc::dup2(fd, target);
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    unsafe { libc::close(slave_fd) };
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let read_until = |seen: &mut String, buf: &mut [u8], needle: &str| {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !seen.contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle} on the tty: {seen}"
+            );
+            let n = unsafe { libc::read(master, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+        }
+    };
+    read_until(&mut seen, &mut buf, "READY");
+    // The child's process group is the terminal's foreground group.
+    let groups = seen
+        .lines()
+        .find_map(|l| {
+            let nums: Vec<i64> = l
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (nums.len() == 2).then_some(nums)
+        })
+        .expect("pgid and tpgid");
+    assert_eq!(
+        groups[0], groups[1],
+        "child is not in the foreground: {seen}"
+    );
+    // Ctrl-C typed on the terminal.
+    assert_eq!(
+        unsafe { libc::write(master, b"\x03".as_ptr().cast(), 1) },
+        1
+    );
+    read_until(&mut seen, &mut buf, "shutdown_completed");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    unsafe { libc::close(master) };
+    let _ = slave;
+}

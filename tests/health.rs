@@ -1,0 +1,365 @@
+//! Health checks and `tend health` against the real binary: a flapping exec check (a
+//! file the test creates and removes) and the readiness answers through the lifecycle.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{tend, Mode, Running, Scratch, BIN, MODES};
+use serde_json::Value;
+
+/// Starts tend with a fast exec health check on `ok` (present = healthy).
+fn start(mode: Mode, scratch: &Scratch, env: &[(&str, &str)]) -> Running {
+    let check = format!("exec:test -f {}", scratch.path("ok").display());
+    let mut cmd = tend(mode, scratch, &["--", "sleep", "60"]);
+    cmd.envs([
+        ("TEND_HEALTH_CHECK", check.as_str()),
+        ("TEND_HEALTH_INTERVAL", "50ms"),
+        ("TEND_LOG_LEVEL", "debug"),
+        // Verdicts stay put unless a test asks for remediation.
+        ("TEND_REMEDIATION", "none"),
+    ]);
+    cmd.envs(env.iter().copied());
+    Running::start(cmd, mode)
+}
+
+/// Runs `tend health [--live]` as a healthcheck would: inside tend's PID namespace when
+/// tend is PID 1 there (the status file records pid 1).
+fn ask(running: &Running, scratch: &Scratch, live: bool) -> (i32, String) {
+    let mut cmd = match running.mode {
+        Mode::Process => Command::new(BIN),
+        Mode::Pid1 => {
+            let mut c = Command::new("nsenter");
+            let target = running.tend_pid().to_string();
+            c.args(["--target", &target, "--pid", "--mount", BIN]);
+            c
+        }
+    };
+    cmd.arg("health");
+    if live {
+        cmd.arg("--live");
+    }
+    cmd.env("TEND_STATUS_FILE", scratch.path("status.json"));
+    let out = cmd.stderr(Stdio::inherit()).output().expect("tend health");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(text.lines().count(), 1, "one line: {text:?}");
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Waits for the next matching event and returns its position in the stream (the wait
+/// stops at the line that matched, so it is the last one seen).
+fn wait_at(running: &mut Running, name: &str, pred: impl Fn(&Value) -> bool) -> usize {
+    running.wait_event_where(name, pred);
+    running.seen.len() - 1
+}
+
+/// Events named `name` between two positions of the stream.
+fn count_between(running: &Running, name: &str, from: usize, to: usize) -> usize {
+    running.seen[from..to]
+        .iter()
+        .filter(|e| e["event"] == name)
+        .count()
+}
+
+fn changed_to(running: &mut Running, to: &'static str) -> usize {
+    wait_at(running, "health_state_changed", |e| e["to"] == to)
+}
+
+#[test]
+fn flapping_check_respects_both_thresholds() {
+    for mode in MODES {
+        let scratch = Scratch::new("flap");
+        let mut t = start(
+            mode,
+            &scratch,
+            &[
+                ("TEND_HEALTH_FAILURE_THRESHOLD", "3"),
+                ("TEND_HEALTH_SUCCESS_THRESHOLD", "2"),
+            ],
+        );
+        let begin = wait_at(&mut t, "child_started", |_| true);
+        let unhealthy = changed_to(&mut t, "unhealthy");
+        assert_eq!(
+            count_between(&t, "health_check_failed", begin, unhealthy),
+            3,
+            "{mode:?}: unhealthy on the third failure"
+        );
+        assert_eq!(t.seen[unhealthy]["from"], "unknown");
+        assert_eq!(t.seen[unhealthy - 1]["consecutive_failures"], 3);
+        std::fs::write(scratch.path("ok"), "").expect("ok");
+        let first_pass = wait_at(&mut t, "health_check_passed", |_| true);
+        let healthy = changed_to(&mut t, "healthy");
+        assert_eq!(
+            count_between(&t, "health_check_passed", first_pass, healthy),
+            2,
+            "{mode:?}: healthy on the second pass in a row"
+        );
+        std::fs::remove_file(scratch.path("ok")).expect("rm ok");
+        let first_failure = wait_at(&mut t, "health_check_failed", |_| true);
+        let again = changed_to(&mut t, "unhealthy");
+        assert_eq!(
+            count_between(&t, "health_check_failed", first_failure, again),
+            3,
+            "{mode:?}"
+        );
+        let failure = &t.seen[again - 1];
+        assert_eq!(failure["level"], "WARN");
+        assert!(failure["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("test exited with code 1"));
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
+}
+
+#[test]
+fn start_period_failures_do_not_count() {
+    let scratch = Scratch::new("start-period");
+    let mut t = start(
+        Mode::Process,
+        &scratch,
+        &[
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            ("TEND_HEALTH_START_PERIOD", "400ms"),
+        ],
+    );
+    let first = t.wait_event("health_check_failed");
+    assert_eq!(first["counted"], false);
+    assert_eq!(first["consecutive_failures"], 0);
+    let change = changed_to(&mut t, "unhealthy");
+    assert_eq!(t.seen[change - 1]["counted"], true);
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+}
+
+#[test]
+fn remediation_restarts_then_exits_75() {
+    for mode in MODES {
+        let scratch = Scratch::new("ladder");
+        let mut t = start(
+            mode,
+            &scratch,
+            &[
+                ("TEND_REMEDIATION", "restart,exit"),
+                ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
+            ],
+        );
+        let first = t.wait_event("child_started")["pid"].clone();
+        let step = t.wait_event("remediation_started");
+        assert_eq!(step["step"], "restart", "{mode:?}");
+        let restart = t.wait_event("restart_initiated");
+        assert_eq!(
+            (restart["attempt"].as_u64(), &restart["pid"]),
+            (Some(1), &first)
+        );
+        t.wait_event_where("child_exited", |e| e["pid"] == first);
+        let second = t.wait_event("child_started")["pid"].clone();
+        assert_ne!(first, second, "{mode:?}: a new child");
+        let start = t.seen.len();
+        let step = t.wait_event("remediation_started");
+        assert_eq!(step["step"], "exit", "{mode:?}");
+        assert_eq!(
+            count_between(&t, "health_check_failed", start, t.seen.len()),
+            2,
+            "{mode:?}: the next step after another failure threshold"
+        );
+        let shutdown = t.wait_event("shutdown_initiated");
+        assert_eq!(shutdown["reason"], "unhealthy");
+        assert_eq!(t.wait_exit(), 75, "{mode:?}");
+        let status: Value = serde_json::from_str(
+            &std::fs::read_to_string(scratch.path("status.json")).expect("status"),
+        )
+        .expect("json");
+        assert_eq!(status["restarts"], 1, "{mode:?}");
+    }
+}
+
+#[test]
+fn default_remediation_restarts_and_recovery_is_reported() {
+    let scratch = Scratch::new("recover");
+    let mut t = start(
+        Mode::Process,
+        &scratch,
+        &[
+            ("TEND_REMEDIATION", ""),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+        ],
+    );
+    t.wait_event("restart_initiated");
+    t.wait_event("child_started");
+    std::fs::write(scratch.path("ok"), "").expect("ok");
+    t.wait_event("recovery_completed");
+    let (code, reason) = ask(&t, &scratch, false);
+    assert_eq!(code, 0, "{reason}");
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+}
+
+#[test]
+fn a_stop_signal_during_a_restart_shuts_down_without_a_new_child() {
+    let scratch = Scratch::new("restart-stop");
+    // The child ignores TERM at first, so the restart waits out the shutdown timeout.
+    let check = format!("exec:test -f {}", scratch.path("ok").display());
+    let mut cmd = tend(
+        Mode::Process,
+        &scratch,
+        &["--", "sh", "-c", "trap '' TERM; sleep 60 & wait"],
+    );
+    cmd.envs([
+        ("TEND_HEALTH_CHECK", check.as_str()),
+        ("TEND_HEALTH_INTERVAL", "50ms"),
+        ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+        ("TEND_SHUTDOWN_TIMEOUT", "2s"),
+    ]);
+    let mut t = Running::start(cmd, Mode::Process);
+    t.wait_event("restart_initiated");
+    t.signal(libc::SIGTERM);
+    t.wait_exit();
+    assert_eq!(t.events("child_started").len(), 1, "{}", t.raw.join("\n"));
+    assert_eq!(t.events("shutdown_completed").len(), 1);
+}
+
+#[test]
+fn startup_timeout_takes_the_next_step() {
+    let scratch = Scratch::new("startup-timeout");
+    let mut t = start(
+        Mode::Process,
+        &scratch,
+        &[
+            ("TEND_REMEDIATION", "exit"),
+            ("TEND_STARTUP_TIMEOUT", "300ms"),
+            // Failures alone would take far longer to reach a step.
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "1000"),
+        ],
+    );
+    let event = t.wait_event("startup_timeout");
+    assert_eq!(
+        (event["level"].as_str(), event["step"].as_str()),
+        (Some("ERROR"), Some("exit"))
+    );
+    assert_eq!(t.wait_exit(), 75);
+    assert!(t.events("startup_completed").is_empty());
+}
+
+/// The child's pid from the status file, to clean up after tend was killed.
+fn child_pid(status: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    value["child_pid"].as_i64().map(|p| p as i32)
+}
+
+#[test]
+fn tend_health_through_the_lifecycle_and_after_death() {
+    for mode in MODES {
+        let scratch = Scratch::new("lifecycle");
+        let mut t = start(mode, &scratch, &[("TEND_DRAIN_DELAY", "30s")]);
+        t.wait_event("health_check_failed");
+        let (code, reason) = ask(&t, &scratch, false);
+        assert_eq!(
+            (code, reason.trim()),
+            (1, "not ready: state starting"),
+            "{mode:?}"
+        );
+        assert_eq!(
+            ask(&t, &scratch, true).0,
+            0,
+            "{mode:?}: alive while starting"
+        );
+
+        std::fs::write(scratch.path("ok"), "").expect("ok");
+        t.wait_event("startup_completed");
+        let (code, reason) = ask(&t, &scratch, false);
+        assert_eq!(
+            (code, reason.trim()),
+            (0, "ready: running and healthy"),
+            "{mode:?}"
+        );
+
+        std::fs::remove_file(scratch.path("ok")).expect("rm ok");
+        changed_to(&mut t, "unhealthy");
+        let (code, reason) = ask(&t, &scratch, false);
+        assert_eq!(code, 1, "{mode:?}");
+        assert!(
+            // Three or more: the check goes on while we ask.
+            reason.starts_with("not ready: unhealthy after"),
+            "{mode:?}: {reason}"
+        );
+        assert_eq!(
+            ask(&t, &scratch, true).0,
+            0,
+            "{mode:?}: unhealthy is still alive"
+        );
+
+        t.signal(libc::SIGTERM);
+        t.wait_event("shutdown_initiated");
+        let (code, reason) = ask(&t, &scratch, false);
+        assert_eq!(
+            (code, reason.trim()),
+            (1, "not ready: state draining"),
+            "{mode:?}"
+        );
+        assert_eq!(
+            ask(&t, &scratch, true).0,
+            0,
+            "{mode:?}: alive while draining"
+        );
+
+        let orphan = child_pid(&scratch.path("status.json"));
+        t.signal(libc::SIGKILL);
+        if let (Mode::Process, Some(pid)) = (mode, orphan) {
+            // The sleep tend left behind holds tend's stderr open, so the end of the
+            // output would not come while it lives. Killed after tend, so that tend never
+            // learns of its exit and the status file stays as a dead supervisor left it.
+            // Safety: a plain kill of a pid we started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        t.wait_exit();
+        for live in [false, true] {
+            // Asked from outside: in PID-1 mode the namespace is gone with tend.
+            let out = Command::new(BIN)
+                .arg("health")
+                .args(live.then_some("--live"))
+                .env("TEND_STATUS_FILE", scratch.path("status.json"))
+                .output()
+                .expect("tend health");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(1), "{mode:?} live={live}: {text}");
+            assert!(text.starts_with("stale status file"), "{mode:?}: {text}");
+        }
+    }
+}
+
+#[test]
+fn without_a_health_check_running_is_ready() {
+    let scratch = Scratch::new("no-check");
+    let mut t = Running::start(
+        tend(Mode::Process, &scratch, &["--", "sleep", "60"]),
+        Mode::Process,
+    );
+    t.wait_event("startup_completed");
+    let (code, reason) = ask(&t, &scratch, false);
+    assert_eq!(code, 0, "{reason}");
+    assert!(reason.contains("no health check"), "{reason}");
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+}
+
+#[test]
+fn health_exits_1_without_a_status_file_or_with_bad_arguments() {
+    let scratch = Scratch::new("no-file");
+    for args in [
+        &["health"][..],
+        &["health", "--live"],
+        &["health", "--verbose"],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("TEND_STATUS_FILE", scratch.path("absent.json"))
+            .output()
+            .expect("tend health");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    }
+}
