@@ -135,11 +135,16 @@ between() { # between DESCRIPTION VALUE MIN MAX
 cname() { echo "$PREFIX-$1"; }
 # run_d NAME [docker run args...] IMAGE [CMD...]: detached, labelled for cleanup
 run_d() { local n; n=$(cname "$1"); shift; docker run -d --name "$n" --label "$LABEL" "$@" >/dev/null; }
-# run_fg NAME [args...]: attached like a user would; prints nothing, returns the exit code
-run_fg() { local n; n=$(cname "$1"); shift; docker run --name "$n" --label "$LABEL" "$@" >/dev/null 2>&1; }
+# run_fg NAME [args...]: attached like a user would; prints nothing, returns the exit code.
+# The attached streams are kept as the container's output: `docker logs` of a container
+# that lived a few milliseconds has been seen (once, in CI) to miss its last line.
+run_fg() {
+    local n; n=$(cname "$1"); shift
+    docker run --name "$n" --label "$LABEL" "$@" >"$WORK/$n.out" 2>"$WORK/$n.err"
+}
 inspect() { docker inspect -f "$2" "$1" 2>/dev/null; }
-stdout_of() { docker logs "$1" 2>/dev/null; }
-stderr_of() { docker logs "$1" 2>&1 >/dev/null; }
+stdout_of() { if [ -e "$WORK/$1.out" ]; then cat "$WORK/$1.out"; else docker logs "$1" 2>/dev/null; fi; }
+stderr_of() { if [ -e "$WORK/$1.err" ]; then cat "$WORK/$1.err"; else docker logs "$1" 2>&1 >/dev/null; fi; }
 # events C: the JSON objects tend printed on stderr, one per line (compact)
 events() { stderr_of "$1" | jq -c -R 'fromjson? | select(type == "object")' 2>/dev/null; }
 # ev C NAME [JQ-CONDITION]: matching events
