@@ -3,6 +3,8 @@
 //! README; every log line carries `event = Event::X.name()`.
 
 use std::fmt;
+use std::io::Write;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::filter::LevelFilter;
@@ -48,7 +50,10 @@ catalogue! {
     HealthCheckFailed => "health_check_failed",
     HealthStateChanged => "health_state_changed",
     RemediationStarted => "remediation_started",
+    RemediationFailed => "remediation_failed",
+    FailureDetected => "failure_detected",
     RestartInitiated => "restart_initiated",
+    RestartsExhausted => "restarts_exhausted",
     RecoveryCompleted => "recovery_completed",
     SignalForwarded => "signal_forwarded",
     ShutdownInitiated => "shutdown_initiated",
@@ -58,6 +63,12 @@ catalogue! {
     ProcessesRemaining => "processes_remaining",
     ShutdownCompleted => "shutdown_completed",
     StatusWriteFailed => "status_write_failed",
+    ReportWritten => "report_written",
+    HttpListening => "http_listening",
+    HttpFailed => "http_failed",
+    ControlListening => "control_listening",
+    ControlRequest => "control_request",
+    ControlFailed => "control_failed",
     StateChanged => "state_changed",
     InternalError => "internal_error",
 }
@@ -83,7 +94,7 @@ pub fn init(format: LogFormat, level: &str) {
     let filter: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
     let builder = tracing_subscriber::fmt()
         .with_max_level(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| Tee(std::io::stderr()))
         .with_target(false)
         .with_timer(Rfc3339Millis);
     // A second init (only possible in tests) keeps the first subscriber.
@@ -96,6 +107,51 @@ pub fn init(format: LogFormat, level: &str) {
             .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
+}
+
+/// Keeps a copy of every line for the lifecycle report (TEND_REPORT_FILE); off unless
+/// `keep_timeline` was called, so that tend without a report holds nothing.
+static TIMELINE: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+/// A long-lived container must not grow without bound: past this the rest is dropped.
+const TIMELINE_LIMIT: usize = 1 << 20;
+
+pub fn keep_timeline() {
+    *timeline() = Some(Vec::new());
+}
+
+/// The lines kept so far (JSON objects, or text lines with TEND_LOG_FORMAT=text).
+pub fn timeline_lines() -> Vec<serde_json::Value> {
+    let guard = timeline();
+    let Some(bytes) = guard.as_ref() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| line.into()))
+        .collect()
+}
+
+fn timeline() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
+    TIMELINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// stderr, plus the timeline when one is kept.
+struct Tee(std::io::Stderr);
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        if let Some(kept) = timeline().as_mut() {
+            if kept.len() + n <= TIMELINE_LIMIT {
+                kept.extend_from_slice(&buf[..n]);
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// RFC 3339 UTC timestamps with milliseconds, as the design asks for every line.

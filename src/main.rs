@@ -4,13 +4,16 @@
 mod child;
 mod cli;
 mod config;
+mod control;
 mod crash;
 mod events;
 mod health;
+mod http;
 mod policy;
 mod probe;
 mod process;
 mod readiness;
+mod report;
 mod shutdown;
 mod startup;
 mod status;
@@ -82,6 +85,7 @@ fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
+    report::mark_start();
     let env = environment();
     let (format, level) = config::logging_from_vars(env.clone());
     events::init(format, &level);
@@ -90,6 +94,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(config) => config,
         Err(code) => return code,
     };
+    report::prepare(&config);
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
@@ -114,14 +119,30 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
             return EX_SOFTWARE;
         }
     };
+    // Published before the gate, so that the HTTP endpoints answer (live, not ready)
+    // while dependencies are awaited.
+    let snapshots = tokio::sync::watch::Sender::new(status::Snapshot::new());
+    if let Some(addr) = config.interfaces.http_addr {
+        http::start(addr, snapshots.subscribe(), reaper.clone());
+    }
     let credentials = match startup::gate(&config, &reaper, &mut signals).await {
         Ok(credentials) => credentials,
-        Err(code) => return code,
+        Err(code) => {
+            report::gate_failed(&config, code);
+            return code;
+        }
     };
-    let code = supervisor::Supervisor::new(config, argv, reaper, signals, has_tty)
+    let interfaces = config.interfaces.clone();
+    let supervisor = supervisor::Supervisor::new(config, argv, reaper, signals, has_tty)
         .with_credentials(credentials)
-        .run()
-        .await;
+        .with_snapshots(snapshots);
+    control::start(
+        &interfaces,
+        supervisor.status_path(),
+        supervisor.subscribe(),
+        supervisor.requests(),
+    );
+    let code = supervisor.run().await;
     if let Some(hint) = (code == 127)
         .then(|| cli::subcommand_hint(&program))
         .flatten()

@@ -2,10 +2,11 @@
 //! wait before a restart. No I/O and no clock reads: callers pass the time in, so every
 //! rule here is tested without sleeping.
 
-#![allow(dead_code)] // Backoff is used once TEND_RESTART lands
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::lifecycle::RestartPolicy;
 
 /// The verdict on the child's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,8 +74,10 @@ impl HealthTracker {
 }
 
 /// One step of the remediation ladder (TEND_REMEDIATION).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
+    /// Run a command (an `exec:` probe: no shell, killed with its group at its timeout).
+    Exec(crate::probe::Probe),
     /// Stop the child (bounded, as at shutdown) and start a new one.
     Restart,
     /// Stop everything and exit, so that the orchestrator replaces the container.
@@ -82,8 +85,9 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
+            Step::Exec(_) => "exec",
             Step::Restart => "restart",
             Step::Exit => "exit",
         }
@@ -103,14 +107,9 @@ impl Ladder {
         Ladder { steps, next: 0 }
     }
 
-    /// True once a step was taken in the current episode.
-    pub fn in_episode(&self) -> bool {
-        self.next > 0
-    }
-
     /// The next step regardless of the count (the first check never passed in time).
     pub fn take(&mut self) -> Option<Step> {
-        let step = self.steps.get(self.next).copied();
+        let step = self.steps.get(self.next).cloned();
         self.next += usize::from(step.is_some());
         step
     }
@@ -129,6 +128,15 @@ impl Ladder {
             }
             _ => None,
         }
+    }
+}
+
+/// TEND_RESTART: whether an exit with tend's (mapped) exit `code` starts the child again.
+pub fn restart_wanted(policy: RestartPolicy, code: i32) -> bool {
+    match policy {
+        RestartPolicy::No => false,
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        RestartPolicy::OnFailure => code != 0,
     }
 }
 
@@ -313,7 +321,6 @@ mod tests {
         );
         t.record(true, LATE);
         assert_eq!(ladder.after_check(&t), None);
-        assert!(!ladder.in_episode(), "healthy ends the episode");
         t.record(false, LATE);
         ladder.after_check(&t);
         t.record(false, LATE);
@@ -378,5 +385,25 @@ mod tests {
         assert_eq!(b.next(t0 + s(10)), (2, s(2)));
         assert_eq!(b.next(t0 + s(69)), (3, s(4)), "59s is within the window");
         assert_eq!(b.next(t0 + s(129)), (1, s(1)), "a full window later");
+    }
+
+    #[test]
+    fn restart_policies() {
+        use RestartPolicy::*;
+        for (policy, on_zero, on_failure) in [
+            (No, false, false),
+            (Always, true, true),
+            (UnlessStopped, true, true),
+            (OnFailure, false, true),
+        ] {
+            assert_eq!(restart_wanted(policy, 0), on_zero, "{policy:?} after 0");
+            for code in [1, 2, 127, 137, 143] {
+                assert_eq!(
+                    restart_wanted(policy, code),
+                    on_failure,
+                    "{policy:?} after {code}"
+                );
+            }
+        }
     }
 }

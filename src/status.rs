@@ -60,6 +60,12 @@ pub struct Snapshot {
     /// The last failed check's reason, redacted; cleared by a pass.
     #[serde(default)]
     pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_check_duration_ms: Option<u64>,
+    #[serde(default)]
+    pub checks_passed: u64,
+    #[serde(default)]
+    pub checks_failed: u64,
 }
 
 impl Snapshot {
@@ -80,6 +86,9 @@ impl Snapshot {
             consecutive_failures: 0,
             last_check_at: None,
             last_error: None,
+            last_check_duration_ms: None,
+            checks_passed: 0,
+            checks_failed: 0,
         }
     }
 
@@ -130,6 +139,10 @@ impl StatusFile {
             path,
             reported_failure: false,
         }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Writes the snapshot; the first failure is reported, later ones are not, so a full

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::child::Child;
 use crate::config::values::signal_name;
@@ -14,11 +14,12 @@ use crate::config::{Config, SignalTarget};
 use crate::emit;
 use crate::events::Event;
 use crate::health::{self, CheckResult, HealthTask};
-use crate::policy::{Health, HealthTracker, Ladder, Step};
-use crate::probe::redact;
+use crate::policy::{restart_wanted, Backoff, Health, HealthTracker, Ladder, Step};
+use crate::probe::{redact, Probe};
 use crate::process::spawn::{Credentials, Isolation, SpawnSpec};
 use crate::process::sweep::Scope;
 use crate::process::{Exit, Reaper};
+use crate::report;
 use crate::status::{Snapshot, State, StatusFile};
 
 pub struct Supervisor {
@@ -37,22 +38,70 @@ pub struct Supervisor {
     startup_deadline: Option<tokio::time::Instant>,
     /// A stop signal that arrived while a restart was stopping the child.
     pub(crate) stop_requested: Option<i32>,
+    /// Restarts counted for TEND_RESTART_MAX_ATTEMPTS and the backoff delay.
+    backoff: Backoff,
+    /// Set by a failure that tend acted on; cleared (with `recovery_completed`) once the
+    /// child is healthy again.
+    recovering: bool,
+    /// Every change of the snapshot, for the HTTP endpoints and the control socket.
+    snapshots: watch::Sender<Snapshot>,
+    requests: mpsc::UnboundedReceiver<Request>,
+    /// Kept so that `requests` never closes, and cloned for whoever may send requests.
+    requests_tx: mpsc::UnboundedSender<Request>,
+    /// Milliseconds from tend's start to the first `startup_completed`, for the report.
+    startup_ms: Option<u64>,
+}
+
+/// What another task (the control socket) may ask of the supervisor.
+#[allow(dead_code)] // sent by the control socket, which is being built
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Stop the child with the bounded stop sequence and start a new one (no backoff).
+    Restart,
+    /// Begin the shutdown sequence, as SIGTERM does.
+    Stop,
 }
 
 /// TEND_REMEDIATION `exit`: the child stayed unhealthy (EX_TEMPFAIL: replace and retry).
 pub const EX_UNHEALTHY: i32 = 75;
 
-/// Why the child's run ended.
+/// Why the supervision ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// The child exited by itself.
-    ChildExited,
-    /// A stop signal began the shutdown.
+    /// A stop signal (or `tend stop`) while the child runs: drain it.
     Signal(i32),
-    /// The remediation ladder reached `exit`.
+    /// The remediation ladder reached `exit`, or the restarts ran out while unhealthy:
+    /// stop the child.
     Unhealthy,
-    /// A restart could not start the new child; tend exits with this code.
+    /// No child runs any more: its last exit and why tend ends.
+    Done(Exit, Cause),
+    /// A (re)start could not start the child; tend exits with this code.
     SpawnFailed(i32),
+}
+
+/// Why tend exits, as `shutdown_completed` and the report tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The child exited and the restart policy did not start it again.
+    ChildExited,
+    Signal(i32),
+    Unhealthy,
+    /// TEND_RESTART_MAX_ATTEMPTS restarts within the window; `unhealthy` when the last
+    /// failure was a health failure (exit 75) rather than an exit (the child's code).
+    RestartsExhausted {
+        unhealthy: bool,
+    },
+}
+
+impl Cause {
+    pub fn name(self) -> String {
+        match self {
+            Cause::ChildExited => "child_exited".into(),
+            Cause::Signal(sig) => format!("signal_{}", signal_name(sig)),
+            Cause::Unhealthy => "unhealthy".into(),
+            Cause::RestartsExhausted { .. } => "restarts_exhausted".into(),
+        }
+    }
 }
 
 impl Supervisor {
@@ -74,7 +123,15 @@ impl Supervisor {
             foreground: has_tty,
             ..SpawnSpec::new(argv)
         };
+        let restart = &config.restart;
+        let (requests_tx, requests) = mpsc::unbounded_channel();
         Supervisor {
+            backoff: Backoff::new(restart.delay, restart.max_delay, restart.window),
+            recovering: false,
+            startup_ms: None,
+            snapshots: watch::Sender::new(Snapshot::new()),
+            requests,
+            requests_tx,
             tracker: HealthTracker::new(config.health.thresholds),
             ladder: Ladder::new(config.health.remediation.clone()),
             stop_requested: None,
@@ -96,34 +153,91 @@ impl Supervisor {
         self
     }
 
+    /// Publishes the snapshots on a channel made earlier (the HTTP endpoints start
+    /// before the startup gate).
+    pub fn with_snapshots(mut self, snapshots: watch::Sender<Snapshot>) -> Self {
+        snapshots.send_replace(self.snapshot.clone());
+        self.snapshots = snapshots;
+        self
+    }
+
+    /// Every change of the status snapshot, as it happens.
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.snapshots.subscribe()
+    }
+
+    /// Where requests to the supervisor go (`tend restart`, `tend stop`).
+    pub fn requests(&self) -> mpsc::UnboundedSender<Request> {
+        self.requests_tx.clone()
+    }
+
+    /// The status file in use, if any place was writable.
+    pub fn status_path(&self) -> Option<&std::path::Path> {
+        self.status.path()
+    }
+
     /// Runs the child to the end and returns tend's exit code.
     pub async fn run(mut self) -> i32 {
         self.set_state(State::Starting);
         let mut child = match self.start_child() {
             Ok(child) => child,
-            Err(code) => return code,
+            Err(code) => return self.failed_start(code),
         };
+        self.after_start(&child);
+        let ending = self.supervise(&mut child).await;
+        let ended = Instant::now();
+        // No verdicts while draining: the child is expected to stop answering.
+        self.health = None;
+        let (exit, cause) = match ending {
+            Ending::Done(exit, cause) => (exit, cause),
+            Ending::Signal(sig) => (self.drain(&mut child, sig).await, Cause::Signal(sig)),
+            Ending::Unhealthy => (self.stop_unhealthy(&mut child).await, Cause::Unhealthy),
+            Ending::SpawnFailed(code) => return self.failed_start(code),
+        };
+        if !matches!(ending, Ending::Done(..)) {
+            self.record_child_exit(&child, exit);
+        }
+        self.finish(exit, cause, ended).await
+    }
+
+    /// The child could not be started: nothing to stop, tend exits with `code`.
+    fn failed_start(&mut self, code: i32) -> i32 {
+        let outcome = report::Outcome {
+            exit_code: code,
+            cause: "spawn_failed",
+            startup_ms: None,
+            shutdown_ms: None,
+        };
+        report::write(&self.config, &self.snapshot, &outcome);
+        code
+    }
+
+    /// With a health check, the state stays `starting` until the first check passes.
+    fn after_start(&mut self, child: &Child) {
         self.start_health_checks();
         if self.health.is_none() {
             self.mark_running(child.pid);
         }
-        let ending = self.supervise(&mut child).await;
-        // No verdicts while draining: the child is expected to stop answering.
-        self.health = None;
-        let exit = match ending {
-            Ending::ChildExited => child.wait().await,
-            Ending::Signal(sig) => self.drain(&mut child, sig).await,
-            Ending::Unhealthy => self.stop_unhealthy(&mut child).await,
-            Ending::SpawnFailed(code) => return code,
-        };
-        self.finish(&mut child, exit, ending).await
     }
 
-    /// Waits for the child to exit or for a stop signal, forwarding everything else.
+    /// Waits for the end of the supervision (a stop signal, an exit the restart policy
+    /// does not restart, `exit` on the ladder), forwarding every other signal and taking
+    /// the remediation steps and restarts on the way.
     async fn supervise(&mut self, child: &mut Child) -> Ending {
         loop {
             tokio::select! {
-                _ = child.wait() => return Ending::ChildExited,
+                exit = child.wait() => {
+                    self.health = None;
+                    self.record_child_exit(child, exit);
+                    if let Err(ending) = self.after_exit(child, exit).await {
+                        return ending;
+                    }
+                }
+                Some(request) = self.requests.recv() => {
+                    if let Err(ending) = self.on_request(child, request).await {
+                        return ending;
+                    }
+                }
                 _ = overdue(self.startup_deadline) => {
                     let step = self.startup_overdue(child.pid);
                     if let Err(ending) = self.remediate(child, step).await {
@@ -168,9 +282,13 @@ impl Supervisor {
             Event::StartupTimeout,
             pid,
             timeout_ms = timeout.as_millis() as u64,
-            step = step.map(Step::name),
+            step = step.as_ref().map(Step::name),
             "no health check passed within {timeout:?}"
         );
+        self.failure_detected(pid, "startup_timeout", None);
+        if let Some(step) = &step {
+            self.remediation_started(pid, step);
+        }
         step
     }
 
@@ -178,6 +296,45 @@ impl Supervisor {
         self.startup_deadline = None;
         self.set_state(State::Running);
         emit!(info, Event::StartupCompleted, pid, "startup completed");
+        self.startup_ms.get_or_insert_with(report::elapsed_ms);
+        self.recovered(pid);
+    }
+
+    /// Ends a recovery: the child runs (and passes its check, with one) after a failure.
+    fn recovered(&mut self, pid: i32) {
+        if std::mem::take(&mut self.recovering) {
+            emit!(
+                info,
+                Event::RecoveryCompleted,
+                pid,
+                restarts = self.snapshot.restarts,
+                "recovered: pid {pid} is up and passing"
+            );
+        }
+    }
+
+    fn failure_detected(&mut self, pid: i32, reason: &str, exit_code: Option<i32>) {
+        self.recovering = true;
+        emit!(
+            warn,
+            Event::FailureDetected,
+            pid,
+            reason,
+            exit_code,
+            "failure detected: {reason}"
+        );
+    }
+
+    fn remediation_started(&self, pid: i32, step: &Step) {
+        emit!(
+            warn,
+            Event::RemediationStarted,
+            pid,
+            step = step.name(),
+            consecutive_failures = self.tracker.consecutive_failures,
+            "child unhealthy: remediation step {}",
+            step.name()
+        );
     }
 
     /// Judges one check result; the first pass ends `starting`. Returns the remediation
@@ -190,6 +347,11 @@ impl Supervisor {
         self.snapshot.consecutive_failures = self.tracker.consecutive_failures;
         self.snapshot.last_check_at = Some(crate::events::rfc3339_millis(check.at));
         self.snapshot.last_error = check.result.as_ref().err().map(|e| redact(&e.0));
+        self.snapshot.last_check_duration_ms = Some(check.duration.as_millis() as u64);
+        match check.result {
+            Ok(()) => self.snapshot.checks_passed += 1,
+            Err(_) => self.snapshot.checks_failed += 1,
+        }
         // The file first: whoever acts on the events below must find it up to date.
         self.write_status();
         self.report_check(&check, since_start);
@@ -204,6 +366,9 @@ impl Supervisor {
                 health_name(before),
                 health_name(health)
             );
+            if health == Health::Unhealthy {
+                self.failure_detected(child.pid, "unhealthy", None);
+            }
         }
         if check.result.is_ok() && self.snapshot.state == State::Starting {
             self.mark_running(child.pid);
@@ -212,26 +377,12 @@ impl Supervisor {
     }
 
     fn next_step(&mut self, pid: i32) -> Option<Step> {
-        let in_episode = self.ladder.in_episode();
         let step = self.ladder.after_check(&self.tracker);
-        if in_episode && !self.ladder.in_episode() {
-            emit!(
-                info,
-                Event::RecoveryCompleted,
-                pid,
-                "healthy again after remediation"
-            );
+        if self.tracker.health == Health::Healthy {
+            self.recovered(pid);
         }
-        if let Some(step) = step {
-            emit!(
-                warn,
-                Event::RemediationStarted,
-                pid,
-                step = step.name(),
-                consecutive_failures = self.tracker.consecutive_failures,
-                "child unhealthy: remediation step {}",
-                step.name()
-            );
+        if let Some(step) = &step {
+            self.remediation_started(pid, step);
         }
         step
     }
@@ -240,38 +391,159 @@ impl Supervisor {
     async fn remediate(&mut self, child: &mut Child, step: Option<Step>) -> Result<(), Ending> {
         match step {
             Some(Step::Exit) => Err(Ending::Unhealthy),
-            Some(Step::Restart) => self.restart(child).await,
+            Some(Step::Restart) => self.restart_unhealthy(child).await,
+            Some(Step::Exec(command)) => self.run_remediation(child, &command).await,
             None => Ok(()),
         }
     }
 
-    /// Stops the child with the bounded stop sequence and starts a new one. A stop signal
-    /// meanwhile, or a failure to start, ends the run instead.
-    async fn restart(&mut self, child: &mut Child) -> Result<(), Ending> {
-        self.health = None;
+    /// An `exec:` step: runs the command (as TEND_USER, within TEND_HEALTH_TIMEOUT) while
+    /// signals keep being forwarded; a stop signal ends the run at once.
+    async fn run_remediation(&mut self, child: &mut Child, command: &Probe) -> Result<(), Ending> {
+        let timeout = self.config.health.timeout;
+        let credentials = self.spec.credentials.clone();
+        let reaper = self.reaper.clone();
+        let run = command.check_as(timeout, &reaper, credentials.as_ref());
+        tokio::pin!(run);
+        let result = loop {
+            tokio::select! {
+                result = &mut run => break result,
+                Some(sig) = self.signals.recv() => {
+                    if self.config.is_stop_signal(sig) {
+                        return Err(Ending::Signal(sig));
+                    }
+                    self.forward(child, sig);
+                }
+            }
+        };
+        if let Err(error) = result {
+            emit!(warn, Event::RemediationFailed, pid = child.pid, step = "exec", error = %error,
+                "remediation command {command} failed: {error}");
+        }
+        Ok(())
+    }
+
+    /// The child exited by itself: the restart policy decides whether it starts again.
+    async fn after_exit(&mut self, child: &mut Child, exit: Exit) -> Result<(), Ending> {
+        let code = self.exit_code(exit);
+        if code != 0 {
+            self.failure_detected(child.pid, "child_exited", Some(exit.code()));
+        }
+        if !restart_wanted(self.config.restart.policy, code) {
+            return Err(Ending::Done(exit, Cause::ChildExited));
+        }
+        let (attempt, delay) = self
+            .count_restart(false)
+            .map_err(|c| Ending::Done(exit, c))?;
+        self.announce_restart(child.pid, attempt, delay, "child_exited");
+        self.backoff_wait(delay)
+            .await
+            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
+        self.start_again(child)
+    }
+
+    /// The remediation step `restart`: counted and delayed like a restart after an exit.
+    async fn restart_unhealthy(&mut self, child: &mut Child) -> Result<(), Ending> {
+        let Ok((attempt, delay)) = self.count_restart(true) else {
+            return Err(Ending::Unhealthy);
+        };
+        self.announce_restart(child.pid, attempt, delay, "unhealthy");
+        let exit = self.stop_for_restart(child).await?;
+        self.backoff_wait(delay)
+            .await
+            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
+        self.start_again(child)
+    }
+
+    /// A restart asked for by `tend restart`: at once, and not counted against the limit.
+    async fn on_request(&mut self, child: &mut Child, request: Request) -> Result<(), Ending> {
+        match request {
+            Request::Stop => Err(Ending::Signal(libc::SIGTERM)),
+            Request::Restart => {
+                self.snapshot.restarts += 1;
+                self.announce_restart(
+                    child.pid,
+                    self.snapshot.restarts,
+                    Duration::ZERO,
+                    "requested",
+                );
+                self.stop_for_restart(child).await?;
+                self.start_again(child)
+            }
+        }
+    }
+
+    /// Counts one more restart; past TEND_RESTART_MAX_ATTEMPTS returns why tend gives up.
+    fn count_restart(&mut self, unhealthy: bool) -> Result<(u32, Duration), Cause> {
+        let (attempt, delay) = self.backoff.next(std::time::Instant::now());
+        let max = self.config.restart.max_attempts;
+        if max > 0 && attempt > max {
+            let window = self.config.restart.window;
+            emit!(
+                error,
+                Event::RestartsExhausted,
+                attempts = max,
+                window_ms = window.as_millis() as u64,
+                "{max} restarts within {window:?}: giving up"
+            );
+            return Err(Cause::RestartsExhausted { unhealthy });
+        }
         self.snapshot.restarts += 1;
+        Ok((attempt, delay))
+    }
+
+    fn announce_restart(&mut self, pid: i32, attempt: u32, delay: Duration, reason: &str) {
         emit!(
             warn,
             Event::RestartInitiated,
-            pid = child.pid,
-            attempt = self.snapshot.restarts,
-            delay_ms = 0u64,
-            reason = "unhealthy",
-            "restarting pid {} (unhealthy)",
-            child.pid
+            pid,
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            reason,
+            "restarting pid {pid} ({reason}), attempt {attempt}, in {delay:?}"
         );
+        self.recovering = true;
+        self.set_state(State::Restarting);
+    }
+
+    /// Stops the running child with the bounded stop sequence (as at shutdown).
+    async fn stop_for_restart(&mut self, child: &mut Child) -> Result<Exit, Ending> {
+        self.health = None;
         self.set_state(State::Restarting);
         let exit = self
             .stop_child(child, libc::SIGTERM, self.config.shutdown_timeout)
             .await;
         self.record_child_exit(child, exit);
-        if let Some(sig) = self.stop_requested {
-            return Err(Ending::Signal(sig));
+        match self.stop_requested {
+            Some(sig) => Err(Ending::Done(exit, Cause::Signal(sig))),
+            None => Ok(exit),
         }
+    }
+
+    /// Waits out a restart delay; a stop signal ends it (Err with the signal). No child
+    /// runs meanwhile, so other signals have nobody to go to.
+    async fn backoff_wait(&mut self, delay: Duration) -> Result<(), i32> {
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Ok(()),
+                Some(sig) = self.signals.recv() => {
+                    if self.config.is_stop_signal(sig) {
+                        return Err(sig);
+                    }
+                }
+                Some(Request::Stop) = self.requests.recv() => return Err(libc::SIGTERM),
+            }
+        }
+    }
+
+    fn start_again(&mut self, child: &mut Child) -> Result<(), Ending> {
         self.set_state(State::Starting);
         *child = self.start_child().map_err(Ending::SpawnFailed)?;
         self.tracker = HealthTracker::new(self.config.health.thresholds);
-        self.start_health_checks();
+        self.snapshot.health = Health::Unknown;
+        self.snapshot.consecutive_failures = 0;
+        self.after_start(child);
         Ok(())
     }
 
@@ -342,31 +614,32 @@ impl Supervisor {
         self.snapshot.record_exit(exit);
     }
 
-    /// Records the child's exit, cleans up what is left, and maps the exit to tend's code.
-    async fn finish(&mut self, child: &mut Child, exit: Exit, ending: Ending) -> i32 {
-        self.record_child_exit(child, exit);
+    /// Cleans up what is left after the child's last exit and maps it to tend's code.
+    async fn finish(&mut self, exit: Exit, cause: Cause, ended: Instant) -> i32 {
         self.snapshot.child_pid = None;
-        let shutdown_started = Instant::now();
-        let grace = match ending {
-            Ending::ChildExited => self.config.shutdown_timeout,
+        let grace = match cause {
+            Cause::ChildExited | Cause::RestartsExhausted { .. } => self.config.shutdown_timeout,
             _ => self.leftover_grace(),
         };
         self.set_state(State::Stopping);
         self.sweep(grace).await;
         crate::startup::post_stop(&self.config, &self.reaper).await;
         self.set_state(State::Stopped);
-        let code = match ending {
-            Ending::Unhealthy => EX_UNHEALTHY,
+        let code = match cause {
+            Cause::Unhealthy | Cause::RestartsExhausted { unhealthy: true } => EX_UNHEALTHY,
             _ => self.exit_code(exit),
         };
-        let reason = match ending {
-            Ending::Signal(sig) => format!("signal_{}", signal_name(sig)),
-            Ending::Unhealthy => "unhealthy".to_string(),
-            _ => "child_exited".to_string(),
-        };
+        let reason = cause.name();
+        let duration_ms = ended.elapsed().as_millis() as u64;
         emit!(info, Event::ShutdownCompleted, exit_code = code, child_exit_code = exit.code(),
-            reason = %reason, duration_ms = shutdown_started.elapsed().as_millis() as u64,
-            "exiting with code {code}");
+            reason = %reason, duration_ms, "exiting with code {code}");
+        let outcome = report::Outcome {
+            exit_code: code,
+            cause: &reason,
+            startup_ms: self.startup_ms,
+            shutdown_ms: Some(duration_ms),
+        };
+        report::write(&self.config, &self.snapshot, &outcome);
         code
     }
 
@@ -394,6 +667,7 @@ impl Supervisor {
 
     fn write_status(&mut self) {
         self.status.write(&self.snapshot);
+        self.snapshots.send_replace(self.snapshot.clone());
     }
 }
 

@@ -13,6 +13,7 @@ pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
         CORE,
         super::startup::VARIABLES,
         super::health::VARIABLES,
+        super::lifecycle::VARIABLES,
         DEBUG_ONLY,
     ]
     .into_iter()

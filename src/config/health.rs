@@ -50,7 +50,7 @@ pub const VARIABLES: &[VarSpec] = &[
     var(
         "TEND_REMEDIATION",
         "restart",
-        "steps taken in order while unhealthy, one per failure threshold: restart, exit (75), or none",
+        "steps taken in order while unhealthy, one per failure threshold: exec:COMMAND, restart, exit (75), or none",
     ),
 ];
 
@@ -156,7 +156,7 @@ impl HealthConfig {
             "failure_threshold": self.thresholds.failure,
             "success_threshold": self.thresholds.success,
             "startup_timeout": format_duration(self.startup_timeout),
-            "remediation": self.remediation.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            "remediation": self.remediation.iter().map(step_text).collect::<Vec<_>>(),
         })
     }
 }
@@ -175,17 +175,28 @@ fn probe(parser: &mut Parser, raw: Option<String>) -> Option<Probe> {
 }
 
 fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
-    const EXPECTED: &str = "a comma list of steps among restart and exit, or none";
+    const EXPECTED: &str = "a comma list of steps among exec:COMMAND, restart and exit, or none";
     if text.trim().eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
     super::values::split_list(text)
         .map(|item| match item.to_ascii_lowercase().as_str() {
+            _ if item.starts_with("exec:") => match Probe::parse(item) {
+                Ok(probe) => Ok(Step::Exec(probe)),
+                Err(error) => Err(format!("{EXPECTED}; {error}")),
+            },
             "restart" => Ok(Step::Restart),
             "exit" => Ok(Step::Exit),
             _ => Err(format!("{EXPECTED}; {item:?} is not one")),
         })
         .collect()
+}
+
+fn step_text(step: &Step) -> String {
+    match step {
+        Step::Exec(probe) => probe.to_string(),
+        other => other.name().to_string(),
+    }
 }
 
 fn positive(text: &str) -> Result<Duration, String> {
@@ -228,7 +239,7 @@ mod tests {
             ("TEND_HEALTH_START_PERIOD", "30s"),
             ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
             ("TEND_HEALTH_SUCCESS_THRESHOLD", "4"),
-            ("TEND_REMEDIATION", "restart, exit"),
+            ("TEND_REMEDIATION", "exec:/app/flush --all, restart, exit"),
         ])
         .expect("valid");
         assert_eq!(
@@ -238,7 +249,11 @@ mod tests {
         assert_eq!(h.interval, Duration::from_millis(200));
         assert_eq!(h.thresholds.start_period, Duration::from_secs(30));
         assert_eq!((h.thresholds.failure, h.thresholds.success), (2, 4));
-        assert_eq!(h.remediation, [Step::Restart, Step::Exit]);
+        let flush = Probe::parse("exec:/app/flush --all").expect("probe");
+        assert_eq!(
+            h.remediation,
+            [Step::Exec(flush), Step::Restart, Step::Exit]
+        );
         let none = from(&[("TEND_REMEDIATION", "none")]).expect("none");
         assert!(none.remediation.is_empty());
     }
@@ -253,6 +268,7 @@ mod tests {
             ("TEND_HEALTH_FAILURE_THRESHOLD", "0"),
             ("TEND_HEALTH_SUCCESS_THRESHOLD", "many"),
             ("TEND_REMEDIATION", "restart,pray"),
+            ("TEND_REMEDIATION", "exec:"),
             ("TEND_STARTUP_TIMEOUT", "0s"),
         ] {
             let errors = from(&[(name, value)]).expect_err(name);

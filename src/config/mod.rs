@@ -4,6 +4,7 @@
 
 mod catalogue;
 pub mod health;
+pub mod lifecycle;
 mod parser;
 pub mod startup;
 mod suggest;
@@ -51,6 +52,8 @@ pub struct Config {
     pub status_file: Option<PathBuf>,
     pub startup: startup::StartupConfig,
     pub health: health::HealthConfig,
+    pub restart: lifecycle::RestartConfig,
+    pub interfaces: lifecycle::InterfacesConfig,
 }
 
 /// One variable that could not be used, with the value seen and what was expected.
@@ -150,6 +153,8 @@ impl Config {
             "status_file": self.status_file,
             "startup": self.startup.to_json(),
             "health": self.health.to_json(),
+            "restart": self.restart.to_json(),
+            "interfaces": self.interfaces.to_json(),
         })
     }
 
@@ -196,7 +201,10 @@ fn unknown_variable(name: &str) -> ConfigError {
 
 fn build(parser: &mut Parser) -> Config {
     let raw: Raw = parser.raw();
+    let (restart, interfaces) = lifecycle::RestartConfig::parse(parser);
     Config {
+        restart,
+        interfaces,
         success_exit_codes: parser.field(
             "TEND_SUCCESS_EXIT_CODES",
             raw.success_exit_codes,

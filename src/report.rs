@@ -1,0 +1,104 @@
+//! The lifecycle report (TEND_REPORT_FILE): written once at exit, a JSON document with
+//! how tend's run ended, its durations, restart and health statistics, and the timeline
+//! of the events it logged.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime};
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::emit;
+use crate::events::{self, rfc3339_millis, Event};
+use crate::status::Snapshot;
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Marks the start of tend's run, the origin of the report's durations.
+pub fn mark_start() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// Milliseconds since `mark_start`.
+pub fn elapsed_ms() -> u64 {
+    STARTED.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// How the run ended, as the supervisor saw it.
+pub struct Outcome<'a> {
+    pub exit_code: i32,
+    pub cause: &'a str,
+    /// From tend's start to the child's first `startup_completed`.
+    pub startup_ms: Option<u64>,
+    /// From the first stop signal or the child's exit to tend's exit.
+    pub shutdown_ms: Option<u64>,
+}
+
+/// Starts keeping the timeline when a report is wanted.
+pub fn prepare(config: &Config) {
+    if config.interfaces.report_file.is_some() {
+        events::keep_timeline();
+    }
+}
+
+/// Writes the report when TEND_REPORT_FILE is set; a failure is logged, never fatal.
+pub fn write(config: &Config, snapshot: &Snapshot, outcome: &Outcome) {
+    let Some(path) = &config.interfaces.report_file else {
+        return;
+    };
+    let report = build(snapshot, outcome);
+    match write_file(path, &report) {
+        Ok(()) => emit!(info, Event::ReportWritten, path = %path.display(),
+            "lifecycle report written to {}", path.display()),
+        Err(error) => emit!(warn, Event::ReportWritten, path = %path.display(), error = %error,
+            "cannot write the lifecycle report {}: {error}", path.display()),
+    }
+}
+
+fn build(snapshot: &Snapshot, outcome: &Outcome) -> serde_json::Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": snapshot.started_at,
+        "ended_at": rfc3339_millis(SystemTime::now()),
+        "exit_code": outcome.exit_code,
+        "exit_cause": outcome.cause,
+        "child_last_exit": snapshot.last_exit,
+        "restarts": snapshot.restarts,
+        "durations_ms": {
+            "total": elapsed_ms(),
+            "startup": outcome.startup_ms,
+            "shutdown": outcome.shutdown_ms,
+        },
+        "health": {
+            "configured": snapshot.health_check,
+            "checks_passed": snapshot.checks_passed,
+            "checks_failed": snapshot.checks_failed,
+            "last_state": snapshot.health,
+            "last_error": snapshot.last_error,
+        },
+        "timeline": events::timeline_lines(),
+    })
+}
+
+fn write_file(path: &Path, report: &serde_json::Value) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut bytes = serde_json::to_vec_pretty(report)?;
+    bytes.push(b'\n');
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The startup gate failed (invalid environment, dependency, hook): nothing ran.
+pub fn gate_failed(config: &Config, code: i32) {
+    let outcome = Outcome {
+        exit_code: code,
+        cause: "startup_gate_failed",
+        startup_ms: None,
+        shutdown_ms: None,
+    };
+    write(config, &Snapshot::new(), &outcome);
+}
