@@ -493,6 +493,9 @@ impl Supervisor {
     }
 
     fn announce_restart(&mut self, pid: i32, attempt: u32, delay: Duration, reason: &str) {
+        self.recovering = true;
+        // The file first: whoever acts on the event must find `restarting` there.
+        self.set_state(State::Restarting);
         emit!(
             warn,
             Event::RestartInitiated,
@@ -502,14 +505,11 @@ impl Supervisor {
             reason,
             "restarting pid {pid} ({reason}), attempt {attempt}, in {delay:?}"
         );
-        self.recovering = true;
-        self.set_state(State::Restarting);
     }
 
     /// Stops the running child with the bounded stop sequence (as at shutdown).
     async fn stop_for_restart(&mut self, child: &mut Child) -> Result<Exit, Ending> {
         self.health = None;
-        self.set_state(State::Restarting);
         let exit = self
             .stop_child(child, libc::SIGTERM, self.config.shutdown_timeout)
             .await;
