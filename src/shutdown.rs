@@ -122,6 +122,8 @@ impl Supervisor {
         if !self.scope.any_left() {
             return;
         }
+        // The state is `stopping` in memory; now that it may last, readers must see it.
+        self.write_status();
         let count = self.scope.signal_all(libc::SIGTERM);
         emit!(
             info,

@@ -178,7 +178,9 @@ impl Supervisor {
 
     /// Runs the child to the end and returns tend's exit code.
     pub async fn run(mut self) -> i32 {
-        self.set_state(State::Starting);
+        // In memory only: the file is written once the child runs (every write is a
+        // rename, and start-up latency is what an init is judged by).
+        self.note_state(State::Starting);
         let mut child = match self.start_child() {
             Ok(child) => child,
             Err(code) => return self.failed_start(code),
@@ -212,11 +214,20 @@ impl Supervisor {
         code
     }
 
-    /// With a health check, the state stays `starting` until the first check passes.
+    /// With a health check, the state stays `starting` until the first check passes;
+    /// without one the child is `running` at once. One write of the file either way.
     fn after_start(&mut self, child: &Child) {
         self.start_health_checks();
-        if self.health.is_none() {
-            self.mark_running(child.pid);
+        let ready = self.health.is_none();
+        if ready {
+            self.note_state(State::Running);
+        }
+        self.write_status();
+        let program = self.spec.argv[0].to_string_lossy();
+        emit!(info, Event::ChildStarted, pid = child.pid, command = %program,
+            "started {program} as pid {}", child.pid);
+        if ready {
+            self.startup_completed(child.pid);
         }
     }
 
@@ -293,8 +304,12 @@ impl Supervisor {
     }
 
     fn mark_running(&mut self, pid: i32) {
-        self.startup_deadline = None;
         self.set_state(State::Running);
+        self.startup_completed(pid);
+    }
+
+    fn startup_completed(&mut self, pid: i32) {
+        self.startup_deadline = None;
         emit!(info, Event::StartupCompleted, pid, "startup completed");
         self.startup_ms.get_or_insert_with(report::elapsed_ms);
         self.recovered(pid);
@@ -538,7 +553,7 @@ impl Supervisor {
     }
 
     fn start_again(&mut self, child: &mut Child) -> Result<(), Ending> {
-        self.set_state(State::Starting);
+        self.note_state(State::Starting);
         *child = self.start_child().map_err(Ending::SpawnFailed)?;
         self.tracker = HealthTracker::new(self.config.health.thresholds);
         self.snapshot.health = Health::Unknown;
@@ -571,9 +586,6 @@ impl Supervisor {
                 let child = Child::new(started);
                 crate::crash::set_child(child.pid);
                 self.snapshot.child_pid = Some(child.pid);
-                self.write_status();
-                emit!(info, Event::ChildStarted, pid = child.pid, command = %program,
-                    "started {program} as pid {}", child.pid);
                 Ok(child)
             }
             Err(error) => {
@@ -621,7 +633,8 @@ impl Supervisor {
             Cause::ChildExited | Cause::RestartsExhausted { .. } => self.config.shutdown_timeout,
             _ => self.leftover_grace(),
         };
-        self.set_state(State::Stopping);
+        // Written by the sweep only if something is left to wait for.
+        self.note_state(State::Stopping);
         self.sweep(grace).await;
         crate::startup::post_stop(&self.config, &self.reaper).await;
         self.set_state(State::Stopped);
@@ -658,14 +671,24 @@ impl Supervisor {
     }
 
     pub(crate) fn set_state(&mut self, state: State) {
-        if self.snapshot.state != state {
-            emit!(debug, Event::StateChanged, state = ?state, "state changed to {state:?}");
-            self.snapshot.state = state;
+        if self.note_state(state) {
             self.write_status();
         }
     }
 
-    fn write_status(&mut self) {
+    /// Changes the state without writing the file (the caller writes it soon after);
+    /// true when it changed.
+    fn note_state(&mut self, state: State) -> bool {
+        if self.snapshot.state == state {
+            return false;
+        }
+        emit!(debug, Event::StateChanged, state = ?state, "state changed to {state:?}");
+        self.snapshot.state = state;
+        self.snapshots.send_replace(self.snapshot.clone());
+        true
+    }
+
+    pub(crate) fn write_status(&mut self) {
         self.status.write(&self.snapshot);
         self.snapshots.send_replace(self.snapshot.clone());
     }
