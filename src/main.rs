@@ -125,6 +125,10 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
     if let Some(addr) = config.interfaces.http_addr {
         http::start(addr, snapshots.subscribe(), reaper.clone());
     }
+    if config.startup.takes_time() {
+        // A liveness probe (`tend health --live`) must find tend alive while it waits.
+        status::StatusFile::open(config.status_file.as_deref()).write(&snapshots.borrow());
+    }
     let credentials = match startup::gate(&config, &reaper, &mut signals).await {
         Ok(credentials) => credentials,
         Err(code) => {

@@ -363,3 +363,26 @@ fn health_exits_1_without_a_status_file_or_with_bad_arguments() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
     }
 }
+
+#[test]
+fn while_dependencies_are_awaited_tend_is_alive_but_not_ready() {
+    for mode in MODES {
+        let scratch = Scratch::new("gate-live");
+        let marker = scratch.path("up");
+        let probe = format!("file://{}", marker.display());
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.env("TEND_WAIT_FOR", &probe);
+        let mut t = Running::start(cmd, mode);
+        t.wait_event("dependency_waiting");
+        let (code, reason) = ask(&t, &scratch, true);
+        assert_eq!(code, 0, "{mode:?}: live while waiting: {reason}");
+        assert!(reason.contains("initializing"), "{reason}");
+        let (code, reason) = ask(&t, &scratch, false);
+        assert_eq!(code, 1, "{mode:?}: not ready while waiting: {reason}");
+        std::fs::write(&marker, "").expect("marker");
+        t.wait_event("startup_completed");
+        assert_eq!(ask(&t, &scratch, false).0, 0, "{mode:?}");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
+}

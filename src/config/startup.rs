@@ -97,6 +97,13 @@ pub struct StartupConfig {
     pub user: Option<UserSpec>,
 }
 
+impl StartupConfig {
+    /// Whether the gate may take long: dependencies to wait for or hooks to run.
+    pub fn takes_time(&self) -> bool {
+        !(self.wait_for.is_empty() && self.wait_optional.is_empty() && self.pre_start.is_empty())
+    }
+}
+
 impl Default for StartupConfig {
     fn default() -> Self {
         StartupConfig {
