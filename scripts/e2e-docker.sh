@@ -16,6 +16,7 @@
 #   6 health failure -> remediation (restart of the child), seen in events and `tend status`
 #   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed)
 #   8 a bad TEND_* variable: exit 78 at once with a readable config_invalid event
+#   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; report
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
 # 8 also several bad variables at once and a bad probe string)
@@ -27,7 +28,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_CASES="1 2 3 4 5 6 7 8"
+ALL_CASES="1 2 3 4 5 6 7 8 9"
 CASES=${E2E_CASES:-$ALL_CASES}
 RUN_ID=$(date +%s)$$
 TAG=e2e-$RUN_ID
@@ -574,6 +575,40 @@ case_8() {
     check "config_invalid shows the bad entry" has_ev "$c" config_invalid '(tostring | test("ftp://db:21"))'
     check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
     [ $CASE_FAILED -eq 0 ] || dump "$(cname c8-banana)" "$(cname c8-many)" "$c"
+}
+
+case_9() {
+    local c rc delays report
+    c=$(cname c9-restart)
+    # The first two runs crash; the third stays up. The counter lives in /tmp, which
+    # outlives each child but not the container.
+    run_d c9-restart \
+        -e TEND_RESTART=on-failure -e TEND_RESTART_DELAY=200ms -e TEND_RESTART_MAX_ATTEMPTS=3 \
+        -e TEND_REPORT_FILE=/tmp/report/tend.json -e TEND_SHUTDOWN_TIMEOUT=2s \
+        "$TEST_IMAGE" sh -c 'echo run >> /tmp/runs; n=$(wc -l < /tmp/runs); echo "run $n";
+            [ "$n" -le 2 ] && exit 3; trap "exit 0" TERM; '"$IDLE"
+    GUARD=$c
+    check "recovery_completed after two crashes" wait_ev 20 "$c" recovery_completed
+    eq "restart_initiated events" "$(ev_count "$c" restart_initiated)" 2
+    delays=$(ev "$c" restart_initiated | jq -r '.delay_ms' | tr '\n' ' ')
+    eq "backoff delays (ms): base x 2^n" "$delays" "200 400 "
+    eq "failure_detected for each crash" "$(ev_count "$c" failure_detected)" 2
+    check "three runs of the child" out_has "$c" 'run 3'
+    check "tend health: ready after recovery" wait_for 10 health_ok "$c"
+    docker stop -t 10 "$c" >/dev/null 2>&1
+    rc=$(inspect "$c" '{{.State.ExitCode}}')
+    eq "exit code after docker stop (the child exits 0 on TERM)" "$rc" 0
+    report=$(docker cp "$c:/tmp/report/tend.json" - 2>/dev/null | tar -xO 2>/dev/null)
+    if echo "$report" | jq -e . >/dev/null 2>&1; then
+        eq "report: restarts" "$(echo "$report" | jq -r .restarts)" 2
+        eq "report: exit_cause" "$(echo "$report" | jq -r .exit_cause)" signal_TERM
+        check "report: the timeline holds the restarts" \
+            eval '[ "$(echo "$report" | jq "[.timeline[] | select(.event == \"restart_initiated\")] | length")" = 2 ]'
+    else
+        bad "no JSON report in the stopped container (docker cp): '$(echo "$report" | head -c 200)'"
+    fi
+    check_schema "$c"
+    [ $CASE_FAILED -eq 0 ] || dump "$c"
 }
 
 # --- main -----------------------------------------------------------------------------
