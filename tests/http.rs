@@ -375,6 +375,9 @@ fn metrics_count_restarts_exits_and_orphans() {
         let status = json(&get(port, "/status"));
         assert_eq!(status["restarts"], 1);
         assert_eq!(status["last_exit"]["exit_code"], 3);
+        // Stamped at the last change (the restart), not left at tend's start.
+        let (started, updated) = (status["started_at"].as_str(), status["updated_at"].as_str());
+        assert!(updated > started, "{status}");
         t.signal(libc::SIGTERM);
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
     }
