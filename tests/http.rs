@@ -307,6 +307,55 @@ fn unhealthy_is_alive_but_not_ready() {
 }
 
 #[test]
+fn not_ready_while_starting_or_restarting() {
+    // Starting: the health check has not passed yet.
+    let scratch = Scratch::new("http-starting");
+    let check = format!("file://{}", scratch.path("never").display());
+    let env = [
+        ("TEND_HEALTH_CHECK", check.as_str()),
+        ("TEND_HEALTH_INTERVAL", "100ms"),
+        ("TEND_STARTUP_TIMEOUT", "60s"),
+        ("TEND_REMEDIATION", "none"),
+    ];
+    let (mut t, port) = start(Mode::Process, &scratch, &env, &["--", "sleep", "60"]);
+    t.wait_event("health_check_failed");
+    let ready = get(port, "/readyz");
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (503, "not ready: state starting\n")
+    );
+    assert_eq!(get(port, "/livez").status, 200);
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+
+    // Restarting: the child exited and waits out a long backoff.
+    let scratch = Scratch::new("http-restarting");
+    let env = [
+        ("TEND_RESTART", "on-failure"),
+        ("TEND_RESTART_DELAY", "60s"),
+    ];
+    let (mut t, port) = start(Mode::Process, &scratch, &env, &["--", "sh", "-c", "exit 3"]);
+    t.wait_event("restart_initiated");
+    let ready = get(port, "/readyz");
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (503, "not ready: state restarting\n")
+    );
+    let live = get(port, "/livez");
+    assert_eq!(
+        (live.status, live.body.as_str()),
+        (200, "alive: state restarting\n")
+    );
+    let m = metrics(port);
+    assert_eq!(m["tend_state{state=\"restarting\"}"], 1.0);
+    assert_eq!(m["tend_child_restarts_total"], 1.0);
+    assert_eq!(m["tend_child_last_exit_code"], 3.0);
+    // A stop signal ends the backoff at once.
+    t.signal(libc::SIGTERM);
+    t.wait_exit();
+}
+
+#[test]
 fn draining_is_alive_but_not_ready() {
     for mode in MODES {
         let scratch = Scratch::new("http-drain");
