@@ -81,7 +81,7 @@ impl Reaper {
         self.reaped.notified()
     }
 
-    #[allow(dead_code)] // metrics
+    /// Orphans reaped so far (for `/metrics`).
     pub fn orphans_reaped(&self) -> u64 {
         self.orphans.load(Ordering::Relaxed)
     }

@@ -1,0 +1,167 @@
+//! TEND_HTTP_ADDR: `/livez`, `/readyz`, `/healthz`, `/status` and `/metrics` (Prometheus
+//! text), answered from the supervisor's snapshots. Never touches the lifecycle state.
+//!
+//! An init must not be taken down by its own status port: connections are bounded in
+//! number and in lifetime (one request each, a few seconds at most), request bodies are
+//! never read, and nothing here can panic on what a client sends.
+
+mod metrics;
+mod routes;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use crate::emit;
+use crate::events::{rfc3339_millis, Event};
+use crate::process::Reaper;
+use crate::report;
+use crate::status::Snapshot;
+
+/// Connections served at once; more wait in the kernel's accept queue until one ends.
+const MAX_CONNECTIONS: usize = 32;
+/// The most a connection may live, from accept to the end of its one response: a client
+/// that sends its request slowly (or never) is cut off after this.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// Request line and headers beyond this are refused (hyper's minimum is 8 KiB).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// After a failed accept (out of file descriptors, say), wait this long before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What the endpoints read from.
+struct Source {
+    snapshots: watch::Receiver<Snapshot>,
+    reaper: Arc<Reaper>,
+    /// When the snapshot last changed. The supervisor stamps `updated_at` only on the
+    /// copy it writes to the status file, so `/status` keeps its own stamp.
+    updated_at: Mutex<Option<String>>,
+}
+
+impl Source {
+    fn snapshot(&self) -> Snapshot {
+        let mut snapshot = self.snapshots.borrow().clone();
+        let updated_at = self.updated_at.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = updated_at.as_ref() {
+            snapshot.updated_at.clone_from(at);
+        }
+        snapshot
+    }
+}
+
+/// Stamps every change of the snapshot as it is published; ends with the publisher.
+async fn track_updates(source: Arc<Source>) {
+    let mut changes = source.snapshots.clone();
+    while changes.changed().await.is_ok() {
+        let now = rfc3339_millis(SystemTime::now());
+        *source.updated_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+    }
+}
+
+/// Binds `addr` and serves in the background. A failed bind is reported (`http_failed`)
+/// and the endpoints stay off; supervising goes on either way.
+pub fn start(addr: SocketAddr, snapshots: watch::Receiver<Snapshot>, reaper: Arc<Reaper>) {
+    let listener = match bind(addr) {
+        Ok(listener) => listener,
+        Err(error) => {
+            emit!(error, Event::HttpFailed, addr = %addr, error = %error,
+                "cannot listen on TEND_HTTP_ADDR={addr}: {error}; the HTTP endpoints are off, \
+                 supervising goes on (expected a free address this container may bind)");
+            return;
+        }
+    };
+    let local = listener.local_addr().unwrap_or(addr);
+    emit!(info, Event::HttpListening, addr = %local,
+        "HTTP endpoints on http://{local} (/livez, /readyz, /healthz, /status, /metrics)");
+    let source = Arc::new(Source {
+        snapshots,
+        reaper,
+        updated_at: Mutex::new(None),
+    });
+    tokio::spawn(track_updates(source.clone()));
+    tokio::spawn(serve(listener, source));
+}
+
+/// Binds at once (no await), so that `http_listening` or `http_failed` comes before the
+/// startup gate's events. std sets SO_REUSEADDR, so a quick restart finds the port free.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
+}
+
+async fn serve(listener: TcpListener, source: Arc<Source>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut failing = false;
+    loop {
+        // Never closed, so this only waits; a closed semaphore would end serving.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                failing = false;
+                stream
+            }
+            Err(error) => {
+                // Reported once per run of failures, so that a lack of descriptors
+                // does not flood the log; the loop keeps trying.
+                if !failing {
+                    failing = true;
+                    emit!(warn, Event::HttpFailed, error = %error,
+                        "cannot accept an HTTP connection: {error}; retrying");
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let source = source.clone();
+        tokio::spawn(async move {
+            connection(stream, source).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Serves one request on one connection, bounded by CONNECTION_TIMEOUT. Errors (a client
+/// that hangs up, sends garbage or is too slow) end the connection and nothing else.
+async fn connection(stream: TcpStream, source: Arc<Source>) {
+    let service = service_fn(move |request| {
+        let response = answer(&request, &source);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let mut builder = http1::Builder::new();
+    builder.keep_alive(false).max_buf_size(MAX_HEADER_BYTES);
+    let served = builder.serve_connection(TokioIo::new(stream), service);
+    let _ = tokio::time::timeout(CONNECTION_TIMEOUT, served).await;
+}
+
+fn answer(request: &Request<Incoming>, source: &Source) -> Response<Full<Bytes>> {
+    let snapshot = source.snapshot();
+    let view = routes::View {
+        snapshot: &snapshot,
+        uptime_seconds: report::elapsed_ms() as f64 / 1000.0,
+        orphans_reaped: source.reaper.orphans_reaped(),
+    };
+    let reply = routes::respond(request.method(), request.uri().path(), &view);
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(allow) = reply.allow {
+        headers.insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    response
+}
