@@ -16,7 +16,8 @@
 #   6 health failure -> remediation (restart of the child), seen in events and `tend status`
 #   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed)
 #   8 a bad TEND_* variable: exit 78 at once with a readable config_invalid event
-#   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; report
+#   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
+#     probes and metrics from inside the container (busybox wget); the lifecycle report
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
 # 8 also several bad variables at once and a bad probe string)
@@ -438,6 +439,7 @@ case_5() {
 }
 
 health_ok() { docker exec "$1" /usr/local/bin/tend health >/dev/null 2>&1; }
+http_get() { docker exec "$1" wget -q -O /dev/null "http://127.0.0.1:9090$2" >/dev/null 2>&1; }
 case_6() {
     local c pid0 pid1 st
     c=$(cname c6-health)
@@ -585,6 +587,7 @@ case_9() {
     run_d c9-restart \
         -e TEND_RESTART=on-failure -e TEND_RESTART_DELAY=200ms -e TEND_RESTART_MAX_ATTEMPTS=3 \
         -e TEND_REPORT_FILE=/tmp/report/tend.json -e TEND_SHUTDOWN_TIMEOUT=2s \
+        -e TEND_HTTP_ADDR=127.0.0.1:9090 \
         "$TEST_IMAGE" sh -c 'echo run >> /tmp/runs; n=$(wc -l < /tmp/runs); echo "run $n";
             [ "$n" -le 2 ] && exit 3; trap "exit 0" TERM; '"$IDLE"
     GUARD=$c
@@ -593,8 +596,14 @@ case_9() {
     delays=$(ev "$c" restart_initiated | jq -r '.delay_ms' | tr '\n' ' ')
     eq "backoff delays (ms): base x 2^n" "$delays" "200 400 "
     eq "failure_detected for each crash" "$(ev_count "$c" failure_detected)" 2
-    check "three runs of the child" out_has "$c" 'run 3'
+    check "three runs of the child" wait_for 10 out_has "$c" 'run 3'
     check "tend health: ready after recovery" wait_for 10 health_ok "$c"
+    check "GET /readyz: 200 (busybox wget fails on any other code)" http_get "$c" /readyz
+    check "GET /livez: 200" http_get "$c" /livez
+    check "/metrics: tend_child_restarts_total 2" \
+        eval 'docker exec "$c" wget -q -O- http://127.0.0.1:9090/metrics | grep -qx "tend_child_restarts_total 2"'
+    check "/status: JSON with state running" \
+        eval 'docker exec "$c" wget -q -O- http://127.0.0.1:9090/status | jq -e ".state == \"running\"" >/dev/null'
     docker stop -t 10 "$c" >/dev/null 2>&1
     rc=$(inspect "$c" '{{.State.ExitCode}}')
     eq "exit code after docker stop (the child exits 0 on TERM)" "$rc" 0
