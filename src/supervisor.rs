@@ -684,12 +684,18 @@ impl Supervisor {
         }
         emit!(debug, Event::StateChanged, state = ?state, "state changed to {state:?}");
         self.snapshot.state = state;
-        self.snapshots.send_replace(self.snapshot.clone());
+        self.publish();
         true
     }
 
     pub(crate) fn write_status(&mut self) {
+        self.publish();
         self.status.write(&self.snapshot);
+    }
+
+    /// Hands the snapshot, stamped, to the HTTP endpoints and the control socket.
+    fn publish(&mut self) {
+        self.snapshot.updated_at = crate::events::rfc3339_millis(std::time::SystemTime::now());
         self.snapshots.send_replace(self.snapshot.clone());
     }
 }
