@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 the request was accepted; 1 it was refused, or no tend answered.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -85,17 +86,18 @@ fn ask(path: &Path, verb: Verb) -> Result<String, String> {
         .map_err(|e| format!("cannot set a timeout on {shown}: {e}"))?;
     // tend may refuse before reading (another user): a failed write still has an answer.
     let _ = stream.write_all(format!("{}\n", verb.word()).as_bytes());
-    let mut text = String::new();
-    stream
-        .take(1 << 20)
-        .read_to_string(&mut text)
+    let _ = stream.shutdown(Shutdown::Write);
+    // Up to the first newline only: what follows (a reset, as tend closes) does not matter.
+    let mut line = String::new();
+    BufReader::new(stream.take(1 << 20))
+        .read_line(&mut line)
         .map_err(timed_out)?;
-    match text.lines().next() {
-        Some(line) if !line.trim().is_empty() => Ok(line.to_owned()),
-        _ => Err(format!(
+    if line.trim().is_empty() {
+        return Err(format!(
             "tend closed {shown} without an answer (busy, or exiting)"
-        )),
+        ));
     }
+    Ok(line.trim_end().to_owned())
 }
 
 /// Prints the answer: the message or the snapshot on stdout, a refusal on stderr.

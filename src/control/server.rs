@@ -25,6 +25,10 @@ use crate::events::Event;
 use crate::status::Snapshot;
 use crate::supervisor::Request;
 
+/// At most this much unread input is dropped before closing, for at most this long.
+const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// Starts listening in the background. A socket that cannot be set up is reported once
 /// (`control_failed`) and tend goes on supervising without it.
 pub fn start(
@@ -252,11 +256,25 @@ async fn read_request(stream: &mut UnixStream) -> Result<String, ReadError> {
     String::from_utf8(buf).map_err(|_| ReadError::NotUtf8)
 }
 
+/// Writes the answer line and closes. What the client sent beyond its request is read
+/// and dropped first (a little, briefly): closing a unix socket with unread data makes
+/// the client's next read fail with a reset instead of the end of the answer.
 async fn answer(stream: &mut UnixStream, line: String) {
     let mut bytes = line.into_bytes();
     bytes.push(b'\n');
     let _ = timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await;
     let _ = stream.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 1024];
+        let mut left = DRAIN_LIMIT;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = timeout(DRAIN_TIMEOUT, drain).await;
 }
 
 async fn serve(
