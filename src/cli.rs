@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::values::parse_duration;
 use crate::config::variables;
+use crate::control::Verb;
 use crate::probe::Probe;
 use crate::readiness::Question;
 
@@ -15,6 +16,8 @@ pub enum Command {
     Run(Vec<OsString>),
     CheckConfig,
     Status,
+    /// `tend restart`, `tend stop`, `tend status --socket`: a request over the control socket.
+    Control(Verb),
     /// `tend health [--live]`; a usage error is kept to be answered with exit code 1.
     Health(Result<Question, String>),
     /// Wait for probes, then optionally exec a command (`tend wait`).
@@ -38,6 +41,8 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 const SUBCOMMANDS: &[&str] = &[
     "check-config",
     "status",
+    "restart",
+    "stop",
     "health",
     "wait",
     "help",
@@ -58,6 +63,19 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
         Some("-V" | "--version" | "version") => Ok(Command::Version),
         Some("wait") => parse_wait(&args[1..]).map(Command::Wait),
         Some("health") => Ok(Command::Health(parse_health(&args[1..]))),
+        Some("status") if args.len() == 2 && args[1] == "--socket" => {
+            Ok(Command::Control(Verb::Status))
+        }
+        Some(word @ ("restart" | "stop")) => {
+            if let Some(extra) = args.get(1) {
+                return Err(format!("`tend {word}` takes no arguments, got {extra:?}"));
+            }
+            Ok(Command::Control(if word == "restart" {
+                Verb::Restart
+            } else {
+                Verb::Stop
+            }))
+        }
         Some(word @ ("check-config" | "status")) => {
             if let Some(extra) = args.get(1) {
                 return Err(format!("`tend {word}` takes no arguments, got {extra:?}"));
@@ -142,7 +160,10 @@ pub fn help() -> String {
 USAGE:\n    \
     tend [--] CMD [ARGS...]   run CMD as the supervised child (no shell)\n    \
     tend check-config         validate TEND_* variables, print the effective config as JSON\n    \
-    tend status               print the running tend's status snapshot as JSON\n    \
+    tend status [--socket]    print the running tend's status snapshot as JSON\n                              \
+(from the status file, or asked over the control socket)\n    \
+    tend restart              ask the running tend to restart the child (control socket)\n    \
+    tend stop                 ask the running tend to shut down, as SIGTERM does\n    \
     tend health [--live]      exit 0 if ready (--live: alive), else 1 with the reason\n    \
     tend wait PROBE... [--timeout 30s] [-- CMD [ARGS...]]\n                              \
 wait until every probe passes (69 if one never does), then exec CMD\n    \
@@ -162,7 +183,8 @@ with such a name.\n\nVARIABLES (default in brackets):\n",
 64 usage, 69 a required dependency never came up, 70 internal error,\n    \
 71 a pre-start hook failed, 75 still unhealthy (TEND_REMEDIATION exit),\n    \
 78 invalid configuration or environment,\n    \
-126 not executable, 127 not found\n\n\
+126 not executable, 127 not found\n    \
+tend restart / stop / status --socket: 0 accepted, 1 refused or no tend answered\n\n\
 PROBES (TEND_WAIT_FOR, TEND_WAIT_OPTIONAL, tend wait):\n    \
 tcp://HOST:PORT  unix:///PATH  http://[USER:PASS@]HOST[:PORT][/PATH]  file:///PATH[?max_age=30s]\n    \
 exec:CMD ARGS... (no shell; quote commas inside a list)\n",
@@ -200,6 +222,8 @@ mod tests {
         assert!(parse(args(&["--"])).is_err());
         assert!(parse(args(&["--frobnicate"])).is_err());
         assert!(parse(args(&["status", "extra"])).is_err());
+        assert!(parse(args(&["restart", "now"])).is_err());
+        assert!(parse(args(&["stop", "--force"])).is_err());
     }
 
     #[test]
@@ -208,6 +232,19 @@ mod tests {
         assert_eq!(parse(args(&["--help"])), Ok(Command::Help));
         assert_eq!(parse(args(&["-V"])), Ok(Command::Version));
         assert_eq!(parse(args(&["status"])), Ok(Command::Status));
+        assert_eq!(
+            parse(args(&["status", "--socket"])),
+            Ok(Command::Control(Verb::Status))
+        );
+        assert_eq!(
+            parse(args(&["restart"])),
+            Ok(Command::Control(Verb::Restart))
+        );
+        assert_eq!(parse(args(&["stop"])), Ok(Command::Control(Verb::Stop)));
+        assert_eq!(
+            parse(args(&["--", "stop"])),
+            Ok(Command::Run(args(&["stop"])))
+        );
         assert_eq!(
             parse(args(&["health"])),
             Ok(Command::Health(Ok(Question::Ready)))
@@ -258,6 +295,7 @@ mod tests {
     #[test]
     fn hints_for_typos() {
         assert_eq!(subcommand_hint("stauts"), Some("status"));
+        assert_eq!(subcommand_hint("restrat"), Some("restart"));
         assert_eq!(subcommand_hint("sleep"), None);
     }
 

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Ok(Command::Run(argv)) => run(argv),
         Ok(Command::CheckConfig) => check_config(),
         Ok(Command::Status) => print_status(),
+        Ok(Command::Control(verb)) => control::main(verb),
         Ok(Command::Health(Ok(question))) => readiness::main(question),
         Ok(Command::Health(Err(message))) => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.

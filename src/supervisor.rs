@@ -53,7 +53,6 @@ pub struct Supervisor {
 }
 
 /// What another task (the control socket) may ask of the supervisor.
-#[allow(dead_code)] // sent by the control socket, which is being built
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
     /// Stop the child with the bounded stop sequence and start a new one (no backoff).

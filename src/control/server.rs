@@ -1,0 +1,433 @@
+//! The listening side, inside the running tend: binds the socket safely, checks each
+//! peer's credentials, reads one bounded request and relays it to the supervisor.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::{UnixListener as StdListener, UnixStream as StdStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::stat::{umask, Mode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::timeout;
+
+use super::{
+    accepted, allowed, decide, refused, status_answer, Decision, Verb, MAX_CONNECTIONS,
+    MAX_REQUEST, READ_TIMEOUT, SOCKET_NAME, WRITE_TIMEOUT,
+};
+use crate::config::lifecycle::{ControlSocket, InterfacesConfig};
+use crate::emit;
+use crate::events::Event;
+use crate::status::Snapshot;
+use crate::supervisor::Request;
+
+/// At most this much unread input is dropped before closing, for at most this long.
+const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Starts listening in the background. A socket that cannot be set up is reported once
+/// (`control_failed`) and tend goes on supervising without it.
+pub fn start(
+    config: &InterfacesConfig,
+    status_path: Option<&Path>,
+    snapshots: watch::Receiver<Snapshot>,
+    requests: mpsc::UnboundedSender<Request>,
+) {
+    let path = match &config.control_socket {
+        ControlSocket::Off => return,
+        ControlSocket::Path(path) => path.clone(),
+        ControlSocket::BesideStatus => match status_path.and_then(super::beside) {
+            Some(path) => path,
+            None => {
+                emit!(warn, Event::ControlFailed, path = SOCKET_NAME,
+                    error = "no status file directory",
+                    "no control socket: the status file has no writable place to put {SOCKET_NAME} beside; \
+                     set TEND_CONTROL_SOCKET to an absolute path");
+                return;
+            }
+        },
+    };
+    match bind(&path) {
+        Ok((listener, cleanup)) => {
+            emit!(debug, Event::ControlListening, path = %path.display(),
+                "control socket listening on {}", path.display());
+            tokio::spawn(accept_loop(listener, cleanup, snapshots, requests));
+        }
+        Err(error) => {
+            emit!(warn, Event::ControlFailed, path = %path.display(), error = %error,
+                "no control socket at {}: {error}; `tend restart` and `tend stop` will not work", path.display());
+        }
+    }
+}
+
+/// Removes the socket when tend exits, if it is still the one we made.
+struct Cleanup {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Ok(meta) = fs::symlink_metadata(&self.path) {
+            if meta.dev() == self.dev && meta.ino() == self.ino {
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+fn own_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Why the directory is not a safe place for the socket, if it is not: anybody who may
+/// write in it could replace the socket with their own.
+fn unsafe_dir(mode: u32, owner: u32, own: u32) -> Option<String> {
+    let shared = mode & 0o022 != 0 && mode & 0o1000 == 0;
+    if owner != own && owner != 0 {
+        Some(format!(
+            "it is owned by uid {owner}: expected tend's user (uid {own}) or root"
+        ))
+    } else if shared {
+        Some(format!(
+            "it is writable by other users (mode {:04o}): expected a directory only tend's user \
+             or root can write, or a sticky one such as /tmp",
+            mode & 0o7777
+        ))
+    } else {
+        None
+    }
+}
+
+/// Binds the socket: the directory must be safe, whatever is at the path must be a
+/// stale socket (it is replaced) or nothing; the socket is created with mode 0600 (umask
+/// set around `bind`, so there is no moment with a wider mode) and checked afterwards.
+fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .ok_or_else(|| "expected an absolute path in a directory".to_owned())?;
+    fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
+    let meta = fs::metadata(dir).map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
+    if let Some(why) = unsafe_dir(meta.mode(), meta.uid(), own_uid()) {
+        return Err(format!("unsafe directory {}: {why}", dir.display()));
+    }
+    remove_stale(path)?;
+    // umask is per process, but this runs on the runtime's only thread before the child
+    // is spawned, and no other thread creates files: nobody else sees the narrow mask.
+    let old = umask(Mode::from_bits_truncate(0o177));
+    let bound = StdListener::bind(path);
+    umask(old);
+    let listener = bound.map_err(|e| format!("cannot bind: {e}"))?;
+    let meta = fs::symlink_metadata(path).map_err(|e| format!("cannot inspect it: {e}"))?;
+    let cleanup = Cleanup {
+        path: path.to_path_buf(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    if !meta.file_type().is_socket() || meta.mode() & 0o777 != 0o600 || meta.uid() != own_uid() {
+        return Err(format!(
+            "the new socket has mode {:04o} and owner uid {}: expected 0600 and uid {}",
+            meta.mode() & 0o7777,
+            meta.uid(),
+            own_uid()
+        ));
+    }
+    listener
+        .set_nonblocking(true)
+        .and_then(|()| UnixListener::from_std(listener))
+        .map(|listener| (listener, cleanup))
+        .map_err(|e| format!("cannot listen: {e}"))
+}
+
+/// Clears the path for `bind`: nothing there is fine; a socket nobody listens on (left by
+/// a dead tend) is removed; anything else is left untouched and is an error.
+fn remove_stale(path: &Path) -> Result<(), String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot inspect it: {e}")),
+    };
+    let kind = meta.file_type();
+    if !kind.is_socket() {
+        let what = if kind.is_symlink() {
+            "a symbolic link"
+        } else if kind.is_dir() {
+            "a directory"
+        } else if kind.is_file() {
+            "a regular file"
+        } else {
+            "a special file"
+        };
+        return Err(format!(
+            "it exists and is {what}: expected a socket or nothing there (left untouched)"
+        ));
+    }
+    match StdStream::connect(path) {
+        Ok(_) => Err(
+            "another process listens on it: expected a stale socket or nothing \
+                      there (is another tend using the same directory?)"
+                .to_owned(),
+        ),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            fs::remove_file(path).map_err(|e| format!("cannot remove the stale socket: {e}"))
+        }
+        Err(e) => Err(format!(
+            "cannot tell whether the socket there is stale: {e} (left untouched)"
+        )),
+    }
+}
+
+async fn accept_loop(
+    listener: UnixListener,
+    cleanup: Cleanup,
+    snapshots: watch::Receiver<Snapshot>,
+    requests: mpsc::UnboundedSender<Request>,
+) {
+    // Owned here so that the socket file goes when the runtime drops this task at exit.
+    let _cleanup = cleanup;
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut reported = false;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                // Too many at once: close this one unanswered rather than queue it.
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let snapshots = snapshots.clone();
+                let requests = requests.clone();
+                tokio::spawn(async move {
+                    serve(stream, snapshots, requests).await;
+                    drop(slot);
+                });
+            }
+            Err(error) => {
+                // Out of descriptors and the like: say so once, then retry slowly.
+                if !reported {
+                    reported = true;
+                    emit!(warn, Event::ControlFailed, error = %error,
+                        "control socket: cannot accept a connection: {error}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Why no request could be read.
+enum ReadError {
+    TooLong,
+    NotUtf8,
+    Closed,
+    Io(std::io::Error),
+}
+
+/// Reads up to the first newline (or the end), at most MAX_REQUEST bytes.
+async fn read_request(stream: &mut UnixStream) -> Result<String, ReadError> {
+    let mut buf = Vec::with_capacity(MAX_REQUEST);
+    let mut chunk = [0u8; MAX_REQUEST];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
+        if n == 0 {
+            if buf.is_empty() {
+                return Err(ReadError::Closed);
+            }
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            buf.truncate(end);
+            break;
+        }
+        if buf.len() > MAX_REQUEST {
+            return Err(ReadError::TooLong);
+        }
+    }
+    if buf.len() > MAX_REQUEST {
+        return Err(ReadError::TooLong);
+    }
+    String::from_utf8(buf).map_err(|_| ReadError::NotUtf8)
+}
+
+/// Writes the answer line and closes. What the client sent beyond its request is read
+/// and dropped first (a little, briefly): closing a unix socket with unread data makes
+/// the client's next read fail with a reset instead of the end of the answer.
+async fn answer(stream: &mut UnixStream, line: String) {
+    let mut bytes = line.into_bytes();
+    bytes.push(b'\n');
+    let _ = timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await;
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 1024];
+        let mut left = DRAIN_LIMIT;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = timeout(DRAIN_TIMEOUT, drain).await;
+}
+
+async fn serve(
+    mut stream: UnixStream,
+    snapshots: watch::Receiver<Snapshot>,
+    requests: mpsc::UnboundedSender<Request>,
+) {
+    let (uid, pid) = match stream.peer_cred() {
+        Ok(cred) => (cred.uid(), cred.pid().unwrap_or(0)),
+        Err(error) => {
+            emit!(info, Event::ControlRequest, accepted = false, error = %error,
+                "control connection refused: cannot read its peer credentials: {error}");
+            return;
+        }
+    };
+    let own = own_uid();
+    if !allowed(uid, own) {
+        emit!(info, Event::ControlRequest, accepted = false, uid, pid, reason = "other_user",
+            "control connection from uid {uid} (pid {pid}) refused: only uid {own} (tend's user) and root may control tend");
+        let error = format!(
+            "refused: uid {uid} may not control this tend (only uid {own}, tend's user, and root)"
+        );
+        answer(&mut stream, refused(&error)).await;
+        return;
+    }
+    let line = match timeout(READ_TIMEOUT, read_request(&mut stream)).await {
+        Ok(Ok(line)) => line,
+        Ok(Err(ReadError::Closed)) => return,
+        Ok(Err(ReadError::Io(error))) => {
+            emit!(debug, Event::ControlRequest, accepted = false, uid, pid, error = %error,
+                "control connection from uid {uid} (pid {pid}) failed: {error}");
+            return;
+        }
+        Ok(Err(ReadError::TooLong | ReadError::NotUtf8)) => {
+            let error = format!(
+                "bad request: expected one line of at most {MAX_REQUEST} bytes: restart, stop or status"
+            );
+            emit!(
+                info,
+                Event::ControlRequest,
+                accepted = false,
+                uid,
+                pid,
+                reason = "bad_request",
+                "control request from uid {uid} (pid {pid}) refused: {error}"
+            );
+            answer(&mut stream, refused(&error)).await;
+            return;
+        }
+        Err(_) => {
+            emit!(debug, Event::ControlRequest, accepted = false, uid, pid, reason = "timeout",
+                "control connection from uid {uid} (pid {pid}) sent no request within {READ_TIMEOUT:?}: closed");
+            return;
+        }
+    };
+    let Some(verb) = Verb::parse(&line) else {
+        let shown: String = line.chars().take(MAX_REQUEST).collect();
+        let error = format!("unknown request {shown:?}: expected restart, stop or status");
+        emit!(
+            info,
+            Event::ControlRequest,
+            accepted = false,
+            uid,
+            pid,
+            reason = "bad_request",
+            "control request from uid {uid} (pid {pid}) refused: {error}"
+        );
+        answer(&mut stream, refused(&error)).await;
+        return;
+    };
+    let request = verb.word();
+    let snapshot = snapshots.borrow().clone();
+    let reply = match decide(verb, &snapshot) {
+        Decision::Status => {
+            emit!(
+                debug,
+                Event::ControlRequest,
+                request,
+                accepted = true,
+                uid,
+                pid,
+                "control request status from uid {uid} (pid {pid})"
+            );
+            status_answer(&snapshot)
+        }
+        Decision::Send(message, text) => match requests.send(message) {
+            Ok(()) => {
+                emit!(
+                    info,
+                    Event::ControlRequest,
+                    request,
+                    accepted = true,
+                    uid,
+                    pid,
+                    "control request {request} from uid {uid} (pid {pid}): {text}"
+                );
+                accepted(verb, &text)
+            }
+            Err(_) => {
+                let error = "tend is exiting: the supervisor takes no more requests";
+                emit!(
+                    info,
+                    Event::ControlRequest,
+                    request,
+                    accepted = false,
+                    uid,
+                    pid,
+                    reason = "exiting",
+                    "control request {request} from uid {uid} (pid {pid}) refused: {error}"
+                );
+                refused(error)
+            }
+        },
+        Decision::Nothing(text) => {
+            emit!(
+                info,
+                Event::ControlRequest,
+                request,
+                accepted = true,
+                uid,
+                pid,
+                "control request {request} from uid {uid} (pid {pid}): {text}"
+            );
+            accepted(verb, &text)
+        }
+        Decision::Refuse(error) => {
+            emit!(
+                info,
+                Event::ControlRequest,
+                request,
+                accepted = false,
+                uid,
+                pid,
+                reason = "state",
+                "control request {request} from uid {uid} (pid {pid}) refused: {error}"
+            );
+            refused(&error)
+        }
+    };
+    answer(&mut stream, reply).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_safety() {
+        assert_eq!(unsafe_dir(0o40755, 0, 0), None);
+        assert_eq!(unsafe_dir(0o40700, 1000, 1000), None);
+        assert_eq!(unsafe_dir(0o41777, 0, 1000), None, "sticky /tmp is fine");
+        assert!(unsafe_dir(0o40777, 0, 0).is_some_and(|m| m.contains("0777")));
+        assert!(unsafe_dir(0o40775, 1000, 1000).is_some());
+        assert!(unsafe_dir(0o40755, 1000, 0).is_some_and(|m| m.contains("uid 1000")));
+    }
+}
