@@ -17,7 +17,8 @@
 #   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed)
 #   8 a bad TEND_* variable: exit 78 at once with a readable config_invalid event
 #   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
-#     probes and metrics from inside the container (busybox wget); the lifecycle report
+#     probes and metrics from inside the container (busybox wget); `docker exec … tend
+#     restart`; the lifecycle report
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
 # 8 also several bad variables at once and a bad probe string)
@@ -604,15 +605,18 @@ case_9() {
         eval 'docker exec "$c" wget -q -O- http://127.0.0.1:9090/metrics | grep -qx "tend_child_restarts_total 2"'
     check "/status: JSON with state running" \
         eval 'docker exec "$c" wget -q -O- http://127.0.0.1:9090/status | jq -e ".state == \"running\"" >/dev/null'
+    check "docker exec tend restart: accepted" eval 'docker exec "$c" /usr/local/bin/tend restart >/dev/null 2>&1'
+    check "restart_initiated with reason requested" wait_ev 10 "$c" restart_initiated '.reason == "requested"'
+    check "a fourth run of the child" wait_for 10 out_has "$c" 'run 4'
     docker stop -t 10 "$c" >/dev/null 2>&1
     rc=$(inspect "$c" '{{.State.ExitCode}}')
     eq "exit code after docker stop (the child exits 0 on TERM)" "$rc" 0
     report=$(docker cp "$c:/tmp/report/tend.json" - 2>/dev/null | tar -xO 2>/dev/null)
     if echo "$report" | jq -e . >/dev/null 2>&1; then
-        eq "report: restarts" "$(echo "$report" | jq -r .restarts)" 2
+        eq "report: restarts (2 by policy, 1 requested)" "$(echo "$report" | jq -r .restarts)" 3
         eq "report: exit_cause" "$(echo "$report" | jq -r .exit_cause)" signal_TERM
         check "report: the timeline holds the restarts" \
-            eval '[ "$(echo "$report" | jq "[.timeline[] | select(.event == \"restart_initiated\")] | length")" = 2 ]'
+            eval '[ "$(echo "$report" | jq "[.timeline[] | select(.event == \"restart_initiated\")] | length")" = 3 ]'
     else
         bad "no JSON report in the stopped container (docker cp): '$(echo "$report" | head -c 200)'"
     fi
