@@ -6,6 +6,8 @@ mod catalogue;
 pub mod health;
 pub mod lifecycle;
 mod parser;
+#[cfg(test)]
+pub(crate) mod props;
 pub mod startup;
 mod suggest;
 pub mod values;
