@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// A field of /proc/PID/status in KiB (VmRSS, VmHWM).
-#[allow(dead_code)] // used by the storm tests below
 fn status_kib(pid: i32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     text.lines()
@@ -28,7 +27,6 @@ fn lines_in(path: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-#[allow(dead_code)]
 fn alive(pid: i32) -> bool {
     // A zombie still answers kill(0); only a reaped pid is gone.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -169,5 +167,192 @@ fn a_full_stderr_pipe_stops_neither_signals_nor_the_force_kill() {
         assert_eq!(code, 137, "force-killed child");
         assert!(took < Duration::from_secs(5), "{took:?}");
         drop(stderr);
+    }
+}
+
+// ---------------------------------------------------------------- signal storms
+
+/// The signals of the storms: what a child may be sent, a real-time one among them.
+const KINDS: [(i32, &str); 8] = [
+    (libc::SIGHUP, "HUP"),
+    (libc::SIGUSR1, "USR1"),
+    (libc::SIGUSR2, "USR2"),
+    (libc::SIGWINCH, "WINCH"),
+    (libc::SIGALRM, "ALRM"),
+    (libc::SIGURG, "URG"),
+    (libc::SIGCONT, "CONT"),
+    (36, "36"), // RTMIN+2 with glibc
+];
+
+/// A shell child that appends the name of every signal it gets to `log`, and is woken
+/// from `wait` by each at once.
+fn counting_child(log: &std::path::Path, ready: &std::path::Path) -> String {
+    let traps: String = KINDS
+        .iter()
+        .map(|(_, name)| format!("trap 'echo {name} >> {}' {name}; ", log.display()))
+        .collect();
+    format!(
+        "{traps}echo up > {}; sleep 100000 & p=$!; while :; do wait $p; done",
+        ready.display()
+    )
+}
+
+fn received(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn signal_storm_keeps_tend_responsive_and_its_memory_flat() {
+    const SIGNALS: usize = 10_000;
+    for mode in MODES {
+        let scratch = Scratch::new("storm");
+        let (log, ready) = (scratch.path("log"), scratch.path("ready"));
+        let mut cmd = tend(mode, &scratch, &["sh", "-c", &counting_child(&log, &ready)]);
+        cmd.env("TEND_SHUTDOWN_TIMEOUT", "5s").stdout(Stdio::null());
+        let mut run = Running::start(cmd, mode);
+        run.wait_event("child_started");
+        read_when_present(&ready);
+        let pid = run.tend_pid();
+        let rss_before = status_kib(pid, "VmRSS");
+        let start = Instant::now();
+        for i in 0..SIGNALS {
+            let (sig, _) = KINDS[(i * 7 + i / 3) % KINDS.len()];
+            unsafe { libc::kill(pid, sig) };
+        }
+        let sending = start.elapsed();
+        wait_for("every kind of signal at the child", || {
+            let got = received(&log);
+            KINDS.iter().all(|(_, name)| got.iter().any(|l| l == name))
+        });
+        let all_kinds = start.elapsed();
+        let rss_after = status_kib(pid, "VmRSS");
+        let peak = status_kib(pid, "VmHWM");
+        let term = Instant::now();
+        run.signal(libc::SIGTERM);
+        let code = run.wait_exit();
+        let drained = term.elapsed();
+        let forwarded = run.events("signal_forwarded").len();
+        let got = received(&log);
+        let rt = got.iter().filter(|l| *l == "36").count();
+        eprintln!(
+            "[{mode:?}] signal storm: {SIGNALS} sent in {sending:?}, {forwarded} forwarded \
+             (standard ones merge), {} handled by the child ({rt} of {} real-time), every \
+             kind after {all_kinds:?}; RSS {rss_before} -> {rss_after} KiB, peak {peak} KiB; \
+             SIGTERM to exit {drained:?}",
+            got.len(),
+            SIGNALS / KINDS.len(),
+        );
+        assert!(
+            forwarded > KINDS.len(),
+            "each kind at least once, and SIGTERM"
+        );
+        assert_eq!(code, 143, "the final SIGTERM drains");
+        assert_eq!(run.events("shutdown_completed").len(), 1);
+        assert!(
+            rss_after <= rss_before + 2048,
+            "RSS grew from {rss_before} to {rss_after} KiB"
+        );
+        assert!(drained < Duration::from_secs(5), "{drained:?}");
+    }
+}
+
+#[test]
+fn paced_signals_all_arrive() {
+    const SIGNALS: usize = 400;
+    for mode in MODES {
+        let scratch = Scratch::new("paced");
+        let (log, ready) = (scratch.path("log"), scratch.path("ready"));
+        let mut cmd = tend(mode, &scratch, &["sh", "-c", &counting_child(&log, &ready)]);
+        cmd.stdout(Stdio::null());
+        let mut run = Running::start(cmd, mode);
+        read_when_present(&ready);
+        let pid = run.tend_pid();
+        let start = Instant::now();
+        let mut sent = Vec::new();
+        for i in 0..SIGNALS {
+            let (sig, name) = KINDS[(i * 5 + i / 2) % KINDS.len()];
+            unsafe { libc::kill(pid, sig) };
+            sent.push(name.to_string());
+            // The next one only once the child has acknowledged this one.
+            wait_for(&format!("signal {i} ({name}) at the child"), || {
+                lines_in(&log) > i
+            });
+        }
+        let took = start.elapsed();
+        run.signal(libc::SIGTERM);
+        assert_eq!(run.wait_exit(), 143);
+        let got = received(&log);
+        let forwarded = run.events("signal_forwarded").len();
+        eprintln!(
+            "[{mode:?}] paced signals: {SIGNALS} sent, {forwarded} forwarded, {} received in \
+             {took:?} ({:?} per round trip)",
+            got.len(),
+            took / SIGNALS as u32
+        );
+        assert_eq!(got, sent, "every signal, in order");
+        assert_eq!(forwarded, SIGNALS + 1, "each one, and the final SIGTERM");
+    }
+}
+
+// ---------------------------------------------------------------- orphan storm
+
+/// Zombies among tend's children (as a process) or in its namespace (as PID 1).
+fn zombies(mode: Mode, tend_pid: i32) -> usize {
+    match mode {
+        Mode::Pid1 => zombies_in_namespace_of(tend_pid),
+        Mode::Process => descendants(tend_pid)
+            .into_iter()
+            .filter(|p| !alive(*p))
+            .count(),
+    }
+}
+
+#[test]
+fn orphan_storm_leaves_no_zombie_and_flat_memory() {
+    const ORPHANS: usize = 2000;
+    for mode in MODES {
+        let scratch = Scratch::new("orphans");
+        let (ready, go) = (scratch.path("ready"), scratch.path("go"));
+        let script = format!(
+            "echo up > {ready}.0; while [ ! -e {go} ]; do sleep 0.01; done; i=0; \
+             while [ $i -lt {ORPHANS} ]; do (true &); i=$((i+1)); done; echo done > {ready}; \
+             sleep 100000 & p=$!; wait $p",
+            ready = ready.display(),
+            go = go.display()
+        );
+        let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
+        cmd.env("TEND_LOG_LEVEL", "debug").stdout(Stdio::null());
+        let mut run = Running::start(cmd, mode);
+        read_when_present(&scratch.path("ready.0"));
+        let pid = run.tend_pid();
+        let rss_before = status_kib(pid, "VmRSS");
+        let start = Instant::now();
+        std::fs::write(&go, "").expect("go");
+        let mut most = 0;
+        while !ready.exists() {
+            most = most.max(zombies(mode, pid));
+            assert!(start.elapsed() < PATIENCE, "orphans never made");
+        }
+        let made = start.elapsed();
+        wait_for("no zombie left", || zombies(mode, pid) == 0);
+        let rss_after = status_kib(pid, "VmRSS");
+        let peak = status_kib(pid, "VmHWM");
+        run.signal(libc::SIGTERM);
+        run.wait_exit();
+        let reaped = run.events("orphan_reaped").len();
+        eprintln!(
+            "[{mode:?}] orphan storm: {ORPHANS} orphans made in {made:?}, {reaped} reaped by \
+             tend, at most {most} zombies seen at once, 0 left; RSS {rss_before} -> \
+             {rss_after} KiB, peak {peak} KiB"
+        );
+        assert!(reaped >= ORPHANS, "{reaped} reaped");
+        assert!(
+            rss_after <= rss_before + 2048,
+            "RSS grew from {rss_before} to {rss_after} KiB"
+        );
     }
 }
