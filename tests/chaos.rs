@@ -356,3 +356,203 @@ fn orphan_storm_leaves_no_zombie_and_flat_memory() {
         );
     }
 }
+
+// ---------------------------------------------------------------- misbehaving probes
+
+/// Live (non-zombie) processes whose process group is `pgid`, in tend's view of /proc.
+fn group_members(mode: Mode, tend_pid: i32, pgid: i32) -> usize {
+    let root = match mode {
+        Mode::Process => "/proc".to_string(),
+        Mode::Pid1 => format!("/proc/{tend_pid}/root/proc"),
+    };
+    std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let Some(i) = stat.rfind(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = stat[i + 2..].split_whitespace().collect();
+            fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
+        })
+        .count()
+}
+
+#[test]
+fn hung_and_misbehaving_probes_are_killed_with_their_group_and_the_loop_goes_on() {
+    let cases = [
+        ("never exits", "exec sleep 1000"),
+        ("ignores TERM", "trap \"\" TERM; sleep 1000; :"),
+        ("forks a daemon and exits", "sleep 1000 & exit 1"),
+        (
+            "prints megabytes",
+            "yes probe-output | head -n 200000; exec sleep 1000",
+        ),
+    ];
+    for mode in MODES {
+        for (what, body) in cases {
+            let scratch = Scratch::new("probe");
+            let pids = scratch.path("pids");
+            let check = format!("exec:sh -c 'echo $$ >> {}; {body}'", pids.display());
+            let mut cmd = tend(mode, &scratch, &["sleep", "100000"]);
+            cmd.env("TEND_HEALTH_CHECK", &check)
+                .env("TEND_HEALTH_INTERVAL", "100ms")
+                .env("TEND_HEALTH_TIMEOUT", "300ms")
+                .env("TEND_REMEDIATION", "none")
+                .stdout(Stdio::null());
+            let mut run = Running::start(cmd, mode);
+            let mut durations = Vec::new();
+            for _ in 0..3 {
+                let failed = run.wait_event("health_check_failed");
+                durations.push(failed["duration_ms"].as_u64().unwrap_or(0));
+            }
+            let pid = run.tend_pid();
+            // Every probe but the one running now must be gone with its whole group.
+            let started: Vec<i32> = std::fs::read_to_string(&pids)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            let finished = &started[..3.min(started.len())];
+            wait_for(&format!("probe groups of {what} gone"), || {
+                finished.iter().all(|&g| group_members(mode, pid, g) == 0)
+            });
+            run.signal(libc::SIGTERM);
+            assert_eq!(run.wait_exit(), 143, "{what}");
+            eprintln!(
+                "[{mode:?}] probe that {what}: 3 checks failed in {durations:?} ms \
+                 (timeout 300 ms), 0 probe groups left behind, loop went on"
+            );
+            assert!(durations.iter().all(|&d| d < 2000), "{what}: {durations:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- status file faults
+
+#[test]
+fn status_file_that_cannot_be_written_is_reported_once() {
+    for mode in MODES {
+        let scratch = Scratch::new("status-ro");
+        // A regular file where the directory should be: no write can ever succeed
+        // (root ignores permission bits, so a read-only directory would not stop it).
+        std::fs::write(scratch.path("notadir"), "").expect("file");
+        let ready = scratch.path("ready");
+        let script = format!("echo up > {}; sleep 100000 & wait", ready.display());
+        let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
+        cmd.env("TEND_STATUS_FILE", scratch.path("notadir/status.json"))
+            .stdout(Stdio::null());
+        let mut run = Running::start(cmd, mode);
+        read_when_present(&ready);
+        run.signal(libc::SIGTERM);
+        let code = run.wait_exit();
+        let failures = run.events("status_write_failed").len();
+        eprintln!("[{mode:?}] unwritable status file: {failures} status_write_failed, exit {code}");
+        assert_eq!(failures, 1, "reported once, not in a loop");
+        assert_eq!(code, 143);
+        assert_eq!(run.events("shutdown_completed").len(), 1);
+    }
+}
+
+#[test]
+fn status_file_deleted_or_replaced_while_running() {
+    for mode in MODES {
+        let scratch = Scratch::new("status-gone");
+        let status = scratch.path("status.json");
+        let ready = scratch.path("ready");
+        let script = format!("echo up > {}; sleep 100000 & wait", ready.display());
+        let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
+        cmd.env("TEND_DRAIN_DELAY", "200ms").stdout(Stdio::null());
+        let mut run = Running::start(cmd, mode);
+        run.wait_event("startup_completed");
+        read_when_present(&ready);
+        // Deleted: the next write puts it back.
+        std::fs::remove_file(&status).expect("delete status");
+        run.signal(libc::SIGTERM);
+        run.wait_event("shutdown_initiated");
+        wait_for("status file written again", || status.exists());
+        let draining = std::fs::read_to_string(&status).unwrap_or_default();
+        // Replaced by a directory: every later write fails, reported once.
+        std::fs::remove_file(&status).ok();
+        std::fs::create_dir(&status).expect("dir in its place");
+        let code = run.wait_exit();
+        let failures = run.events("status_write_failed").len();
+        eprintln!(
+            "[{mode:?}] status file deleted then replaced by a directory: rewritten after \
+             deletion, {failures} status_write_failed after replacement, exit {code}"
+        );
+        assert!(draining.contains("draining"), "{draining}");
+        assert_eq!(failures, 1);
+        assert_eq!(code, 143);
+    }
+}
+
+// ---------------------------------------------------------------- awkward exits
+
+#[test]
+fn child_exiting_during_the_drain_delay_is_reported_once() {
+    for mode in MODES {
+        let scratch = Scratch::new("drain-exit");
+        let (ready, go) = (scratch.path("ready"), scratch.path("go"));
+        let script = format!(
+            "trap '' TERM; echo up > {}; while [ ! -e {} ]; do sleep 0.01; done; exit 5",
+            ready.display(),
+            go.display()
+        );
+        let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
+        cmd.env("TEND_DRAIN_DELAY", "10s").stdout(Stdio::null());
+        let mut run = Running::start(cmd, mode);
+        read_when_present(&ready);
+        run.signal(libc::SIGTERM);
+        run.wait_event("shutdown_initiated");
+        let start = Instant::now();
+        std::fs::write(&go, "").expect("go");
+        let code = run.wait_exit();
+        let took = start.elapsed();
+        eprintln!("[{mode:?}] child exits during the drain delay: exit {code} after {took:?}");
+        assert_eq!(code, 5);
+        assert_eq!(run.events("shutdown_completed").len(), 1);
+        assert_eq!(run.events("child_exited").len(), 1);
+        assert!(
+            took < Duration::from_secs(5),
+            "did not wait out the delay: {took:?}"
+        );
+    }
+}
+
+#[test]
+fn child_exiting_at_the_moment_of_the_timeout_gets_one_exit_code() {
+    let mut outcomes = Vec::new();
+    for mode in MODES {
+        for delay_ms in [280, 295, 300, 305, 320] {
+            let scratch = Scratch::new("edge");
+            let ready = scratch.path("ready");
+            // The child ends on its own right around the 300 ms timeout.
+            let script = format!(
+                "trap 'sleep {}; exit 7' TERM; echo up > {}; sleep 100000 & p=$!; \
+                 while :; do wait $p; done",
+                delay_ms as f64 / 1000.0,
+                ready.display()
+            );
+            let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
+            cmd.env("TEND_SHUTDOWN_TIMEOUT", "300ms")
+                .stdout(Stdio::null());
+            let mut run = Running::start(cmd, mode);
+            read_when_present(&ready);
+            run.signal(libc::SIGTERM);
+            let code = run.wait_exit();
+            let completed = run.events("shutdown_completed");
+            assert_eq!(completed.len(), 1, "{mode:?} {delay_ms}ms");
+            assert_eq!(
+                completed[0]["exit_code"], code,
+                "the event agrees with the exit"
+            );
+            assert_eq!(run.events("child_exited").len(), 1, "{mode:?} {delay_ms}ms");
+            assert!(code == 7 || code == 137, "{mode:?} {delay_ms}ms: {code}");
+            outcomes.push(format!("{mode:?}/{delay_ms}ms={code}"));
+        }
+    }
+    eprintln!("exit at the timeout (300 ms): {}", outcomes.join(", "));
+}
