@@ -556,3 +556,98 @@ fn child_exiting_at_the_moment_of_the_timeout_gets_one_exit_code() {
     }
     eprintln!("exit at the timeout (300 ms): {}", outcomes.join(", "));
 }
+
+#[test]
+fn hung_dependency_probes_are_killed_at_their_timeout() {
+    for mode in MODES {
+        let scratch = Scratch::new("dep");
+        let pids = scratch.path("pids");
+        let probe = format!(
+            "exec:sh -c 'trap \"\" TERM; echo $$ >> {}; sleep 1000 & wait'",
+            pids.display()
+        );
+        let mut cmd = tend(mode, &scratch, &["true"]);
+        cmd.env("TEND_WAIT_FOR", &probe)
+            .env("TEND_WAIT_PROBE_TIMEOUT", "200ms")
+            .env("TEND_WAIT_TIMEOUT", "1s")
+            .stdout(Stdio::null());
+        let start = Instant::now();
+        let mut run = Running::start(cmd, mode);
+        let code = run.wait_exit();
+        let took = start.elapsed();
+        let attempts = lines_in(&pids);
+        // After tend's exit nothing of any attempt may be left (as PID 1 the namespace
+        // is gone; as a process, each attempt's group must be empty).
+        let left: usize = std::fs::read_to_string(&pids)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .map(|g| {
+                if mode == Mode::Process {
+                    group_members(mode, 0, g)
+                } else {
+                    0
+                }
+            })
+            .sum();
+        eprintln!(
+            "[{mode:?}] dependency probe that hangs and ignores TERM: {attempts} attempts \
+             killed at 200 ms each, exit {code} after {took:?} (wait timeout 1s), {left} left"
+        );
+        assert_eq!(code, 69);
+        assert!(attempts >= 2, "retried: {attempts}");
+        assert_eq!(left, 0);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+}
+
+// ---------------------------------------------------------------- the child's own streams
+
+#[test]
+fn a_child_that_closes_or_floods_its_streams_does_not_disturb_tend() {
+    for mode in MODES {
+        for (what, body) in [
+            ("closes stdout and stderr", "exec 1>&- 2>&-"),
+            (
+                "floods stderr with 20 MB",
+                "yes flood | head -c 20000000 >&2",
+            ),
+            ("floods stdout with 20 MB", "yes flood | head -c 20000000"),
+        ] {
+            let scratch = Scratch::new("streams");
+            let (ready, usr1) = (scratch.path("ready"), scratch.path("usr1"));
+            let script = format!(
+                "trap 'echo USR1 >> {usr1}' USR1; {body}; echo up > {ready}; \
+                 sleep 100000 & p=$!; while :; do wait $p; done",
+                usr1 = usr1.display(),
+                ready = ready.display()
+            );
+            let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
+            cmd.stdout(Stdio::piped());
+            let mut run = Running::start(cmd, mode);
+            // Drain the child's stdout like a log collector would.
+            let mut stdout = run.child.stdout.take().expect("stdout");
+            let drain = thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+            read_when_present(&ready);
+            run.signal(libc::SIGUSR1);
+            wait_for("USR1 at the child", || lines_in(&usr1) == 1);
+            let start = Instant::now();
+            run.signal(libc::SIGTERM);
+            let code = run.wait_exit();
+            let took = start.elapsed();
+            let _ = drain.join();
+            let events = run.events("shutdown_completed").len();
+            let shutdown_ms = run
+                .events("shutdown_completed")
+                .first()
+                .and_then(|e| e["duration_ms"].as_u64())
+                .unwrap_or(0);
+            eprintln!(
+                "[{mode:?}] child {what}: signal forwarded, shutdown took {shutdown_ms} ms \
+                 by tend's clock, exit {code} read after {took:?}"
+            );
+            assert_eq!(code, 143, "{what}");
+            assert_eq!(events, 1, "{what}");
+        }
+    }
+}
