@@ -670,3 +670,39 @@ fn a_child_that_closes_or_floods_its_streams_does_not_disturb_tend() {
         }
     }
 }
+
+#[test]
+fn status_file_on_a_full_disk_is_reported_once() {
+    // As PID 1, tend has a mount namespace of its own (unshare --mount-proc): a pre-start
+    // hook mounts a tiny tmpfs where the status file goes and fills it to the last byte.
+    let scratch = Scratch::new("status-full");
+    let full = scratch.path("full");
+    std::fs::create_dir(&full).expect("dir");
+    let hooks = format!(
+        "mount -t tmpfs -o size=64k tmpfs {0}; sh -c 'cat /dev/zero > {0}/filler; true'",
+        full.display()
+    );
+    let ready = scratch.path("ready");
+    let script = format!("echo up > {}; sleep 100000 & wait", ready.display());
+    let mut cmd = tend(Mode::Pid1, &scratch, &["sh", "-c", &script]);
+    cmd.env("TEND_STATUS_FILE", full.join("status.json"))
+        .env("TEND_PRE_START", &hooks)
+        .stdout(Stdio::null());
+    let mut run = Running::start(cmd, Mode::Pid1);
+    read_when_present(&ready);
+    run.signal(libc::SIGTERM);
+    let code = run.wait_exit();
+    let failures = run.events("status_write_failed");
+    let error = failures
+        .first()
+        .and_then(|e| e["error"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    eprintln!(
+        "[Pid1] status file on a full disk: {} status_write_failed ({error}), exit {code}",
+        failures.len()
+    );
+    assert_eq!(failures.len(), 1, "reported once, not in a loop");
+    assert!(error.contains("space"), "{error}");
+    assert_eq!(code, 143);
+}
