@@ -706,3 +706,37 @@ fn status_file_on_a_full_disk_is_reported_once() {
     assert!(error.contains("space"), "{error}");
     assert_eq!(code, 143);
 }
+
+#[test]
+fn a_stop_signal_during_a_restart_backoff_ends_it_with_one_exit_code() {
+    for mode in MODES {
+        let scratch = Scratch::new("backoff");
+        // The child fails at once, leaving a process that exits during the backoff.
+        let mut cmd = tend(mode, &scratch, &["sh", "-c", "sleep 0.2 & exit 3"]);
+        cmd.env("TEND_RESTART", "on-failure")
+            .env("TEND_RESTART_DELAY", "10s")
+            .env("TEND_LOG_LEVEL", "debug")
+            .stdout(Stdio::null());
+        let mut run = Running::start(cmd, mode);
+        run.wait_event("restart_initiated");
+        run.wait_event("orphan_reaped");
+        let start = Instant::now();
+        run.signal(libc::SIGTERM);
+        let code = run.wait_exit();
+        let took = start.elapsed();
+        let completed = run.events("shutdown_completed");
+        eprintln!(
+            "[{mode:?}] SIGTERM during a 10 s restart backoff: exit {code} after {took:?}, \
+             {} child_exited, {} shutdown_completed",
+            run.events("child_exited").len(),
+            completed.len()
+        );
+        assert_eq!(completed.len(), 1);
+        assert_eq!(completed[0]["exit_code"], code);
+        assert_eq!(run.events("child_exited").len(), 1, "the child ran once");
+        assert!(
+            took < Duration::from_secs(3),
+            "the backoff was cut short: {took:?}"
+        );
+    }
+}
