@@ -55,20 +55,35 @@ fn planted_secrets_never_appear_in_any_output() {
         ("API_KEY", "RequiredEnvValue"),
         ("TEND_PRE_START", "true --url http://u:HookSecretPw@x/"),
         ("TEND_LOG_LEVEL", "debug"),
+        ("TEND_HTTP_ADDR", "127.0.0.1:0"),
     ];
     let script = format!("echo up > {}; sleep 100000 & wait", ready.display());
     let mut cmd = tend(Mode::Process, &scratch, &["sh", "-c", &script]);
-    cmd.envs(env.iter().copied()).stdout(Stdio::null());
+    let report = scratch.path("report.json");
+    cmd.envs(env.iter().copied())
+        .env("TEND_REPORT_FILE", &report)
+        .stdout(Stdio::null());
     let mut run = Running::start(cmd, Mode::Process);
+    let listening = run.wait_event("http_listening");
+    let addr = listening["addr"].as_str().unwrap_or_default().to_string();
     run.wait_event("health_check_failed");
     read_when_present(&ready);
     let mut all = String::new();
     // `tend status` while it runs, and the status file itself.
     all += &tend_output(&scratch, &["status"], &[]);
     all += &std::fs::read_to_string(scratch.path("status.json")).unwrap_or_default();
+    for path in ["/status", "/metrics", "/healthz", "/readyz"] {
+        all += &http_get(&addr, path);
+    }
     run.signal(libc::SIGTERM);
     assert_eq!(run.wait_exit(), 143);
     all += &run.raw.join("\n");
+    let report = std::fs::read_to_string(&report).expect("lifecycle report");
+    assert!(
+        report.contains("health_check_failed"),
+        "report holds the timeline"
+    );
+    all += &report;
     all += &std::fs::read_to_string(scratch.path("status.json")).unwrap_or_default();
     // check-config, valid and with a bad hook (its value is repeated in the error).
     all += &tend_output(&scratch, &["check-config"], &env);
@@ -84,6 +99,20 @@ fn planted_secrets_never_appear_in_any_output() {
     );
     assert!(leaks.is_empty(), "leaked {leaks:?} in:\n{all}");
     assert!(all.contains("admin:***@"), "redacted form shown:\n{all}");
+}
+
+/// The whole answer to one plain HTTP/1.1 GET.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1"), "{path}: {answer}");
+    answer
 }
 
 fn is_root() -> bool {
