@@ -87,7 +87,7 @@ proptest! {
     }
 
     #[test]
-    fn every_variable_at_once(texts in prop::collection::vec(value(), 40)) {
+    fn every_variable_at_once(texts in prop::collection::vec(value(), 64)) {
         // All variables set together: errors still each name a catalogued variable.
         let pairs: Vec<_> = variables()
             .zip(texts)
@@ -140,6 +140,26 @@ proptest! {
                     prop_assert!(!error.to_string().contains(&secret), "{}", error);
                 }
             }
+        }
+    }
+}
+
+/// Inputs the properties found, kept as a corpus that always runs.
+#[test]
+fn found_cases() {
+    for (name, value) in [
+        (
+            "TEND_SHUTDOWN_TIMEOUT",
+            " http://user:A0A0Aaa0AAA0@host:80/x ",
+        ),
+        ("TEND_PRE_START", "psql 'postgres://u:A0A0Aaa0AAA0@db/app"),
+        ("TEND_WAIT_FOR", "://http://u:A0A0Aaa0AAA0@"),
+    ] {
+        let errors =
+            Config::from_vars([(OsString::from(name), OsString::from(value))]).expect_err(name);
+        for error in errors {
+            assert_eq!(error.variable, name);
+            assert!(!error.to_string().contains("A0A0Aaa0AAA0"), "{error}");
         }
     }
 }
