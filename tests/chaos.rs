@@ -483,7 +483,7 @@ fn status_file_deleted_or_replaced_while_running() {
         let ready = scratch.path("ready");
         let script = format!("echo up > {}; sleep 100000 & wait", ready.display());
         let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
-        cmd.env("TEND_DRAIN_DELAY", "200ms").stdout(Stdio::null());
+        cmd.env("TEND_DRAIN_DELAY", "10s").stdout(Stdio::null());
         let mut run = Running::start(cmd, mode);
         run.wait_event("startup_completed");
         read_when_present(&ready);
@@ -496,6 +496,8 @@ fn status_file_deleted_or_replaced_while_running() {
         // Replaced by a directory: every later write fails, reported once.
         std::fs::remove_file(&status).ok();
         std::fs::create_dir(&status).expect("dir in its place");
+        // A second stop signal ends the drain delay: the writes that follow all fail.
+        run.signal(libc::SIGTERM);
         let code = run.wait_exit();
         let failures = run.events("status_write_failed").len();
         eprintln!(
