@@ -742,3 +742,25 @@ fn a_stop_signal_during_a_restart_backoff_ends_it_with_one_exit_code() {
         );
     }
 }
+
+#[test]
+fn the_child_keeps_a_blocking_stderr() {
+    // tend writes its own log through a private non-blocking description of the pipe;
+    // the child's fd 2 must stay blocking, or its writes would fail with EAGAIN.
+    let scratch = Scratch::new("blocking");
+    let flags = scratch.path("flags");
+    let script = format!("grep flags /proc/self/fdinfo/2 > {}", flags.display());
+    let (code, _run) = run(Mode::Process, &scratch, &["sh", "-c", &script], &[]);
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&flags).expect("flags");
+    let value = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| i64::from_str_radix(v, 8).ok())
+        .expect("octal flags");
+    eprintln!(
+        "child's fd 2 flags: {value:o} (O_NONBLOCK is {:o})",
+        libc::O_NONBLOCK
+    );
+    assert_eq!(value & i64::from(libc::O_NONBLOCK), 0, "{text}");
+}
