@@ -13,6 +13,8 @@ use tracing_subscriber::fmt::time::FormatTime;
 
 use crate::config::LogFormat;
 
+mod stderr;
+
 macro_rules! catalogue {
     ($($variant:ident => $name:literal,)*) => {
         /// Every event tend emits. The README's event table lists the same names.
@@ -71,6 +73,7 @@ catalogue! {
     ControlFailed => "control_failed",
     StateChanged => "state_changed",
     InternalError => "internal_error",
+    LogLinesDropped => "log_lines_dropped",
 }
 
 impl fmt::Display for Event {
@@ -92,9 +95,10 @@ macro_rules! emit {
 pub fn init(format: LogFormat, level: &str) {
     // A plain level, not an EnvFilter: directives would pull a regex engine into PID 1.
     let filter: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
+    stderr::install(matches!(format, LogFormat::Json));
     let builder = tracing_subscriber::fmt()
         .with_max_level(filter)
-        .with_writer(|| Tee(std::io::stderr()))
+        .with_writer(|| Tee)
         .with_target(false)
         .with_timer(Rfc3339Millis);
     // A second init (only possible in tests) keeps the first subscriber.
@@ -135,12 +139,12 @@ fn timeline() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
     TIMELINE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// stderr, plus the timeline when one is kept.
-struct Tee(std::io::Stderr);
+/// stderr (never blocking: see `stderr`), plus the timeline when one is kept.
+struct Tee;
 
 impl Write for Tee {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.0.write(buf)?;
+        let n = stderr::write(buf);
         if let Some(kept) = timeline().as_mut() {
             if kept.len() + n <= TIMELINE_LIMIT {
                 kept.extend_from_slice(&buf[..n]);
@@ -150,7 +154,7 @@ impl Write for Tee {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        Ok(())
     }
 }
 

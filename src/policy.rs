@@ -184,6 +184,9 @@ impl Backoff {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -192,7 +193,16 @@ fn write_atomically(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
     // One write: serde_json writes token by token, which is a system call each unbuffered.
     let mut bytes = serde_json::to_vec(snapshot)?;
     bytes.push(b'\n');
-    fs::File::create(&tmp)?.write_all(&bytes)?;
+    // 0644 whatever the umask (readers may be another user); never through a symlink
+    // planted in a shared fallback directory such as /tmp.
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    file.write_all(&bytes)?;
     fs::rename(&tmp, path)
 }
 

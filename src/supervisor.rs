@@ -120,6 +120,7 @@ impl Supervisor {
         let spec = SpawnSpec {
             isolation,
             foreground: has_tty,
+            no_new_privs: config.security.no_new_privs,
             ..SpawnSpec::new(argv)
         };
         let restart = &config.restart;
@@ -148,7 +149,8 @@ impl Supervisor {
 
     /// The identity the child runs as (TEND_USER, resolved by the startup gate).
     pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
-        self.spec.credentials = credentials;
+        let no_new_privs = self.config.security.no_new_privs;
+        self.spec.credentials = credentials.map(|c| Credentials { no_new_privs, ..c });
         self
     }
 

@@ -133,6 +133,7 @@ pub fn resolve_in(spec: &UserSpec, passwd: &str, group: &str) -> Result<Credenti
         gid,
         groups: list,
         home: Some(OsString::from(home)),
+        no_new_privs: false,
     })
 }
 

@@ -14,6 +14,7 @@ pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
         super::startup::VARIABLES,
         super::health::VARIABLES,
         super::lifecycle::VARIABLES,
+        super::security::VARIABLES,
         DEBUG_ONLY,
     ]
     .into_iter()

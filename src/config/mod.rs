@@ -6,6 +6,9 @@ mod catalogue;
 pub mod health;
 pub mod lifecycle;
 mod parser;
+#[cfg(test)]
+pub(crate) mod props;
+pub mod security;
 pub mod startup;
 mod suggest;
 pub mod values;
@@ -54,6 +57,7 @@ pub struct Config {
     pub health: health::HealthConfig,
     pub restart: lifecycle::RestartConfig,
     pub interfaces: lifecycle::InterfacesConfig,
+    pub security: security::SecurityConfig,
 }
 
 /// One variable that could not be used, with the value seen and what was expected.
@@ -155,6 +159,7 @@ impl Config {
             "health": self.health.to_json(),
             "restart": self.restart.to_json(),
             "interfaces": self.interfaces.to_json(),
+            "security": self.security.to_json(),
         })
     }
 
@@ -248,6 +253,7 @@ fn build(parser: &mut Parser) -> Config {
         }),
         startup: startup::StartupConfig::parse(parser),
         health: health::HealthConfig::parse(parser),
+        security: security::SecurityConfig::parse(parser),
     }
 }
 

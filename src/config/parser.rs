@@ -46,10 +46,12 @@ impl<'a> Parser<'a> {
         match parse(&text) {
             Ok(value) => value,
             Err(expected) => {
+                // Any value may hold a URL with a password (a hook's command line, a
+                // misplaced probe): the error shows it redacted, as everything else does.
                 self.errors.push(ConfigError {
                     variable: variable.into(),
-                    value: Some(text),
-                    expected,
+                    value: Some(crate::probe::redact(&text)),
+                    expected: crate::probe::redact(&expected),
                 });
                 default
             }

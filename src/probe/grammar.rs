@@ -163,7 +163,9 @@ pub fn redact(text: &str) -> String {
                 let masked = if info.contains(':') { ":***" } else { "" };
                 out.push_str(&format!("{user}{masked}@{host}"));
             }
-            None => out.push_str(authority),
+            // Not consumed: it may end in the `scheme:` of a URL nested right after it
+            // (`x://http://u:pw@h`), whose password must be found too.
+            None => continue,
         }
         rest = &rest[end..];
     }
@@ -286,5 +288,8 @@ mod tests {
         assert_eq!(redact("a://x:y@h b://p:q@r"), "a://x:***@h b://p:***@r");
         assert_eq!(redact("no urls here"), "no urls here");
         assert_eq!(redact("tcp://db:5432"), "tcp://db:5432");
+        // Found by the property tests: a URL nested right after another scheme.
+        assert_eq!(redact("://http://u:pw@h/"), "://http://u:***@h/");
+        assert_eq!(redact("x://y://a:b@c"), "x://y://a:***@c");
     }
 }

@@ -7,6 +7,8 @@
 
 mod grammar;
 mod http;
+#[cfg(test)]
+mod props;
 
 use std::fmt;
 use std::path::PathBuf;

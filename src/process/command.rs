@@ -87,7 +87,13 @@ impl Drop for Helper {
 pub async fn run(reaper: &Reaper, spec: SpawnSpec, timeout: Duration) -> Result<Exit, RunError> {
     let mut helper = Helper::start(reaper, spec).map_err(RunError::Spawn)?;
     match tokio::time::timeout(timeout, helper.wait()).await {
-        Ok(exit) => Ok(exit),
+        Ok(exit) => {
+            // Whatever the helper left running in its session (a daemon it forked) goes
+            // with it: one check must not leak a process per run. The group id stays
+            // reserved while any member lives; with none left this is a harmless ESRCH.
+            helper.signal_group(libc::SIGKILL);
+            Ok(exit)
+        }
         Err(_) => {
             helper.kill().await;
             Err(RunError::TimedOut)

@@ -4,6 +4,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use futures_core::Stream;
@@ -29,6 +30,15 @@ pub fn handled_signals(has_tty: bool) -> Vec<i32> {
         .collect()
 }
 
+/// Deliveries of each real-time signal not yet forwarded. The kernel queues real-time
+/// signals (each one counts), but the signal stream keeps one pending flag per signal and
+/// would merge a burst into one; these counters, bumped in the handler itself, do not.
+static RT_PENDING: [AtomicU32; 65] = [const { AtomicU32::new(0) }; 65];
+
+fn is_realtime(sig: i32) -> bool {
+    (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig)
+}
+
 /// Installs the handlers and starts the pump. Must run before the first child is spawned
 /// so that no SIGCHLD or stop signal is missed.
 pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> std::io::Result<mpsc::UnboundedReceiver<i32>> {
@@ -37,6 +47,21 @@ pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> std::io::Result<mpsc::Unboun
         unsafe {
             let _ = signal(Signal::SIGTTIN, SigHandler::SigIgn);
             let _ = signal(Signal::SIGTTOU, SigHandler::SigIgn);
+        }
+    }
+    for sig in handled_signals(has_tty)
+        .into_iter()
+        .filter(|&s| is_realtime(s))
+    {
+        let Some(counter) = RT_PENDING.get(sig as usize) else {
+            continue;
+        };
+        // Safety: the action is one atomic add, which is async-signal-safe. Registered
+        // before the stream's own action, so the count is up before the pump wakes.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })?;
         }
     }
     let mut signals = Signals::new(handled_signals(has_tty))?;
@@ -58,6 +83,12 @@ pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> std::io::Result<mpsc::Unboun
                         exit_code = exit.code(),
                         "reaped orphan {pid}"
                     );
+                }
+            } else if let Some(counter) = RT_PENDING.get(sig as usize).filter(|_| is_realtime(sig))
+            {
+                // Each queued delivery once; 0 when an earlier wake-up already took them.
+                for _ in 0..counter.swap(0, Ordering::Relaxed) {
+                    let _ = tx.send(sig);
                 }
             } else {
                 tracing::trace!(signal = %signal_name(sig), "signal received");

@@ -27,6 +27,8 @@ pub struct Credentials {
     pub gid: u32,
     pub groups: Vec<u32>,
     pub home: Option<OsString>,
+    /// Set no_new_privs after the switch (TEND_NO_NEW_PRIVS), for the child and exec probes.
+    pub no_new_privs: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct SpawnSpec {
     /// A helper (hook, exec probe): stdin from /dev/null and stdout onto tend's stderr,
     /// because tend's stdout belongs to the child.
     pub helper: bool,
+    /// Set no_new_privs before exec (TEND_NO_NEW_PRIVS): no setuid or file-capability gain.
+    pub no_new_privs: bool,
 }
 
 impl SpawnSpec {
@@ -52,6 +56,7 @@ impl SpawnSpec {
             credentials: None,
             env: Vec::new(),
             helper: false,
+            no_new_privs: false,
         }
     }
 }
@@ -113,10 +118,13 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
     let isolation = spec.isolation;
     let foreground = spec.foreground;
     let credentials = spec.credentials.clone();
+    let no_new_privs = spec.no_new_privs;
     // Safety: the closure runs between fork and exec and only makes async-signal-safe
     // system calls; everything it needs was allocated above, before the fork.
     unsafe {
-        command.pre_exec(move || child_setup(isolation, foreground, credentials.as_ref()));
+        command.pre_exec(move || {
+            child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)
+        });
     }
     match command.spawn() {
         // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
@@ -133,6 +141,7 @@ fn child_setup(
     isolation: Isolation,
     foreground: bool,
     credentials: Option<&Credentials>,
+    no_new_privs: bool,
 ) -> io::Result<()> {
     unsafe {
         match isolation {
@@ -150,6 +159,9 @@ fn child_setup(
             check(libc::setgroups(c.groups.len(), c.groups.as_ptr()))?;
             check(libc::setgid(c.gid))?;
             check(libc::setuid(c.uid))?;
+        }
+        if no_new_privs || credentials.is_some_and(|c| c.no_new_privs) {
+            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
         }
         close_inherited_fds();
     }

@@ -1,0 +1,259 @@
+//! tend's own stderr, written so that it can never stop the supervisor.
+//!
+//! The supervisor is one thread. If whoever reads tend's stderr stops reading (a stuck
+//! log shipper, a `docker logs` pipe nobody drains), a blocking write to the full pipe
+//! would freeze that thread: no signal forwarded, no force-kill at the timeout, no
+//! reaping. So every log line is written without blocking; a line that does not fit is
+//! dropped and counted, and the next line that fits is preceded by a `log_lines_dropped`
+//! notice with the count.
+//!
+//! O_NONBLOCK cannot simply be set on fd 2: the child shares that open file description
+//! and would start getting EAGAIN on its own writes. For a pipe tend opens a private
+//! description of the same pipe (`/proc/self/fd/2`) and makes only that one non-blocking;
+//! a socket is written with `MSG_DONTWAIT`; files and terminals are written as they are
+//! (reopening a file would lose its append position).
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a line already partly written may wait for room to be finished (lines above
+/// PIPE_BUF bytes can be written in parts); past it the rest is dropped.
+const FINISH: Duration = Duration::from_millis(20);
+
+pub struct Stderr {
+    target: Target,
+    json: bool,
+    dropped: AtomicU64,
+    /// A line was cut short: the next write starts on a fresh line.
+    torn: AtomicBool,
+}
+
+enum Target {
+    /// A private non-blocking description of the pipe on fd 2.
+    Pipe(OwnedFd),
+    /// A socket on fd 2: each `send` is non-blocking on its own.
+    Socket,
+    /// A file, a terminal, /dev/null, or a pipe that could not be reopened: fd 2 as is.
+    Plain,
+}
+
+impl Stderr {
+    pub fn open(json: bool) -> Stderr {
+        let target = match file_type(libc::STDERR_FILENO) {
+            Some(libc::S_IFIFO) => OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open("/proc/self/fd/2")
+                .map_or(Target::Plain, |file| Target::Pipe(file.into())),
+            Some(libc::S_IFSOCK) => Target::Socket,
+            _ => Target::Plain,
+        };
+        Stderr {
+            target,
+            json,
+            dropped: AtomicU64::new(0),
+            torn: AtomicBool::new(false),
+        }
+    }
+
+    /// Writes one whole line (the formatter hands over one event per call).
+    fn write_line(&self, line: &[u8]) {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if self.torn.swap(false, Ordering::Relaxed) && !self.write_all(b"\n") {
+            self.torn.store(true, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if dropped > 0 {
+            if !self.write_all(self.notice(dropped).as_bytes()) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            self.dropped.fetch_sub(dropped, Ordering::Relaxed);
+        }
+        if !self.write_all(line) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn notice(&self, count: u64) -> String {
+        let now = super::rfc3339_millis(SystemTime::now());
+        let message = format!("{count} lines of tend's log were dropped: stderr was full");
+        if self.json {
+            format!(
+                "{{\"timestamp\":\"{now}\",\"level\":\"WARN\",\"event\":\"{}\",\
+                 \"message\":\"{message}\",\"count\":{count}}}\n",
+                super::Event::LogLinesDropped.name()
+            )
+        } else {
+            format!(
+                "{now}  WARN event=\"{}\" count={count} {message}\n",
+                super::Event::LogLinesDropped.name()
+            )
+        }
+    }
+
+    /// True when all of `buf` was written; false when nothing or only a part could be.
+    fn write_all(&self, mut buf: &[u8]) -> bool {
+        // Set once part of the line went out: the rest may wait FINISH for room.
+        let mut finish_by: Option<Instant> = None;
+        while !buf.is_empty() {
+            match self.write_once(buf) {
+                Ok(0) => return self.cut(finish_by.is_some()),
+                Ok(n) => {
+                    buf = &buf[n..];
+                    finish_by.get_or_insert_with(|| Instant::now() + FINISH);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match (&self.target, finish_by) {
+                        (Target::Pipe(fd), Some(end)) if wait_writable(fd.as_raw_fd(), end) => {}
+                        _ => return self.cut(finish_by.is_some()),
+                    }
+                }
+                Err(_) => return self.cut(finish_by.is_some()),
+            }
+        }
+        true
+    }
+
+    /// Gives up on a line; when part of it went out, the next write starts a fresh line.
+    fn cut(&self, started: bool) -> bool {
+        if started {
+            self.torn.store(true, Ordering::Relaxed);
+        }
+        false
+    }
+
+    fn write_once(&self, buf: &[u8]) -> io::Result<usize> {
+        let ptr = buf.as_ptr().cast();
+        // Safety: plain system calls on a valid buffer.
+        let n = unsafe {
+            match &self.target {
+                Target::Pipe(fd) => libc::write(fd.as_raw_fd(), ptr, buf.len()),
+                Target::Socket => libc::send(
+                    libc::STDERR_FILENO,
+                    ptr,
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                ),
+                Target::Plain => libc::write(libc::STDERR_FILENO, ptr, buf.len()),
+            }
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+}
+
+/// Waits until `fd` takes more bytes or `end` passes.
+fn wait_writable(fd: i32, end: Instant) -> bool {
+    let left = end.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return false;
+    }
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+    // Safety: one valid pollfd.
+    unsafe { libc::poll(&mut poll, 1, ms) == 1 && poll.revents & libc::POLLOUT != 0 }
+}
+
+fn file_type(fd: i32) -> Option<libc::mode_t> {
+    // Safety: fstat fills the zeroed struct or fails.
+    unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut stat) == 0).then_some(stat.st_mode & libc::S_IFMT)
+    }
+}
+
+static OUT: OnceLock<Stderr> = OnceLock::new();
+
+/// Opens tend's stderr for `write` (once; later calls keep the first).
+pub fn install(json: bool) {
+    let _ = OUT.get_or_init(|| Stderr::open(json));
+}
+
+/// Writes one whole log line without blocking; returns its length, whatever happened to
+/// it: an error would make tracing report it on the blocking stderr, which is what this
+/// writer exists to avoid.
+pub fn write(line: &[u8]) -> usize {
+    match OUT.get() {
+        Some(out) => out.write_line(line),
+        None => {
+            let _ = io::Write::write_all(&mut io::stderr(), line);
+        }
+    }
+    line.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // Safety: a valid array of two fds.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) },
+            0
+        );
+        // Safety: both fds were just created and are owned here only.
+        unsafe {
+            use std::os::fd::FromRawFd;
+            (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+        }
+    }
+
+    fn read_all(fd: &OwnedFd) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            // Safety: a valid buffer.
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n as usize]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_full_pipe_drops_lines_and_counts_them() {
+        let (reader, writer) = pipe();
+        let stderr = Stderr {
+            target: Target::Pipe(writer),
+            json: true,
+            dropped: AtomicU64::new(0),
+            torn: AtomicBool::new(false),
+        };
+        let line = format!("{}\n", "x".repeat(1000));
+        let start = Instant::now();
+        for _ in 0..1000 {
+            stderr.write_line(line.as_bytes());
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "never blocks");
+        let dropped = stderr.dropped.load(Ordering::Relaxed);
+        assert!(dropped > 0, "a 64 KiB pipe cannot take 1 MB");
+        let first = read_all(&reader);
+        assert!(
+            first.lines().all(|l| l == &line[..1000]),
+            "whole lines only"
+        );
+        stderr.write_line(b"after\n");
+        let second = read_all(&reader);
+        let notice = second.lines().next().expect("notice");
+        let json: serde_json::Value = serde_json::from_str(notice).expect("json");
+        assert_eq!(json["event"], "log_lines_dropped");
+        assert_eq!(json["count"], dropped);
+        assert_eq!(second.lines().nth(1), Some("after"));
+        assert_eq!(stderr.dropped.load(Ordering::Relaxed), 0);
+    }
+}

@@ -1,0 +1,244 @@
+//! Security: planted secrets never show in any output, the user switch drops every id
+//! and group, no_new_privs, only fds 0-2 inherited, and the status file's mode.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Every line of `path` that starts with one of `fields`, as "Field: values".
+fn proc_fields(text: &str, fields: &[&str]) -> Vec<String> {
+    text.lines()
+        .filter(|l| fields.iter().any(|f| l.starts_with(&format!("{f}:"))))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn tend_output(scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = tend(Mode::Process, scratch, args);
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run tend");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn planted_secrets_never_appear_in_any_output() {
+    const SECRETS: [&str; 5] = [
+        "Wait4SecretPw",
+        "HealthSecretPw",
+        "RequiredEnvValue",
+        "HookSecretPw",
+        "BadHookSecretPw",
+    ];
+    let scratch = Scratch::new("secrets");
+    let ready = scratch.path("ready");
+    let env = [
+        (
+            "TEND_WAIT_OPTIONAL",
+            "http://admin:Wait4SecretPw@127.0.0.1:1/health",
+        ),
+        ("TEND_WAIT_TIMEOUT", "300ms"),
+        (
+            "TEND_HEALTH_CHECK",
+            "exec:sh -c 'exit 1' psql postgres://app:HealthSecretPw@db/app",
+        ),
+        ("TEND_HEALTH_INTERVAL", "100ms"),
+        ("TEND_REMEDIATION", "none"),
+        ("TEND_REQUIRE_ENV", "API_KEY"),
+        ("API_KEY", "RequiredEnvValue"),
+        ("TEND_PRE_START", "true --url http://u:HookSecretPw@x/"),
+        ("TEND_LOG_LEVEL", "debug"),
+        ("TEND_HTTP_ADDR", "127.0.0.1:0"),
+    ];
+    let script = format!("echo up > {}; sleep 100000 & wait", ready.display());
+    let mut cmd = tend(Mode::Process, &scratch, &["sh", "-c", &script]);
+    let report = scratch.path("report.json");
+    cmd.envs(env.iter().copied())
+        .env("TEND_REPORT_FILE", &report)
+        .stdout(Stdio::null());
+    let mut run = Running::start(cmd, Mode::Process);
+    let listening = run.wait_event("http_listening");
+    let addr = listening["addr"].as_str().unwrap_or_default().to_string();
+    run.wait_event("health_check_failed");
+    read_when_present(&ready);
+    let mut all = String::new();
+    // `tend status` while it runs, and the status file itself.
+    all += &tend_output(&scratch, &["status"], &[]);
+    all += &std::fs::read_to_string(scratch.path("status.json")).unwrap_or_default();
+    for path in ["/status", "/metrics", "/healthz", "/readyz"] {
+        all += &http_get(&addr, path);
+    }
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait_exit(), 143);
+    all += &run.raw.join("\n");
+    let report = std::fs::read_to_string(&report).expect("lifecycle report");
+    assert!(
+        report.contains("health_check_failed"),
+        "report holds the timeline"
+    );
+    all += &report;
+    all += &std::fs::read_to_string(scratch.path("status.json")).unwrap_or_default();
+    // check-config, valid and with a bad hook (its value is repeated in the error).
+    all += &tend_output(&scratch, &["check-config"], &env);
+    let bad = [("TEND_PRE_START", "echo 'open http://u:BadHookSecretPw@x/")];
+    all += &tend_output(&scratch, &["check-config"], &bad);
+    all += &tend_output(&scratch, &["--", "true"], &bad);
+    let lines = all.lines().count();
+    let leaks: Vec<_> = SECRETS.iter().filter(|s| all.contains(*s)).collect();
+    eprintln!(
+        "planted secrets: {} planted, {lines} lines of output searched, {} found",
+        SECRETS.len(),
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "leaked {leaks:?} in:\n{all}");
+    assert!(all.contains("admin:***@"), "redacted form shown:\n{all}");
+}
+
+/// The whole answer to one plain HTTP/1.1 GET.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1"), "{path}: {answer}");
+    answer
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn the_user_switch_drops_ids_and_groups_and_no_new_privs_holds() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const FIELDS: [&str; 4] = ["Uid", "Gid", "Groups", "NoNewPrivs"];
+    for no_new_privs in ["false", "true"] {
+        let scratch = Scratch::new("user");
+        std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let (child, probe) = (scratch.path("child"), scratch.path("probe"));
+        let script = format!(
+            "cat /proc/self/status > {}.tmp; mv {0}.tmp {0}; sleep 100000 & wait",
+            child.display()
+        );
+        let check = format!(
+            "exec:sh -c 'cat /proc/self/status > {0}.tmp; mv {0}.tmp {0}'",
+            probe.display()
+        );
+        let mut cmd = tend(Mode::Process, &scratch, &["sh", "-c", &script]);
+        cmd.env("TEND_USER", "65534:65534")
+            .env("TEND_NO_NEW_PRIVS", no_new_privs)
+            .env("TEND_HEALTH_CHECK", &check)
+            .env("TEND_HEALTH_INTERVAL", "100ms")
+            .stdout(Stdio::null());
+        let mut run = Running::start(cmd, Mode::Process);
+        wait_for("child and probe status", || {
+            child.exists() && probe.exists()
+        });
+        run.signal(libc::SIGTERM);
+        run.wait_exit();
+        let child = proc_fields(&std::fs::read_to_string(&child).expect("child"), &FIELDS);
+        let probe = proc_fields(&std::fs::read_to_string(&probe).expect("probe"), &FIELDS);
+        eprintln!("TEND_USER=65534:65534 TEND_NO_NEW_PRIVS={no_new_privs}: child {child:?}, exec probe {probe:?}");
+        let nnp = format!("NoNewPrivs: {}", if no_new_privs == "true" { 1 } else { 0 });
+        assert_eq!(
+            child[0], "Uid: 65534 65534 65534 65534",
+            "real, effective, saved, fs"
+        );
+        assert_eq!(child[1], "Gid: 65534 65534 65534 65534");
+        // Supplementary groups: none, or only the target's own (root's 0 is gone).
+        assert!(
+            child[2] == "Groups:" || child[2] == "Groups: 65534",
+            "{}",
+            child[2]
+        );
+        assert_eq!(child[3], nnp);
+        assert_eq!(
+            probe[..2],
+            child[..2],
+            "the exec probe runs as TEND_USER too"
+        );
+        assert!(
+            probe[2] == "Groups:" || probe[2] == "Groups: 65534",
+            "{probe:?}"
+        );
+        assert_eq!(probe[3], nnp, "exec probes get no_new_privs too");
+    }
+}
+
+#[test]
+fn children_hooks_and_probes_inherit_only_fds_0_1_2() {
+    let scratch = Scratch::new("fds");
+    let list = |name: &str| {
+        format!(
+            "sh -c 'ls -l /proc/self/fd > {0}.tmp; mv {0}.tmp {0}'",
+            scratch.path(name).display()
+        )
+    };
+    let child = format!(
+        "ls -l /proc/self/fd > {0}.tmp; mv {0}.tmp {0}; sleep 100000 & wait",
+        scratch.path("child").display()
+    );
+    let mut cmd = tend(Mode::Process, &scratch, &["sh", "-c", &child]);
+    cmd.env("TEND_PRE_START", list("hook"))
+        .env("TEND_POST_STOP", list("post"))
+        .env("TEND_HEALTH_CHECK", format!("exec:{}", list("probe")))
+        .env("TEND_HEALTH_INTERVAL", "100ms")
+        .stdout(Stdio::null());
+    let mut run = Running::start(cmd, Mode::Process);
+    wait_for("child and probe listings", || {
+        scratch.path("child").exists() && scratch.path("probe").exists()
+    });
+    run.signal(libc::SIGTERM);
+    run.wait_exit();
+    for who in ["child", "hook", "probe", "post"] {
+        let fds: Vec<String> = std::fs::read_to_string(scratch.path(who))
+            .unwrap_or_else(|_| panic!("{who} listing"))
+            .lines()
+            .filter_map(|l| {
+                let (left, target) = l.split_once(" -> ")?;
+                let fd = left.split_whitespace().last()?;
+                let own_dir = target.starts_with("/proc/") && target.ends_with("/fd");
+                (!own_dir).then(|| fd.to_string())
+            })
+            .collect();
+        eprintln!("fds of the {who}: {fds:?}");
+        assert_eq!(fds, ["0", "1", "2"], "{who}");
+    }
+}
+
+#[test]
+fn status_file_is_0644_whatever_the_umask() {
+    let scratch = Scratch::new("umask");
+    let mut cmd = tend(Mode::Process, &scratch, &["true"]);
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let status = cmd.stderr(Stdio::null()).status().expect("run");
+    assert!(status.success());
+    let mode = std::fs::metadata(scratch.path("status.json"))
+        .expect("status file")
+        .permissions()
+        .mode()
+        & 0o777;
+    eprintln!("status file mode under umask 077: {mode:o}");
+    assert_eq!(mode, 0o644);
+    let _ = Command::new("true");
+}
