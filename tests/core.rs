@@ -576,6 +576,37 @@ fn children_get_a_clean_signal_state_and_only_fds_0_1_2() {
     }
 }
 
+/// Signals tend never catches (faults, and 32/33 that glibc reserves) are not reset by
+/// exec when inherited as ignored: tend must notice and reset them in the child.
+#[test]
+fn uncaught_signals_inherited_as_ignored_do_not_leak() {
+    for mode in MODES {
+        let dir = Scratch::new("ign-uncaught");
+        let out = dir.path("out");
+        let script = format!("grep -E '^SigIgn' /proc/self/status > {}", out.display());
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGSYS, libc::SIG_IGN);
+                // 33 through the raw system call: glibc's wrapper refuses it.
+                let ignore: [usize; 4] = [libc::SIG_IGN, 0, 0, 0];
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    33,
+                    ignore.as_ptr(),
+                    std::ptr::null_mut::<usize>(),
+                    8usize,
+                );
+                Ok(())
+            });
+        }
+        let mut r = Running::start(cmd, mode);
+        assert_eq!(r.wait_exit(), 0, "{mode:?}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.trim(), "SigIgn:\t0000000000000000", "{mode:?}");
+    }
+}
+
 #[test]
 fn signals_inherited_as_blocked_are_still_forwarded() {
     let dir = Scratch::new("unblock");

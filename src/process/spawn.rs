@@ -115,16 +115,22 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
     if let Some(home) = spec.credentials.as_ref().and_then(|c| c.home.clone()) {
         command.env("HOME", home);
     }
-    let isolation = spec.isolation;
-    let foreground = spec.foreground;
-    let credentials = spec.credentials.clone();
-    let no_new_privs = spec.no_new_privs;
-    // Safety: the closure runs between fork and exec and only makes async-signal-safe
-    // system calls; everything it needs was allocated above, before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)
-        });
+    if needs_setup(spec) {
+        let isolation = spec.isolation;
+        let foreground = spec.foreground;
+        let credentials = spec.credentials.clone();
+        let no_new_privs = spec.no_new_privs;
+        // Safety: the closure runs between fork and exec and only makes async-signal-safe
+        // system calls; everything it needs was allocated above, before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)
+            });
+        }
+    } else {
+        // std then uses posix_spawn (a vfork: tend's memory is not copied), which gives
+        // the child its own group, an empty mask and SIGPIPE at default by itself.
+        command.process_group(0);
     }
     match command.spawn() {
         // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
@@ -134,6 +140,69 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
             _ => SpawnError::NotExecutable(error),
         }),
     }
+}
+
+/// Whether the child needs work between fork and exec that posix_spawn cannot do: a
+/// session, the terminal, a user switch, no_new_privs, or dispositions to reset. The
+/// common case (own process group, tend's own user) needs none, and skipping the fork
+/// spares every start the copy-on-write faults of tend's whole address space.
+fn needs_setup(spec: &SpawnSpec) -> bool {
+    spec.isolation != Isolation::ProcessGroup
+        || spec.foreground
+        || spec.credentials.is_some()
+        || spec.no_new_privs
+        || !clean_inheritance()
+}
+
+/// True when tend has nothing for a child to inherit by mistake: no signal that tend does
+/// not catch is ignored (a caught signal is reset by exec itself, an ignored one is not),
+/// and every fd above 2 is close-on-exec. Settled once, at the first spawn.
+fn clean_inheritance() -> bool {
+    static CLEAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CLEAN.get_or_init(|| {
+        // Safety: plain system calls on tend's own process.
+        unsafe { close_inherited_fds() };
+        // The signals tend leaves alone (faults, and the two glibc reserves); SIGPIPE is
+        // reset by std's posix_spawn, KILL and STOP cannot be ignored.
+        let uncaught = [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGABRT,
+            libc::SIGTRAP,
+            libc::SIGSYS,
+            32,
+            33,
+        ];
+        uncaught.iter().all(|&sig| !ignored(sig))
+    })
+}
+
+/// Whether `sig` is ignored in tend (raw system call: glibc refuses 32 and 33).
+fn ignored(sig: i32) -> bool {
+    let mut current = KernelSigaction::default();
+    // Safety: a query only (null new action), into a properly sized struct.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            std::ptr::null::<KernelSigaction>(),
+            &mut current as *mut KernelSigaction,
+            8usize,
+        )
+    };
+    rc == 0 && current.handler == libc::SIG_IGN
+}
+
+/// The kernel's `struct sigaction` for rt_sigaction(2) on x86_64.
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
 }
 
 /// Runs in the child after fork. Async-signal-safe calls only.
@@ -173,13 +242,6 @@ fn child_setup(
 unsafe fn reset_signals() {
     // The raw system call, because glibc's wrapper refuses the two real-time signals it
     // reserves (32, 33), and an ignored 32 inherited from tend's parent would still leak.
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
-    }
     let default = KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,
