@@ -76,7 +76,8 @@ if [ -z "$tend" ]; then
     tend="$root/target/$host/release/tend"
     if ((build)); then
         say "building tend (release, static, $host)"
-        if ! RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+        # The same flags as scripts/build-static.sh (a plain static executable).
+        if ! RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
             cargo build --release --target "$host" >&2; then
             say "cargo build failed: tend will show as n/a"
             tend=""

@@ -31,8 +31,14 @@ target_dir=${CARGO_TARGET_DIR:-$repo/target}
 case "$target_dir" in /*) ;; *) target_dir=$repo/$target_dir ;; esac
 bin=$target_dir/$target/release/tend
 
-log "cargo build --release --target $target (RUSTFLAGS=-C target-feature=+crt-static)"
-RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
+# relocation-model=static: a plain static executable rather than a static PIE. A PIE
+# relocates itself at every start (about 4,000 relocations, and the pages they touch);
+# without it `tend --version` costs half the CPU time (0.5 ms instead of 1.0 ms here).
+# The price is a fixed load address for tend's own code (the stack, heap and mmaps stay
+# randomised), as with tini-static and catatonit.
+flags="-C target-feature=+crt-static -C relocation-model=static"
+log "cargo build --release --target $target (RUSTFLAGS=$flags)"
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$flags" \
     cargo build --release --target "$target" --bin tend >&2
 
 [ -x "$bin" ] || { log "FAILED: $bin was not produced"; exit 1; }
