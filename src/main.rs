@@ -202,7 +202,7 @@ fn print_status() -> i32 {
         .unwrap_or_else(status::candidates);
     for path in &candidates {
         if let Ok(text) = std::fs::read_to_string(path) {
-            print!("{text}");
+            print!("{}", status::with_uptime(&text));
             return 0;
         }
     }

@@ -46,6 +46,9 @@ pub struct Snapshot {
     pub pid_start_ticks: Option<u64>,
     pub child_pid: Option<i32>,
     pub started_at: String,
+    /// `started_at` in milliseconds since the epoch, for `tend status`'s uptime.
+    #[serde(default)]
+    pub started_unix_ms: u64,
     pub updated_at: String,
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
@@ -79,6 +82,7 @@ impl Snapshot {
             pid_start_ticks: process_start_ticks(pid),
             child_pid: None,
             started_at: now.clone(),
+            started_unix_ms: unix_ms(SystemTime::now()),
             updated_at: now,
             restarts: 0,
             last_exit: None,
@@ -100,6 +104,26 @@ impl Snapshot {
             at: rfc3339_millis(SystemTime::now()),
         });
     }
+}
+
+pub fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The snapshot as `tend status` prints it: the file's JSON plus `uptime_seconds` while
+/// tend runs (the file itself is not rewritten just to advance a clock).
+pub fn with_uptime(text: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_string();
+    };
+    let started = value["started_unix_ms"].as_u64().filter(|&ms| ms > 0);
+    let running = !matches!(value["state"].as_str(), Some("stopped" | "failed"));
+    if let (Some(started), true, Some(object)) = (started, running, value.as_object_mut()) {
+        let uptime = unix_ms(SystemTime::now()).saturating_sub(started) as f64 / 1000.0;
+        object.insert("uptime_seconds".into(), uptime.into());
+    }
+    format!("{value}\n")
 }
 
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).

@@ -332,3 +332,42 @@ fn the_report_tells_a_failed_startup_gate() {
     assert_eq!(report["exit_cause"], "startup_gate_failed");
     assert_eq!(report["exit_code"], 78);
 }
+
+/// `tend status` tells what issue 4 asks of it: state, health, child pid, uptime,
+/// restarts, last exit, last check and consecutive failures.
+#[test]
+fn tend_status_prints_the_whole_snapshot_with_uptime() {
+    let scratch = Scratch::new("status-cmd");
+    let child = format!(
+        "echo run >> {runs}; [ $(wc -l < {runs}) -eq 1 ] && exit 2; exec sleep 60",
+        runs = scratch.path("runs").display()
+    );
+    let mut cmd = tend(Mode::Process, &scratch, &["--", "sh", "-c", &child]);
+    cmd.envs([
+        ("TEND_RESTART", "on-failure"),
+        ("TEND_RESTART_DELAY", "10ms"),
+        ("TEND_HEALTH_CHECK", "exec:true"),
+        ("TEND_HEALTH_INTERVAL", "50ms"),
+    ]);
+    let mut t = Running::start(cmd, Mode::Process);
+    t.wait_event("recovery_completed");
+    let second = t.events("child_started")[1]["pid"].clone();
+    let out = std::process::Command::new(common::BIN)
+        .arg("status")
+        .env("TEND_STATUS_FILE", scratch.path("status.json"))
+        .output()
+        .expect("tend status");
+    assert!(out.status.success());
+    let status: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["health"], "healthy");
+    assert_eq!(status["child_pid"], second);
+    assert_eq!(status["restarts"], 1);
+    assert_eq!(status["last_exit"]["exit_code"], 2);
+    assert_eq!(status["consecutive_failures"], 0);
+    assert!(status["last_check_at"].is_string(), "{status}");
+    let uptime = status["uptime_seconds"].as_f64().expect("uptime_seconds");
+    assert!((0.0..60.0).contains(&uptime), "{uptime}");
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+}
