@@ -488,3 +488,40 @@ fn unknown_user_is_a_config_error() {
         "{error}"
     );
 }
+
+/// A hook that leaves a daemon behind and then fails: tend exits 71 without leaving the
+/// daemon running. Only as a subreaper: as PID 1 the kernel kills the whole namespace
+/// when tend exits (and the pid in the file is the namespace's own).
+#[test]
+fn a_failed_gate_leaves_no_process_behind() {
+    {
+        let mode = Mode::Process;
+        let scratch = Scratch::new("gate-leftover");
+        let pidfile = scratch.path("daemon.pid");
+        let pre = format!(
+            "sh -c 'setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}'; false",
+            pidfile.display()
+        );
+        let (code, _, running) = run(
+            mode,
+            &scratch,
+            &[("TEND_PRE_START", pre.as_str())],
+            &["true"],
+        );
+        assert_eq!(code, 71, "{mode:?}: {}", running.raw.join("\n"));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid");
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = !state.is_empty() && !state.contains(") Z ");
+        if alive {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(
+            !alive,
+            "{mode:?}: the hook's daemon {pid} outlived tend: {state}"
+        );
+    }
+}
