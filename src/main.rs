@@ -14,6 +14,7 @@ mod probe;
 mod process;
 mod readiness;
 mod report;
+mod restarts;
 mod shutdown;
 mod startup;
 mod status;

@@ -1,6 +1,8 @@
 //! The supervisor loop: the one owner of the lifecycle state. It starts the child, reacts
-//! to signals and to the child's exit, and hands over to the shutdown sequence. Other
-//! tasks only send it events (signals through the pump, exits through the reaper).
+//! to signals, health verdicts, requests and the child's exit, and hands over to the
+//! restart (`restarts.rs`) and shutdown (`shutdown.rs`) sequences, which are part of the
+//! same owner. Other tasks only send it events (signals through the pump, exits through
+//! the reaper, verdicts from the health task, requests from the control socket).
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use crate::config::{Config, SignalTarget};
 use crate::emit;
 use crate::events::Event;
 use crate::health::{self, CheckResult, HealthTask};
-use crate::policy::{restart_wanted, Backoff, Health, HealthTracker, Ladder, Step};
+use crate::policy::{Backoff, Health, HealthTracker, Ladder, Step};
 use crate::probe::{redact, Probe};
 use crate::process::spawn::{Credentials, Isolation, SpawnSpec};
 use crate::process::sweep::Scope;
@@ -28,24 +30,24 @@ pub struct Supervisor {
     pub(crate) signals: mpsc::UnboundedReceiver<i32>,
     pub(crate) scope: Scope,
     status: StatusFile,
-    snapshot: Snapshot,
-    spec: SpawnSpec,
+    pub(crate) snapshot: Snapshot,
+    pub(crate) spec: SpawnSpec,
     /// The health check task while the child runs; None without TEND_HEALTH_CHECK.
-    health: Option<HealthTask>,
-    tracker: HealthTracker,
+    pub(crate) health: Option<HealthTask>,
+    pub(crate) tracker: HealthTracker,
     ladder: Ladder,
     /// While `starting` with a health check: when the first pass is overdue.
     startup_deadline: Option<tokio::time::Instant>,
     /// A stop signal that arrived while a restart was stopping the child.
     pub(crate) stop_requested: Option<i32>,
     /// Restarts counted for TEND_RESTART_MAX_ATTEMPTS and the backoff delay.
-    backoff: Backoff,
+    pub(crate) backoff: Backoff,
     /// Set by a failure that tend acted on; cleared (with `recovery_completed`) once the
     /// child is healthy again.
-    recovering: bool,
+    pub(crate) recovering: bool,
     /// Every change of the snapshot, for the HTTP endpoints and the control socket.
     snapshots: watch::Sender<Snapshot>,
-    requests: mpsc::UnboundedReceiver<Request>,
+    pub(crate) requests: mpsc::UnboundedReceiver<Request>,
     /// Kept so that `requests` never closes, and cloned for whoever may send requests.
     requests_tx: mpsc::UnboundedSender<Request>,
     /// Milliseconds from tend's start to the first `startup_completed`, for the report.
@@ -217,7 +219,7 @@ impl Supervisor {
 
     /// With a health check, the state stays `starting` until the first check passes;
     /// without one the child is `running` at once. One write of the file either way.
-    fn after_start(&mut self, child: &Child) {
+    pub(crate) fn after_start(&mut self, child: &Child) {
         self.start_health_checks();
         let ready = self.health.is_none();
         if ready {
@@ -329,7 +331,7 @@ impl Supervisor {
         }
     }
 
-    fn failure_detected(&mut self, pid: i32, reason: &str, exit_code: Option<i32>) {
+    pub(crate) fn failure_detected(&mut self, pid: i32, reason: &str, exit_code: Option<i32>) {
         self.recovering = true;
         emit!(
             warn,
@@ -439,130 +441,6 @@ impl Supervisor {
         Ok(())
     }
 
-    /// The child exited by itself: the restart policy decides whether it starts again.
-    async fn after_exit(&mut self, child: &mut Child, exit: Exit) -> Result<(), Ending> {
-        let code = self.exit_code(exit);
-        if code != 0 {
-            self.failure_detected(child.pid, "child_exited", Some(exit.code()));
-        }
-        if !restart_wanted(self.config.restart.policy, code) {
-            return Err(Ending::Done(exit, Cause::ChildExited));
-        }
-        let (attempt, delay) = self
-            .count_restart(false)
-            .map_err(|c| Ending::Done(exit, c))?;
-        self.announce_restart(child.pid, attempt, delay, "child_exited");
-        self.backoff_wait(delay)
-            .await
-            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
-        self.start_again(child)
-    }
-
-    /// The remediation step `restart`: counted and delayed like a restart after an exit.
-    async fn restart_unhealthy(&mut self, child: &mut Child) -> Result<(), Ending> {
-        let Ok((attempt, delay)) = self.count_restart(true) else {
-            return Err(Ending::Unhealthy);
-        };
-        self.announce_restart(child.pid, attempt, delay, "unhealthy");
-        let exit = self.stop_for_restart(child).await?;
-        self.backoff_wait(delay)
-            .await
-            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
-        self.start_again(child)
-    }
-
-    /// A restart asked for by `tend restart`: at once, and not counted against the limit.
-    async fn on_request(&mut self, child: &mut Child, request: Request) -> Result<(), Ending> {
-        match request {
-            Request::Stop => Err(Ending::Signal(libc::SIGTERM)),
-            Request::Restart => {
-                self.snapshot.restarts += 1;
-                self.announce_restart(
-                    child.pid,
-                    self.snapshot.restarts,
-                    Duration::ZERO,
-                    "requested",
-                );
-                self.stop_for_restart(child).await?;
-                self.start_again(child)
-            }
-        }
-    }
-
-    /// Counts one more restart; past TEND_RESTART_MAX_ATTEMPTS returns why tend gives up.
-    fn count_restart(&mut self, unhealthy: bool) -> Result<(u32, Duration), Cause> {
-        let (attempt, delay) = self.backoff.next(std::time::Instant::now());
-        let max = self.config.restart.max_attempts;
-        if max > 0 && attempt > max {
-            let window = self.config.restart.window;
-            emit!(
-                error,
-                Event::RestartsExhausted,
-                attempts = max,
-                window_ms = window.as_millis() as u64,
-                "{max} restarts within {window:?}: giving up"
-            );
-            return Err(Cause::RestartsExhausted { unhealthy });
-        }
-        self.snapshot.restarts += 1;
-        Ok((attempt, delay))
-    }
-
-    fn announce_restart(&mut self, pid: i32, attempt: u32, delay: Duration, reason: &str) {
-        self.recovering = true;
-        // The file first: whoever acts on the event must find `restarting` there.
-        self.set_state(State::Restarting);
-        emit!(
-            warn,
-            Event::RestartInitiated,
-            pid,
-            attempt,
-            delay_ms = delay.as_millis() as u64,
-            reason,
-            "restarting pid {pid} ({reason}), attempt {attempt}, in {delay:?}"
-        );
-    }
-
-    /// Stops the running child with the bounded stop sequence (as at shutdown).
-    async fn stop_for_restart(&mut self, child: &mut Child) -> Result<Exit, Ending> {
-        self.health = None;
-        let exit = self
-            .stop_child(child, libc::SIGTERM, self.config.shutdown_timeout)
-            .await;
-        self.record_child_exit(child, exit);
-        match self.stop_requested {
-            Some(sig) => Err(Ending::Done(exit, Cause::Signal(sig))),
-            None => Ok(exit),
-        }
-    }
-
-    /// Waits out a restart delay; a stop signal ends it (Err with the signal). No child
-    /// runs meanwhile, so other signals have nobody to go to.
-    async fn backoff_wait(&mut self, delay: Duration) -> Result<(), i32> {
-        let deadline = tokio::time::Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return Ok(()),
-                Some(sig) = self.signals.recv() => {
-                    if self.config.is_stop_signal(sig) {
-                        return Err(sig);
-                    }
-                }
-                Some(Request::Stop) = self.requests.recv() => return Err(libc::SIGTERM),
-            }
-        }
-    }
-
-    fn start_again(&mut self, child: &mut Child) -> Result<(), Ending> {
-        self.note_state(State::Starting);
-        *child = self.start_child().map_err(Ending::SpawnFailed)?;
-        self.tracker = HealthTracker::new(self.config.health.thresholds);
-        self.snapshot.health = Health::Unknown;
-        self.snapshot.consecutive_failures = 0;
-        self.after_start(child);
-        Ok(())
-    }
-
     fn report_check(&self, check: &CheckResult, since_start: Duration) {
         let duration_ms = check.duration.as_millis() as u64;
         let Some(error) = &self.snapshot.last_error else {
@@ -580,7 +458,7 @@ impl Supervisor {
             counted, duration_ms, "health check failed ({failures} in a row): {error}");
     }
 
-    fn start_child(&mut self) -> Result<Child, i32> {
+    pub(crate) fn start_child(&mut self) -> Result<Child, i32> {
         let program = self.spec.argv[0].to_string_lossy().into_owned();
         match self.reaper.spawn(&self.spec) {
             Ok(started) => {
@@ -612,7 +490,7 @@ impl Supervisor {
     }
 
     /// Logs a child's exit and keeps it as the snapshot's last exit.
-    fn record_child_exit(&mut self, child: &Child, exit: Exit) {
+    pub(crate) fn record_child_exit(&mut self, child: &Child, exit: Exit) {
         emit!(
             info,
             Event::ChildExited,
@@ -662,7 +540,7 @@ impl Supervisor {
         self.config.shutdown_timeout.min(Duration::from_millis(500))
     }
 
-    fn exit_code(&self, exit: Exit) -> i32 {
+    pub(crate) fn exit_code(&self, exit: Exit) -> i32 {
         let code = exit.code();
         if self.config.success_exit_codes.contains(&code) {
             0
@@ -679,7 +557,7 @@ impl Supervisor {
 
     /// Changes the state without writing the file (the caller writes it soon after);
     /// true when it changed.
-    fn note_state(&mut self, state: State) -> bool {
+    pub(crate) fn note_state(&mut self, state: State) -> bool {
         if self.snapshot.state == state {
             return false;
         }
