@@ -208,7 +208,7 @@ fn print_status() -> i32 {
     let configured = std::env::var_os("TEND_STATUS_FILE").map(std::path::PathBuf::from);
     let candidates = configured
         .map(|path| vec![path])
-        .unwrap_or_else(status::candidates);
+        .unwrap_or_else(status::trusted_candidates);
     for path in &candidates {
         if let Ok(text) = std::fs::read_to_string(path) {
             print!("{}", status::with_uptime(&text));

@@ -146,7 +146,9 @@ impl StatusFile {
     pub fn open(configured: Option<&Path>) -> Self {
         let path = match configured {
             Some(path) => Some(path.to_path_buf()),
-            None => candidates().into_iter().find(|p| prepare(p)),
+            None => candidates()
+                .into_iter()
+                .find(|p| prepare(p) && trusted_dir(p)),
         };
         if let Some(path) = &path {
             if configured.is_some() {
@@ -199,11 +201,40 @@ pub fn candidates() -> Vec<PathBuf> {
     ]
 }
 
+/// The default places that can be trusted: in a shared directory such as /dev/shm or
+/// /tmp another user could have made `tend-UID` first, to plant a status file that says
+/// healthy. Readers (`tend health`, `tend status`) skip the same places the writer skips.
+pub fn trusted_candidates() -> Vec<PathBuf> {
+    candidates()
+        .into_iter()
+        .filter(|p| trusted_dir(p))
+        .collect()
+}
+
+/// The status file's directory is a real directory, owned by us or root, that nobody
+/// else can write to.
+fn trusted_dir(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(meta) = path.parent().and_then(|dir| fs::symlink_metadata(dir).ok()) else {
+        return false;
+    };
+    // Safety: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    meta.is_dir() && (meta.uid() == uid || meta.uid() == 0) && meta.mode() & 0o022 == 0
+}
+
 fn prepare(path: &Path) -> bool {
+    use std::os::unix::fs::DirBuilderExt;
     let Some(dir) = path.parent() else {
         return false;
     };
-    if fs::create_dir_all(dir).is_err() {
+    // 0755 whatever the umask: a 0777 directory of our own would not be trusted.
+    if fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .is_err()
+    {
         return false;
     }
     // access(2) also answers EROFS for a read-only mount, without creating anything.

@@ -242,3 +242,59 @@ fn status_file_is_0644_whatever_the_umask() {
     assert_eq!(mode, 0o644);
     let _ = Command::new("true");
 }
+
+/// As `nobody` with no TEND_STATUS_FILE, tend falls back to /dev/shm/tend-65534, then
+/// $TMPDIR/tend-65534. A /dev/shm/tend-65534 that someone else could write to (here 0777,
+/// holding a forged file) is skipped by the writer and by `tend status` alike.
+#[test]
+fn a_fallback_directory_others_can_write_is_not_trusted() {
+    let scratch = Scratch::new("untrusted-dir");
+    std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let planted = std::path::Path::new("/dev/shm/tend-65534");
+    let _ = std::fs::remove_dir_all(planted);
+    std::fs::create_dir(planted).expect("plant dir");
+    std::fs::set_permissions(planted, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let forged = r#"{"state":"running","pid":1,"pid_start_ticks":null,"child_pid":1,"started_at":"FORGED","updated_at":"FORGED","restarts":0,"last_exit":null}"#;
+    std::fs::write(planted.join("status.json"), forged).expect("forge");
+
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        cmd.args(args);
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("TMPDIR", &scratch.0)
+            .stdin(Stdio::null());
+        cmd
+    };
+    let mut t = Running::start(as_nobody(&["--", "sleep", "60"]), Mode::Process);
+    let child = t.wait_event("startup_completed")["pid"].clone();
+    let real = scratch.0.join("tend-65534/status.json");
+    assert!(
+        real.exists(),
+        "the status file went to $TMPDIR: {}",
+        t.raw.join("\n")
+    );
+    // The reader in a mount namespace with an empty /run: a /run/tend left by other runs
+    // on this machine would otherwise come first.
+    let reader = as_nobody(&["status"]);
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "sh",
+        "-c",
+        "mount -t tmpfs none /run && exec \"$@\"",
+        "sh",
+    ]);
+    cmd.arg(reader.get_program()).args(reader.get_args());
+    cmd.env_clear()
+        .envs(reader.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let out = cmd.output().expect("tend status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_dir_all(planted);
+    assert!(!text.contains("FORGED"), "the forged file was read: {text}");
+    let status: serde_json::Value = serde_json::from_str(&text).expect("status JSON");
+    assert_eq!(status["child_pid"], child);
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+}

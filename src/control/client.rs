@@ -18,7 +18,7 @@ pub fn main(verb: Verb) -> i32 {
     let paths = match client_paths(
         std::env::var_os("TEND_CONTROL_SOCKET"),
         std::env::var_os("TEND_STATUS_FILE"),
-        crate::status::candidates(),
+        crate::status::trusted_candidates(),
     ) {
         Ok(paths) => paths,
         Err(message) => {
