@@ -599,6 +599,8 @@ case_9() {
     eq "failure_detected for each crash" "$(ev_count "$c" failure_detected)" 2
     check "three runs of the child" wait_for 10 out_has "$c" 'run 3'
     check "tend health: ready after recovery" wait_for 10 health_ok "$c"
+    check "the status file is on the /dev/shm tmpfs (the container's /run is on its layer)" \
+        eval 'docker exec "$c" test -f /dev/shm/tend-0/status.json && ! docker exec "$c" test -e /run/tend/status.json'
     check "GET /readyz: 200 (busybox wget fails on any other code)" http_get "$c" /readyz
     check "GET /livez: 200" http_get "$c" /livez
     check "/metrics: tend_child_restarts_total 2" \

@@ -191,14 +191,25 @@ impl StatusFile {
 }
 
 /// Where the status file may live, in order; `tend health` looks in the same places.
+/// The snapshot is rewritten at every health check, so it belongs in memory: /run when
+/// /run is a tmpfs, else /dev/shm first (Docker's /run is part of the container's
+/// writable layer, where each rewrite is a copy-up and a rename on disk).
 pub fn candidates() -> Vec<PathBuf> {
     // Safety: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    vec![
-        PathBuf::from(DEFAULT_PATH),
-        PathBuf::from(format!("/dev/shm/tend-{uid}/status.json")),
-        std::env::temp_dir().join(format!("tend-{uid}/status.json")),
-    ]
+    let run = PathBuf::from(DEFAULT_PATH);
+    let shm = PathBuf::from(format!("/dev/shm/tend-{uid}/status.json"));
+    let tmp = std::env::temp_dir().join(format!("tend-{uid}/status.json"));
+    if !is_tmpfs("/run") && is_tmpfs("/dev/shm") {
+        vec![shm, run, tmp]
+    } else {
+        vec![run, shm, tmp]
+    }
+}
+
+fn is_tmpfs(path: &str) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
 }
 
 /// The default places that can be trusted: in a shared directory such as /dev/shm or

@@ -760,3 +760,45 @@ fn tty_child_gets_the_foreground_and_ctrl_c_reaches_it() {
     unsafe { libc::close(master) };
     let _ = slave;
 }
+
+/// Without TEND_STATUS_FILE the snapshot goes to a tmpfs: /run/tend when /run is one,
+/// else /dev/shm/tend-UID (as in a Docker container, whose /run is on the image's layer).
+/// Each case runs in a private mount namespace with fresh mounts, read through /proc.
+#[test]
+fn the_default_status_file_lives_on_a_tmpfs() {
+    for (run_tmpfs, expected, not_there) in [
+        (true, "run/tend/status.json", "dev/shm/tend-0/status.json"),
+        (false, "dev/shm/tend-0/status.json", "run/tend/status.json"),
+    ] {
+        let dir = Scratch::new("default-place");
+        let ready = dir.path("ready");
+        // A fresh /dev/shm always; /run a tmpfs, or a plain directory on disk.
+        let setup = if run_tmpfs {
+            "mount -t tmpfs none /dev/shm && mount -t tmpfs none /run"
+        } else {
+            "mount -t tmpfs none /dev/shm && mount --bind \"$SCRATCH\" /run"
+        };
+        let script = format!("{setup} && exec \"$@\"");
+        let child = format!("echo > {}; exec sleep 60", ready.display());
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args([
+            "--mount", "sh", "-c", &script, "sh", BIN, "--", "sh", "-c", &child,
+        ]);
+        cmd.env("SCRATCH", &dir.0).env_remove("TEND_STATUS_FILE");
+        cmd.stdin(std::process::Stdio::null());
+        let mut t = Running::start(cmd, Mode::Process);
+        let pid = t.wait_event("startup_initiated")["pid"]
+            .as_i64()
+            .expect("pid");
+        read_when_present(&ready);
+        let root = format!("/proc/{pid}/root");
+        let found = std::path::Path::new(&root).join(expected);
+        wait_for(expected, || found.exists());
+        assert!(
+            !std::path::Path::new(&root).join(not_there).exists(),
+            "/run tmpfs: {run_tmpfs}: also {not_there}"
+        );
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143);
+    }
+}

@@ -83,6 +83,6 @@ const CORE: &[VarSpec] = &[
     var(
         "TEND_STATUS_FILE",
         "/run/tend/status.json",
-        "where the status snapshot is kept (fallback: /dev/shm, then /tmp)",
+        "where the status snapshot is kept (/dev/shm/tend-UID first when /run is not a tmpfs; then /tmp)",
     ),
 ];
