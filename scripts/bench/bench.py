@@ -199,6 +199,10 @@ class Bench:
         self.a = args
         self.quick = args.quick
         self.tmp = Path(tempfile.mkdtemp(prefix="tend-bench-"))
+        # tend's status file where tend itself puts it in a container: on a tmpfs
+        # (/dev/shm; see TEND_STATUS_FILE in the README), not on the disk of $TMPDIR.
+        shm = Path("/dev/shm")
+        self.state = Path(tempfile.mkdtemp(prefix="tend-bench-", dir=shm)) if shm.is_dir() else self.tmp
         self.procs: list[subprocess.Popen] = []
         self.res: dict = {"mode": "quick" if self.quick else "full", "measurements": {}}
         self.inits: list[Init] = []
@@ -207,7 +211,7 @@ class Bench:
             {
                 "BENCH_TMP": str(self.tmp),
                 "TEND_SHUTDOWN_TIMEOUT": "1s",
-                "TEND_STATUS_FILE": str(self.tmp / "status.json"),
+                "TEND_STATUS_FILE": str(self.state / "status.json"),
             }
         )
         # TEND_BIN is ours, not tend's: tend rejects unknown TEND_* variables (exit 78)
@@ -355,7 +359,7 @@ class Bench:
 
     def spawn_supervising(self, i: Init, health: bool, tag: str) -> subprocess.Popen:
         env = dict(self.env)
-        env["TEND_STATUS_FILE"] = str(self.tmp / f"status-{tag}.json")
+        env["TEND_STATUS_FILE"] = str(self.state / f"status-{tag}.json")
         if health:
             env["TEND_HEALTH_CHECK"] = "exec:/bin/true"
             env["TEND_HEALTH_INTERVAL"] = "1s"
@@ -638,7 +642,7 @@ class Bench:
         sup = None
         env = dict(self.env)
         if tend:
-            env["TEND_STATUS_FILE"] = str(self.tmp / "status-hc.json")
+            env["TEND_STATUS_FILE"] = str(self.state / "status-hc.json")
             sup = subprocess.Popen([*tend.prefix, "/bin/sleep", "3600"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.procs.append(sup)
@@ -676,7 +680,7 @@ class Bench:
         }
         self.res["tend_env"] = {
             "TEND_SHUTDOWN_TIMEOUT": "1s",
-            "TEND_STATUS_FILE": "<temp file>",
+            "TEND_STATUS_FILE": "<temp file on /dev/shm>",
             "health loop": "TEND_HEALTH_CHECK=exec:/bin/true TEND_HEALTH_INTERVAL=1s",
         }
         only = set(self.a.only.split(",")) if self.a.only else None
@@ -707,6 +711,7 @@ class Bench:
                     pass
         if not self.a.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            shutil.rmtree(self.state, ignore_errors=True)
         else:
             log(f"kept {self.tmp}")
 
