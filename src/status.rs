@@ -72,6 +72,20 @@ pub struct Snapshot {
     pub checks_failed: u64,
 }
 
+impl State {
+    /// Every state, in lifecycle order.
+    pub const ALL: [State; 8] = [
+        State::Initializing,
+        State::Starting,
+        State::Running,
+        State::Restarting,
+        State::Draining,
+        State::Stopping,
+        State::Stopped,
+        State::Failed,
+    ];
+}
+
 impl Snapshot {
     pub fn new() -> Self {
         let now = rfc3339_millis(SystemTime::now());
@@ -176,9 +190,8 @@ impl StatusFile {
     /// disk does not turn into a log flood.
     pub fn write(&mut self, snapshot: &Snapshot) {
         let Some(path) = &self.path else { return };
-        let mut snapshot = snapshot.clone();
-        snapshot.updated_at = rfc3339_millis(SystemTime::now());
-        match write_atomically(path, &snapshot) {
+        // `updated_at` is stamped by whoever publishes the snapshot (the supervisor).
+        match write_atomically(path, snapshot) {
             Ok(()) => self.reported_failure = false,
             Err(error) if !self.reported_failure => {
                 self.reported_failure = true;

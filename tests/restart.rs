@@ -31,6 +31,14 @@ fn counting_child(scratch: &Scratch, code: i32) -> String {
     )
 }
 
+/// A child whose first run exits 2 at once and whose later runs stay up.
+fn fails_once_then_stays_up(scratch: &Scratch) -> String {
+    format!(
+        "echo run >> {runs}; [ $(wc -l < {runs}) -eq 1 ] && exit 2; exec sleep 60",
+        runs = scratch.path("runs").display()
+    )
+}
+
 fn runs(scratch: &Scratch) -> usize {
     std::fs::read_to_string(scratch.path("runs"))
         .unwrap_or_default()
@@ -243,11 +251,7 @@ fn a_failing_remediation_command_is_reported_and_the_ladder_goes_on() {
 #[test]
 fn recovery_after_a_restart_is_reported_once() {
     let scratch = Scratch::new("recovery");
-    // The first run fails at once; the second stays up.
-    let child = format!(
-        "echo run >> {runs}; [ $(wc -l < {runs}) -eq 1 ] && exit 2; exec sleep 60",
-        runs = scratch.path("runs").display()
-    );
+    let child = fails_once_then_stays_up(&scratch);
     let mut cmd = tend(Mode::Process, &scratch, &["--", "sh", "-c", &child]);
     cmd.envs([
         ("TEND_RESTART", "on-failure"),
@@ -338,10 +342,7 @@ fn the_report_tells_a_failed_startup_gate() {
 #[test]
 fn tend_status_prints_the_whole_snapshot_with_uptime() {
     let scratch = Scratch::new("status-cmd");
-    let child = format!(
-        "echo run >> {runs}; [ $(wc -l < {runs}) -eq 1 ] && exit 2; exec sleep 60",
-        runs = scratch.path("runs").display()
-    );
+    let child = fails_once_then_stays_up(&scratch);
     let mut cmd = tend(Mode::Process, &scratch, &["--", "sh", "-c", &child]);
     cmd.envs([
         ("TEND_RESTART", "on-failure"),

@@ -277,6 +277,20 @@ async fn answer(stream: &mut UnixStream, line: String) {
     let _ = timeout(DRAIN_TIMEOUT, drain).await;
 }
 
+/// Logs and answers a request that is not one of the words.
+async fn bad_request(stream: &mut UnixStream, uid: u32, pid: i32, error: &str) {
+    emit!(
+        info,
+        Event::ControlRequest,
+        accepted = false,
+        uid,
+        pid,
+        reason = "bad_request",
+        "control request from uid {uid} (pid {pid}) refused: {error}"
+    );
+    answer(stream, refused(error)).await;
+}
+
 async fn serve(
     mut stream: UnixStream,
     snapshots: watch::Receiver<Snapshot>,
@@ -312,16 +326,7 @@ async fn serve(
             let error = format!(
                 "bad request: expected one line of at most {MAX_REQUEST} bytes: restart, stop or status"
             );
-            emit!(
-                info,
-                Event::ControlRequest,
-                accepted = false,
-                uid,
-                pid,
-                reason = "bad_request",
-                "control request from uid {uid} (pid {pid}) refused: {error}"
-            );
-            answer(&mut stream, refused(&error)).await;
+            bad_request(&mut stream, uid, pid, &error).await;
             return;
         }
         Err(_) => {
@@ -333,16 +338,7 @@ async fn serve(
     let Some(verb) = Verb::parse(&line) else {
         let shown: String = line.chars().take(MAX_REQUEST).collect();
         let error = format!("unknown request {shown:?}: expected restart, stop or status");
-        emit!(
-            info,
-            Event::ControlRequest,
-            accepted = false,
-            uid,
-            pid,
-            reason = "bad_request",
-            "control request from uid {uid} (pid {pid}) refused: {error}"
-        );
-        answer(&mut stream, refused(&error)).await;
+        bad_request(&mut stream, uid, pid, &error).await;
         return;
     };
     let request = verb.word();

@@ -9,16 +9,7 @@ use crate::readiness::{self, Question};
 use crate::status::State;
 
 /// Every state, in lifecycle order, for the one-hot `tend_state` gauge.
-const STATES: [State; 8] = [
-    State::Initializing,
-    State::Starting,
-    State::Running,
-    State::Restarting,
-    State::Draining,
-    State::Stopping,
-    State::Stopped,
-    State::Failed,
-];
+const STATES: [State; 8] = State::ALL;
 
 const HEALTHS: [Health; 3] = [Health::Unknown, Health::Healthy, Health::Unhealthy];
 

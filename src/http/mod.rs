@@ -11,8 +11,8 @@ mod routes;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::emit;
-use crate::events::{rfc3339_millis, Event};
+use crate::events::Event;
 use crate::process::Reaper;
 use crate::report;
 use crate::status::Snapshot;
@@ -44,28 +44,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 struct Source {
     snapshots: watch::Receiver<Snapshot>,
     reaper: Arc<Reaper>,
-    /// When the snapshot last changed. The supervisor stamps `updated_at` only on the
-    /// copy it writes to the status file, so `/status` keeps its own stamp.
-    updated_at: Mutex<Option<String>>,
 }
 
 impl Source {
+    /// The current snapshot; the supervisor stamps `updated_at` as it publishes it.
     fn snapshot(&self) -> Snapshot {
-        let mut snapshot = self.snapshots.borrow().clone();
-        let updated_at = self.updated_at.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = updated_at.as_ref() {
-            snapshot.updated_at.clone_from(at);
-        }
-        snapshot
-    }
-}
-
-/// Stamps every change of the snapshot as it is published; ends with the publisher.
-async fn track_updates(source: Arc<Source>) {
-    let mut changes = source.snapshots.clone();
-    while changes.changed().await.is_ok() {
-        let now = rfc3339_millis(SystemTime::now());
-        *source.updated_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        self.snapshots.borrow().clone()
     }
 }
 
@@ -84,12 +68,7 @@ pub fn start(addr: SocketAddr, snapshots: watch::Receiver<Snapshot>, reaper: Arc
     let local = listener.local_addr().unwrap_or(addr);
     emit!(info, Event::HttpListening, addr = %local,
         "HTTP endpoints on http://{local} (/livez, /readyz, /healthz, /status, /metrics)");
-    let source = Arc::new(Source {
-        snapshots,
-        reaper,
-        updated_at: Mutex::new(None),
-    });
-    tokio::spawn(track_updates(source.clone()));
+    let source = Arc::new(Source { snapshots, reaper });
     tokio::spawn(serve(listener, source));
 }
 

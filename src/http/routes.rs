@@ -125,17 +125,7 @@ mod tests {
 
     #[test]
     fn readiness_follows_tend_health_in_every_state() {
-        let states = [
-            State::Initializing,
-            State::Starting,
-            State::Running,
-            State::Restarting,
-            State::Draining,
-            State::Stopping,
-            State::Stopped,
-            State::Failed,
-        ];
-        for state in states {
+        for state in State::ALL {
             for (check, health) in [
                 (false, Health::Unknown),
                 (true, Health::Unknown),

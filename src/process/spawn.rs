@@ -11,6 +11,8 @@ use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use crate::config::values::is_fault_signal;
+
 /// What kind of process group the new process gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -164,18 +166,9 @@ fn clean_inheritance() -> bool {
         unsafe { close_inherited_fds() };
         // The signals tend leaves alone (faults, and the two glibc reserves); SIGPIPE is
         // reset by std's posix_spawn, KILL and STOP cannot be ignored.
-        let uncaught = [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGFPE,
-            libc::SIGILL,
-            libc::SIGABRT,
-            libc::SIGTRAP,
-            libc::SIGSYS,
-            32,
-            33,
-        ];
-        uncaught.iter().all(|&sig| !ignored(sig))
+        (1..libc::SIGRTMIN())
+            .filter(|&sig| is_fault_signal(sig) || sig >= 32)
+            .all(|sig| !ignored(sig))
     })
 }
 
