@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod exit;
+mod posix_spawn;
 pub mod reaper;
 pub mod signals;
 pub mod spawn;

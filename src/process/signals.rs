@@ -1,15 +1,18 @@
 //! The signal pump: one task that receives every signal tend handles. SIGCHLD drives the
 //! reaper; every other signal is sent to whoever owns the lifecycle (startup gate, then
 //! the supervisor loop).
+//!
+//! tend blocks the signals it handles and reads them from a signalfd, as catatonit does
+//! (tini uses sigtimedwait, the same idea): no handler runs, so nothing needs to be
+//! async-signal-safe, a real-time signal queued N times is read N times, and a PID 1 gets
+//! every signal even though their dispositions stay at default. Children never inherit
+//! the mask: every spawn path gives them an empty one.
 
-use std::future::poll_fn;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
-use futures_core::Stream;
-use nix::sys::signal::{signal, SigHandler, Signal};
-use signal_hook_tokio::Signals;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
 use super::Reaper;
@@ -30,72 +33,120 @@ pub fn handled_signals(has_tty: bool) -> Vec<i32> {
         .collect()
 }
 
-/// Deliveries of each real-time signal not yet forwarded. The kernel queues real-time
-/// signals (each one counts), but the signal stream keeps one pending flag per signal and
-/// would merge a burst into one; these counters, bumped in the handler itself, do not.
-static RT_PENDING: [AtomicU32; 65] = [const { AtomicU32::new(0) }; 65];
+/// How many signals one read takes off the signalfd (128 bytes each).
+const BATCH: usize = 32;
 
-fn is_realtime(sig: i32) -> bool {
-    (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig)
+/// Blocks the handled signals and starts the pump. Must run before the first child is
+/// spawned so that no SIGCHLD or stop signal is missed.
+pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> io::Result<mpsc::UnboundedReceiver<i32>> {
+    let fd = block(&handled_signals(has_tty), has_tty)?;
+    // Safety: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same
+    // for the AsyncFd's whole life.
+    let fd = unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(pump(fd, reaper, tx));
+    Ok(rx)
 }
 
-/// Installs the handlers and starts the pump. Must run before the first child is spawned
-/// so that no SIGCHLD or stop signal is missed.
-pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> std::io::Result<mpsc::UnboundedReceiver<i32>> {
-    if has_tty {
-        // Safety: SIG_IGN installs no handler code.
-        unsafe {
-            let _ = signal(Signal::SIGTTIN, SigHandler::SigIgn);
-            let _ = signal(Signal::SIGTTOU, SigHandler::SigIgn);
+/// Makes `handled` the exact signal mask of tend and returns a signalfd that reads them.
+fn block(handled: &[i32], has_tty: bool) -> io::Result<OwnedFd> {
+    // Safety: plain system calls on tend's own process, on a zeroed, then initialised set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in handled {
+            libc::sigaddset(&mut set, sig);
         }
+        // The mask first, so that a signal arriving from here on waits for the signalfd.
+        // SETMASK, not BLOCK: a mask inherited from whoever started tend would silently
+        // swallow the signals it does not handle, faults included.
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        reset_dispositions(handled);
+        if has_tty {
+            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
     }
-    for sig in handled_signals(has_tty)
-        .into_iter()
-        .filter(|&s| is_realtime(s))
-    {
-        let Some(counter) = RT_PENDING.get(sig as usize) else {
-            continue;
+}
+
+/// Sets every handled signal to its default action. A disposition inherited as ignored
+/// would otherwise pass on to every child through exec (and SIGCHLD ignored would make
+/// the kernel reap children behind the reaper's back); blocked, a default never acts.
+fn reset_dispositions(handled: &[i32]) {
+    for &sig in handled {
+        // Safety: SIG_DFL installs no code; the raw call because glibc's wrapper refuses
+        // the real-time signals it reserves.
+        unsafe { super::spawn::set_default(sig) };
+    }
+}
+
+/// Reads the signalfd until tend exits, in batches.
+async fn pump(fd: AsyncFd<OwnedFd>, reaper: Arc<Reaper>, tx: mpsc::UnboundedSender<i32>) {
+    // Safety: signalfd_siginfo is plain data; all zeroes is a valid value.
+    let mut batch: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
+    loop {
+        let Ok(mut ready) = fd.readable().await else {
+            return;
         };
-        // Safety: the action is one atomic add, which is async-signal-safe. Registered
-        // before the stream's own action, so the count is up before the pump wakes.
-        unsafe {
-            signal_hook::low_level::register(sig, move || {
-                counter.fetch_add(1, Ordering::Relaxed);
-            })?;
+        let read = ready.try_io(|fd| read_batch(fd.get_ref(), &mut batch));
+        let count = match read {
+            Ok(Ok(count)) => count,
+            Err(_would_block) => continue,
+            Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(Err(error)) => {
+                emit!(error, Event::InternalError, error = %error,
+                    "cannot read signals: {error}; signals are no longer forwarded");
+                return;
+            }
+        };
+        for info in &batch[..count] {
+            deliver(info.ssi_signo as i32, &reaper, &tx);
         }
     }
-    let mut signals = Signals::new(handled_signals(has_tty))?;
-    // A mask inherited from whoever started tend would silently swallow those signals.
+}
+
+fn read_batch(fd: &OwnedFd, batch: &mut [libc::signalfd_siginfo; BATCH]) -> io::Result<usize> {
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // Safety: reads at most the batch's own size into it.
+    let n = unsafe { libc::read(fd.as_raw_fd(), batch.as_mut_ptr().cast(), size * BATCH) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The kernel returns whole records only.
+    Ok(n as usize / size)
+}
+
+fn deliver(sig: i32, reaper: &Reaper, tx: &mpsc::UnboundedSender<i32>) {
+    if sig == libc::SIGCHLD {
+        for (pid, exit) in reaper.reap() {
+            emit!(
+                debug,
+                Event::OrphanReaped,
+                pid,
+                exit_code = exit.code(),
+                "reaped orphan {pid}"
+            );
+        }
+    } else {
+        tracing::trace!(signal = %signal_name(sig), "signal received");
+        // The receiver is gone only while tend is exiting.
+        let _ = tx.send(sig);
+    }
+}
+
+/// Empties tend's signal mask, for `tend wait`, which execs the command in its own place:
+/// exec keeps the mask, and the command must not start with its signals blocked.
+pub fn unblock_all() {
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     );
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(sig) = poll_fn(|cx| Pin::new(&mut signals).poll_next(cx)).await {
-            if sig == libc::SIGCHLD {
-                for (pid, exit) in reaper.reap() {
-                    emit!(
-                        debug,
-                        Event::OrphanReaped,
-                        pid,
-                        exit_code = exit.code(),
-                        "reaped orphan {pid}"
-                    );
-                }
-            } else if let Some(counter) = RT_PENDING.get(sig as usize).filter(|_| is_realtime(sig))
-            {
-                // Each queued delivery once; 0 when an earlier wake-up already took them.
-                for _ in 0..counter.swap(0, Ordering::Relaxed) {
-                    let _ = tx.send(sig);
-                }
-            } else {
-                tracing::trace!(signal = %signal_name(sig), "signal received");
-                // The receiver is gone only while tend is exiting.
-                let _ = tx.send(sig);
-            }
-        }
-    });
-    Ok(rx)
 }

@@ -92,7 +92,7 @@ impl SpawnError {
     }
 }
 
-/// Forks and execs. The caller must hold the reaper's registry lock.
+/// Starts the process. The caller must hold the reaper's registry lock.
 pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(SpawnError::NotFound(io::Error::new(
@@ -100,6 +100,19 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
             "empty command",
         )));
     };
+    let started = if needs_setup(spec) {
+        fork_and_exec(spec, program, args)
+    } else {
+        super::posix_spawn::spawn(program, args, &spec.env, spec.helper)
+    };
+    started.map_err(|error| match error.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => SpawnError::NotFound(error),
+        _ => SpawnError::NotExecutable(error),
+    })
+}
+
+/// The slow way, through std's fork: `child_setup` runs between fork and exec.
+fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io::Result<i32> {
     let mut command = Command::new(program);
     command.args(args);
     for (key, value) in &spec.env {
@@ -107,41 +120,24 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
     }
     if spec.helper {
         command.stdin(Stdio::null());
-        command.stdout(
-            io::stderr()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(SpawnError::NotExecutable)?,
-        );
+        command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
     }
     if let Some(home) = spec.credentials.as_ref().and_then(|c| c.home.clone()) {
         command.env("HOME", home);
     }
-    if needs_setup(spec) {
-        let isolation = spec.isolation;
-        let foreground = spec.foreground;
-        let credentials = spec.credentials.clone();
-        let no_new_privs = spec.no_new_privs;
-        // Safety: the closure runs between fork and exec and only makes async-signal-safe
-        // system calls; everything it needs was allocated above, before the fork.
-        unsafe {
-            command.pre_exec(move || {
-                child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)
-            });
-        }
-    } else {
-        // std then uses posix_spawn (a vfork: tend's memory is not copied), which gives
-        // the child its own group, an empty mask and SIGPIPE at default by itself.
-        command.process_group(0);
+    let isolation = spec.isolation;
+    let foreground = spec.foreground;
+    let credentials = spec.credentials.clone();
+    let no_new_privs = spec.no_new_privs;
+    // Safety: the closure runs between fork and exec and only makes async-signal-safe
+    // system calls; everything it needs was allocated above, before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)
+        });
     }
-    match command.spawn() {
-        // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
-        Ok(child) => Ok(child.id() as i32),
-        Err(error) => Err(match error.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => SpawnError::NotFound(error),
-            _ => SpawnError::NotExecutable(error),
-        }),
-    }
+    // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
+    command.spawn().map(|child| child.id() as i32)
 }
 
 /// Whether the child needs work between fork and exec that posix_spawn cannot do: a
@@ -157,7 +153,8 @@ fn needs_setup(spec: &SpawnSpec) -> bool {
 }
 
 /// True when tend has nothing for a child to inherit by mistake: no signal that tend does
-/// not catch is ignored (a caught signal is reset by exec itself, an ignored one is not),
+/// not handle is ignored (the handled ones are at default, see `signals::start`; an
+/// ignored disposition would survive exec),
 /// and every fd above 2 is close-on-exec. Settled once, at the first spawn.
 fn clean_inheritance() -> bool {
     static CLEAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -233,28 +230,33 @@ fn child_setup(
 /// Default dispositions for every signal and an empty mask: ignored dispositions survive
 /// exec, and a child that inherits `SIGTTOU` ignored or `SIGTERM` blocked misbehaves.
 unsafe fn reset_signals() {
-    // The raw system call, because glibc's wrapper refuses the two real-time signals it
-    // reserves (32, 33), and an ignored 32 inherited from tend's parent would still leak.
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            set_default(sig);
+        }
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+}
+
+/// Sets `sig` to its default action. The raw system call (async-signal-safe), because
+/// glibc's wrapper refuses the two real-time signals it reserves (32, 33), and an ignored
+/// 32 inherited from tend's parent would still leak.
+pub(super) unsafe fn set_default(sig: i32) {
     let default = KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,
         restorer: 0,
         mask: 0,
     };
-    for sig in 1..=libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                &default as *const KernelSigaction,
-                std::ptr::null_mut::<KernelSigaction>(),
-                8usize,
-            );
-        }
-    }
-    let mut empty: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut empty);
-    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    libc::syscall(
+        libc::SYS_rt_sigaction,
+        sig,
+        &default as *const KernelSigaction,
+        std::ptr::null_mut::<KernelSigaction>(),
+        8usize,
+    );
 }
 
 /// Marks every fd above 2 close-on-exec. Closing them outright would also close the pipe

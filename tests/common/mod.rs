@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
@@ -86,6 +87,9 @@ impl Running {
         cmd.stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn tend");
         let stderr = child.stderr.take().expect("stderr");
+        // Room for a storm's worth of lines: tend drops (and counts) lines that do not fit
+        // in the pipe, and the events are what the tests count. 64 KiB is the default.
+        unsafe { libc::fcntl(stderr.as_raw_fd(), libc::F_SETPIPE_SZ, 4 << 20) };
         let (tx, rx) = channel();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {

@@ -1,0 +1,200 @@
+//! The fast way to start a child that needs nothing between fork and exec: posix_spawnp,
+//! which glibc implements with a vfork (tend's memory is neither copied nor faulted in).
+//!
+//! std's `Command` would use posix_spawn too, but it lets the child inherit the signal
+//! mask, and tend runs with every handled signal blocked (see `signals`). Here the child
+//! gets its own process group, an empty mask and SIGPIPE at default (std ignores it in
+//! tend); every other disposition is already default (see `spawn::clean_inheritance`).
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+
+extern "C" {
+    static environ: *const *mut libc::c_char;
+}
+
+/// Starts `program` (searched in PATH when it has no '/') with `args`. `env` entries are
+/// set on top of tend's environment; a `helper` reads /dev/null and writes its stdout to
+/// tend's stderr. Returns the pid, or the error exec gave.
+pub fn spawn(
+    program: &OsStr,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+    helper: bool,
+) -> io::Result<i32> {
+    let argv = c_strings(std::iter::once(program).chain(args.iter().map(OsString::as_os_str)))?;
+    let envp = if env.is_empty() {
+        None
+    } else {
+        Some(c_strings(merged_env(env).iter().map(OsString::as_os_str))?)
+    };
+    let argv_ptrs = null_terminated(&argv);
+    let envp_ptrs = envp.as_deref().map(null_terminated);
+    let attrs = Attrs::new()?;
+    let actions = FileActions::new(helper)?;
+    let mut pid: libc::pid_t = 0;
+    // Safety: every pointer is valid for the call: the C strings outlive it, and both
+    // arrays end with a null; attrs and actions were initialised by their constructors.
+    let rc = unsafe {
+        libc::posix_spawnp(
+            &mut pid,
+            argv[0].as_ptr(),
+            &actions.0,
+            &attrs.0,
+            argv_ptrs.as_ptr(),
+            match &envp_ptrs {
+                Some(ptrs) => ptrs.as_ptr(),
+                None => environ,
+            },
+        )
+    };
+    match rc {
+        0 => Ok(pid),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// tend's environment with `extra` set on top (a later entry wins).
+fn merged_env(extra: &[(OsString, OsString)]) -> Vec<OsString> {
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(key, _)| !extra.iter().any(|(k, _)| k == key))
+        .collect();
+    for (key, value) in extra {
+        vars.retain(|(k, _)| k != key);
+        vars.push((key.clone(), value.clone()));
+    }
+    vars.into_iter()
+        .map(|(key, value)| {
+            let mut entry = key;
+            entry.push("=");
+            entry.push(value);
+            entry
+        })
+        .collect()
+}
+
+fn c_strings<'a>(items: impl Iterator<Item = &'a OsStr>) -> io::Result<Vec<CString>> {
+    items
+        .map(|item| {
+            CString::new(item.as_bytes()).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{item:?} contains a NUL byte"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*mut libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr().cast_mut())
+        .chain(std::iter::once(std::ptr::null_mut()))
+        .collect()
+}
+
+/// posix_spawn attributes: own process group, empty mask, SIGPIPE at default.
+struct Attrs(libc::posix_spawnattr_t);
+
+impl Attrs {
+    fn new() -> io::Result<Self> {
+        // Safety: initialised by posix_spawnattr_init before any other use; sets made
+        // with sigemptyset/sigaddset on zeroed storage.
+        unsafe {
+            let mut attrs = Attrs(std::mem::zeroed());
+            check(libc::posix_spawnattr_init(&mut attrs.0))?;
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            check(libc::posix_spawnattr_setsigmask(&mut attrs.0, &set))?;
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            check(libc::posix_spawnattr_setsigdefault(&mut attrs.0, &set))?;
+            check(libc::posix_spawnattr_setpgroup(&mut attrs.0, 0))?;
+            let flags = libc::POSIX_SPAWN_SETPGROUP
+                | libc::POSIX_SPAWN_SETSIGMASK
+                | libc::POSIX_SPAWN_SETSIGDEF;
+            check(libc::posix_spawnattr_setflags(
+                &mut attrs.0,
+                flags as libc::c_short,
+            ))?;
+            Ok(attrs)
+        }
+    }
+}
+
+impl Drop for Attrs {
+    fn drop(&mut self) {
+        // Safety: initialised in `new`.
+        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+    }
+}
+
+/// For a helper: stdin from /dev/null, stdout onto tend's stderr (tend's stdout belongs
+/// to the child). Nothing for the child itself.
+struct FileActions(libc::posix_spawn_file_actions_t);
+
+impl FileActions {
+    fn new(helper: bool) -> io::Result<Self> {
+        // Safety: initialised before use; the path is a static C string.
+        unsafe {
+            let mut actions = FileActions(std::mem::zeroed());
+            check(libc::posix_spawn_file_actions_init(&mut actions.0))?;
+            if helper {
+                check(libc::posix_spawn_file_actions_addopen(
+                    &mut actions.0,
+                    0,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDONLY,
+                    0,
+                ))?;
+                check(libc::posix_spawn_file_actions_adddup2(&mut actions.0, 2, 1))?;
+            }
+            Ok(actions)
+        }
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // Safety: initialised in `new`.
+        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+    }
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    match rc {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_variables_replace_inherited_ones() {
+        let merged = merged_env(&[
+            ("TEND_SPAWN_TEST".into(), "one".into()),
+            ("PATH".into(), "/nowhere".into()),
+            ("TEND_SPAWN_TEST".into(), "two".into()),
+        ]);
+        let with = |prefix: &str| {
+            merged
+                .iter()
+                .filter(|e| e.as_bytes().starts_with(prefix.as_bytes()))
+                .count()
+        };
+        assert_eq!(with("PATH="), 1);
+        assert!(merged.contains(&OsString::from("PATH=/nowhere")));
+        assert_eq!(with("TEND_SPAWN_TEST="), 1);
+        assert!(merged.contains(&OsString::from("TEND_SPAWN_TEST=two")));
+    }
+
+    #[test]
+    fn a_nul_byte_is_an_error_not_a_panic() {
+        let error = spawn(OsStr::new("/bin/tr\0ue"), &[], &[], false).expect_err("NUL");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+}
