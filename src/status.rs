@@ -93,7 +93,7 @@ impl Snapshot {
         Snapshot {
             state: State::Initializing,
             pid,
-            pid_start_ticks: process_start_ticks(pid),
+            pid_start_ticks: own_start_ticks(),
             child_pid: None,
             started_at: now.clone(),
             started_unix_ms: unix_ms(SystemTime::now()),
@@ -141,6 +141,12 @@ pub fn with_uptime(text: &str) -> String {
 }
 
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
+/// tend's own start time, read once: it cannot change, and every snapshot carries it.
+fn own_start_ticks() -> Option<u64> {
+    static TICKS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| process_start_ticks(std::process::id()))
+}
+
 pub fn process_start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];

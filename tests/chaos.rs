@@ -213,7 +213,7 @@ fn signal_storm_keeps_tend_responsive_and_its_memory_flat() {
         let (log, ready) = (scratch.path("log"), scratch.path("ready"));
         let mut cmd = tend(mode, &scratch, &["sh", "-c", &counting_child(&log, &ready)]);
         cmd.env("TEND_SHUTDOWN_TIMEOUT", "5s").stdout(Stdio::null());
-        let mut run = Running::start(cmd, mode);
+        let mut run = Running::start_logging_to(cmd, mode, &scratch.path("stderr"));
         run.wait_event("child_started");
         read_when_present(&ready);
         let pid = run.tend_pid();

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
@@ -87,9 +86,6 @@ impl Running {
         cmd.stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn tend");
         let stderr = child.stderr.take().expect("stderr");
-        // Room for a storm's worth of lines: tend drops (and counts) lines that do not fit
-        // in the pipe, and the events are what the tests count. 64 KiB is the default.
-        unsafe { libc::fcntl(stderr.as_raw_fd(), libc::F_SETPIPE_SZ, 4 << 20) };
         let (tx, rx) = channel();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -99,10 +95,52 @@ impl Running {
                 }
             }
         });
+        Running::with_lines(child, mode, rx)
+    }
+
+    /// Like `start`, with tend's stderr on the regular file `log`, which never fills:
+    /// for tests that count events by the thousand, which a pipe would lose to tend's
+    /// dropping of lines that do not fit (log_lines_dropped).
+    pub fn start_logging_to(mut cmd: Command, mode: Mode, log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        cmd.stderr(file);
+        let child = cmd.spawn().expect("spawn tend");
+        let pid = child.id();
+        let mut reader = BufReader::new(std::fs::File::open(log).expect("log file"));
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let mut exited = false;
+            loop {
+                match reader.read_line(&mut line) {
+                    // The end, once tend has exited and everything it wrote was read.
+                    Ok(0) if exited => break,
+                    // At the end of the file for now: tend has not written more yet.
+                    Ok(0) => {
+                        exited = !is_running(pid);
+                        if !exited {
+                            thread::sleep(Duration::from_millis(2));
+                        }
+                    }
+                    Ok(_) if line.ends_with('\n') => {
+                        if tx.send(line.trim_end().to_string()).is_err() {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Running::with_lines(child, mode, rx)
+    }
+
+    fn with_lines(child: Child, mode: Mode, lines: Receiver<String>) -> Self {
         Running {
             child,
             mode,
-            lines: rx,
+            lines,
             seen: Vec::new(),
             raw: Vec::new(),
         }
@@ -272,4 +310,18 @@ pub fn zombies_in_namespace_of(pid: i32) -> usize {
                 .unwrap_or(false)
         })
         .count()
+}
+
+/// Whether `pid` is still running (a zombie has exited).
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            Some(
+                stat[stat.rfind(')')? + 1..]
+                    .trim_start()
+                    .starts_with(|c| c != 'Z'),
+            )
+        })
+        .unwrap_or(false)
 }
