@@ -57,9 +57,7 @@ pub fn spawn(
 
 /// tend's environment with `extra` set on top (a later entry wins).
 fn merged_env(extra: &[(OsString, OsString)]) -> Vec<OsString> {
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(key, _)| !extra.iter().any(|(k, _)| k == key))
-        .collect();
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     for (key, value) in extra {
         vars.retain(|(k, _)| k != key);
         vars.push((key.clone(), value.clone()));
