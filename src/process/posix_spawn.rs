@@ -14,28 +14,18 @@ extern "C" {
     static environ: *const *mut libc::c_char;
 }
 
-/// Starts `program` (searched in PATH when it has no '/') with `args`. `env` entries are
-/// set on top of tend's environment; a `helper` reads /dev/null and writes its stdout to
-/// tend's stderr. Returns the pid, or the error exec gave.
-pub fn spawn(
-    program: &OsStr,
-    args: &[OsString],
-    env: &[(OsString, OsString)],
-    helper: bool,
-) -> io::Result<i32> {
+/// Starts `program` (searched in PATH when it has no '/') with `args` and tend's
+/// environment; a `helper` reads /dev/null and writes its stdout to tend's stderr.
+/// Returns the pid, or the error exec gave.
+pub fn spawn(program: &OsStr, args: &[OsString], helper: bool) -> io::Result<i32> {
     let argv = c_strings(std::iter::once(program).chain(args.iter().map(OsString::as_os_str)))?;
-    let envp = if env.is_empty() {
-        None
-    } else {
-        Some(c_strings(merged_env(env).iter().map(OsString::as_os_str))?)
-    };
     let argv_ptrs = null_terminated(&argv);
-    let envp_ptrs = envp.as_deref().map(null_terminated);
     let attrs = Attrs::new()?;
     let actions = FileActions::new(helper)?;
     let mut pid: libc::pid_t = 0;
-    // Safety: every pointer is valid for the call: the C strings outlive it, and both
-    // arrays end with a null; attrs and actions were initialised by their constructors.
+    // Safety: every pointer is valid for the call: the C strings outlive it, argv ends
+    // with a null, environ is libc's own; attrs and actions were initialised by their
+    // constructors.
     let rc = unsafe {
         libc::posix_spawnp(
             &mut pid,
@@ -43,33 +33,13 @@ pub fn spawn(
             &actions.0,
             &attrs.0,
             argv_ptrs.as_ptr(),
-            match &envp_ptrs {
-                Some(ptrs) => ptrs.as_ptr(),
-                None => environ,
-            },
+            environ,
         )
     };
     match rc {
         0 => Ok(pid),
         errno => Err(io::Error::from_raw_os_error(errno)),
     }
-}
-
-/// tend's environment with `extra` set on top (a later entry wins).
-fn merged_env(extra: &[(OsString, OsString)]) -> Vec<OsString> {
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    for (key, value) in extra {
-        vars.retain(|(k, _)| k != key);
-        vars.push((key.clone(), value.clone()));
-    }
-    vars.into_iter()
-        .map(|(key, value)| {
-            let mut entry = key;
-            entry.push("=");
-            entry.push(value);
-            entry
-        })
-        .collect()
 }
 
 fn c_strings<'a>(items: impl Iterator<Item = &'a OsStr>) -> io::Result<Vec<CString>> {
@@ -172,27 +142,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extra_variables_replace_inherited_ones() {
-        let merged = merged_env(&[
-            ("TEND_SPAWN_TEST".into(), "one".into()),
-            ("PATH".into(), "/nowhere".into()),
-            ("TEND_SPAWN_TEST".into(), "two".into()),
-        ]);
-        let with = |prefix: &str| {
-            merged
-                .iter()
-                .filter(|e| e.as_bytes().starts_with(prefix.as_bytes()))
-                .count()
-        };
-        assert_eq!(with("PATH="), 1);
-        assert!(merged.contains(&OsString::from("PATH=/nowhere")));
-        assert_eq!(with("TEND_SPAWN_TEST="), 1);
-        assert!(merged.contains(&OsString::from("TEND_SPAWN_TEST=two")));
-    }
-
-    #[test]
     fn a_nul_byte_is_an_error_not_a_panic() {
-        let error = spawn(OsStr::new("/bin/tr\0ue"), &[], &[], false).expect_err("NUL");
+        let error = spawn(OsStr::new("/bin/tr\0ue"), &[], false).expect_err("NUL");
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -40,8 +40,6 @@ pub struct SpawnSpec {
     /// Give the new process group the terminal on stdin (ignored when there is none).
     pub foreground: bool,
     pub credentials: Option<Credentials>,
-    /// Extra environment entries on top of tend's own environment.
-    pub env: Vec<(OsString, OsString)>,
     /// A helper (hook, exec probe): stdin from /dev/null and stdout onto tend's stderr,
     /// because tend's stdout belongs to the child.
     pub helper: bool,
@@ -56,7 +54,6 @@ impl SpawnSpec {
             isolation: Isolation::ProcessGroup,
             foreground: false,
             credentials: None,
-            env: Vec::new(),
             helper: false,
             no_new_privs: false,
         }
@@ -103,7 +100,7 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
     let started = if needs_setup(spec) {
         fork_and_exec(spec, program, args)
     } else {
-        super::posix_spawn::spawn(program, args, &spec.env, spec.helper)
+        super::posix_spawn::spawn(program, args, spec.helper)
     };
     started.map_err(|error| match error.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => SpawnError::NotFound(error),
@@ -115,9 +112,6 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
 fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io::Result<i32> {
     let mut command = Command::new(program);
     command.args(args);
-    for (key, value) in &spec.env {
-        command.env(key, value);
-    }
     if spec.helper {
         command.stdin(Stdio::null());
         command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
