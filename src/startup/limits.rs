@@ -33,7 +33,7 @@ impl Limits {
 }
 
 pub fn detect() -> Limits {
-    let cpus_online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus_online = cpus_allowed();
     let memory_total = fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| parse_meminfo_total(&t));
@@ -61,6 +61,19 @@ pub fn detect() -> Limits {
         limits.cpu_millis = cpu.iter().filter_map(|dir| v1_cpu(dir)).min();
     }
     limits
+}
+
+/// The CPUs this process may run on. Not `available_parallelism`, which also reads the
+/// cgroup's CPU quota (tend reports that on its own) through several more files.
+fn cpus_allowed() -> usize {
+    // Safety: a zeroed cpu_set_t is an empty set; the kernel fills at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) != 0 {
+            return 1;
+        }
+        (libc::CPU_COUNT(&set) as usize).max(1)
+    }
 }
 
 /// Our cgroup's path from /proc/self/cgroup: the `0::` line for v2, or the line whose
