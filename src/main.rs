@@ -147,15 +147,17 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
         }
     };
     let interfaces = config.interfaces.clone();
+    let limits_pending = !startup::limits_needed(&config);
     let supervisor = supervisor::Supervisor::new(config, argv, reaper, signals, has_tty)
         .with_credentials(credentials)
-        .with_snapshots(snapshots);
-    control::start(
-        &interfaces,
-        supervisor.status_path(),
-        supervisor.subscribe(),
-        supervisor.requests(),
-    );
+        .with_snapshots(snapshots)
+        .after_first_spawn(Box::new(move |supervisor| {
+            if limits_pending {
+                startup::report_limits();
+            }
+            let (snapshots, requests) = (supervisor.subscribe(), supervisor.requests());
+            control::start(&interfaces, supervisor.status_path(), snapshots, requests);
+        }));
     let code = supervisor.run().await;
     if let Some(hint) = (code == 127)
         .then(|| cli::subcommand_hint(&program))

@@ -29,7 +29,8 @@ pub struct Supervisor {
     pub(crate) reaper: Arc<Reaper>,
     pub(crate) signals: mpsc::UnboundedReceiver<i32>,
     pub(crate) scope: Scope,
-    status: StatusFile,
+    /// Opened at the first write, once the child is on its way (see `after_first_spawn`).
+    status: Option<StatusFile>,
     pub(crate) snapshot: Snapshot,
     pub(crate) spec: SpawnSpec,
     /// The health check task while the child runs; None without TEND_HEALTH_CHECK.
@@ -52,7 +53,12 @@ pub struct Supervisor {
     requests_tx: mpsc::UnboundedSender<Request>,
     /// Milliseconds from tend's start to the first `startup_completed`, for the report.
     startup_ms: Option<u64>,
+    /// Start-up work that waits until the first child has been spawned.
+    after_first_spawn: Option<AfterSpawn>,
 }
+
+/// Work that `run` does once, right after the first spawn (whether it worked or not).
+pub type AfterSpawn = Box<dyn FnOnce(&mut Supervisor)>;
 
 /// What another task (the control socket) may ask of the supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +119,6 @@ impl Supervisor {
         signals: mpsc::UnboundedReceiver<i32>,
         has_tty: bool,
     ) -> Self {
-        let status = StatusFile::open(config.status_file.as_deref());
         let isolation = match config.signal_target {
             // setsid would take the terminal away from the child; a group keeps job control.
             SignalTarget::Group if !has_tty => Isolation::Session,
@@ -142,7 +147,8 @@ impl Supervisor {
             reaper,
             signals,
             scope: Scope::detect(),
-            status,
+            status: None,
+            after_first_spawn: None,
             snapshot: Snapshot::new(),
             spec,
             health: None,
@@ -164,6 +170,14 @@ impl Supervisor {
         self
     }
 
+    /// Start-up work that can wait until the first child has been spawned (the control
+    /// socket, the limits event): done then, it overlaps the child's exec on another core
+    /// instead of delaying it, and the events still come before `child_started`.
+    pub fn after_first_spawn(mut self, work: AfterSpawn) -> Self {
+        self.after_first_spawn = Some(work);
+        self
+    }
+
     /// Every change of the status snapshot, as it happens.
     pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
         self.snapshots.subscribe()
@@ -175,8 +189,15 @@ impl Supervisor {
     }
 
     /// The status file in use, if any place was writable.
-    pub fn status_path(&self) -> Option<&std::path::Path> {
-        self.status.path()
+    pub fn status_path(&mut self) -> Option<&std::path::Path> {
+        self.status_file().path()
+    }
+
+    /// The status file, chosen (and its directory made) on first use.
+    fn status_file(&mut self) -> &mut StatusFile {
+        let configured = self.config.status_file.as_deref();
+        self.status
+            .get_or_insert_with(|| StatusFile::open(configured))
     }
 
     /// Runs the child to the end and returns tend's exit code.
@@ -460,7 +481,11 @@ impl Supervisor {
 
     pub(crate) fn start_child(&mut self) -> Result<Child, i32> {
         let program = self.spec.argv[0].to_string_lossy().into_owned();
-        match self.reaper.spawn(&self.spec) {
+        let spawned = self.reaper.spawn(&self.spec);
+        if let Some(work) = self.after_first_spawn.take() {
+            work(self);
+        }
+        match spawned {
             Ok(started) => {
                 let child = Child::new(started);
                 crate::crash::set_child(child.pid);
@@ -569,7 +594,11 @@ impl Supervisor {
 
     pub(crate) fn write_status(&mut self) {
         self.publish();
-        self.status.write(&self.snapshot);
+        let snapshot = &self.snapshot;
+        let configured = self.config.status_file.as_deref();
+        self.status
+            .get_or_insert_with(|| StatusFile::open(configured))
+            .write(snapshot);
     }
 
     /// Hands the snapshot, stamped, to the HTTP endpoints and the control socket.

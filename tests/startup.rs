@@ -525,3 +525,31 @@ fn a_failed_gate_leaves_no_process_behind() {
         );
     }
 }
+
+/// Without TEND_MIN_MEMORY nothing in the gate reads the limits: they are read once the
+/// child is on its way (overlapping its exec), and still reported before `child_started`.
+/// With it, they are read, and reported, before the checks.
+#[test]
+fn limits_are_reported_before_the_child_starts_whether_or_not_a_check_needs_them() {
+    for mode in MODES {
+        for env in [&[][..], &[("TEND_MIN_MEMORY", "1MB")][..]] {
+            let scratch = Scratch::new("gate-limits-order");
+            let (code, _, running) = run(mode, &scratch, env, &["--", "true"]);
+            assert_eq!(code, 0, "{mode:?} {env:?}: {}", running.raw.join("\n"));
+            assert_eq!(
+                running.events("resource_limits").len(),
+                1,
+                "{mode:?} {env:?}"
+            );
+            let limits = index_of(&running, "resource_limits");
+            assert!(
+                index_of(&running, "startup_initiated") < limits,
+                "{mode:?} {env:?}"
+            );
+            assert!(
+                limits < index_of(&running, "child_started"),
+                "{mode:?} {env:?}"
+            );
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! The startup gate, between reading the configuration and starting the child: prove the
 //! container can work or fail fast, in this order:
-//! 1. log the CPU and memory limits;
+//! 1. log the CPU and memory limits, when TEND_MIN_MEMORY needs them (otherwise `main`
+//!    logs them once the child has been spawned, so that reading cgroup files does not
+//!    delay it);
 //! 2. environment checks (TEND_USER, TEND_REQUIRE_ENV, TEND_ENSURE_DIRS, TEND_MIN_DISK_FREE,
 //!    TEND_MIN_MEMORY), all failures reported together, exit 78;
 //! 3. dependency waiting (TEND_WAIT_FOR, TEND_WAIT_OPTIONAL), exit 69;
@@ -37,9 +39,12 @@ pub async fn gate(
     reaper: &Arc<Reaper>,
     signals: &mut UnboundedReceiver<i32>,
 ) -> Result<Option<Credentials>, i32> {
-    let limits = limits::detect();
-    log_limits(&limits);
-    let credentials = check_environment(config, &limits)?;
+    let limits = limits_needed(config).then(|| {
+        let limits = limits::detect();
+        log_limits(&limits);
+        limits
+    });
+    let credentials = check_environment(config, limits.as_ref())?;
     let startup = &config.startup;
     let settings = wait::Settings {
         timeout: startup.wait_timeout,
@@ -76,7 +81,10 @@ fn stopped(sig: i32, phase: &str) -> i32 {
 
 /// Resolves TEND_USER and runs every environment check; all failures are logged, then
 /// the gate fails with 78.
-fn check_environment(config: &Config, limits: &limits::Limits) -> Result<Option<Credentials>, i32> {
+fn check_environment(
+    config: &Config,
+    limits: Option<&limits::Limits>,
+) -> Result<Option<Credentials>, i32> {
     let startup = &config.startup;
     let mut failures = Vec::new();
     let credentials = match startup.user.as_ref().map(crate::users::resolve).transpose() {
@@ -97,7 +105,7 @@ fn check_environment(config: &Config, limits: &limits::Limits) -> Result<Option<
         credentials.as_ref(),
     ));
     failures.extend(environment::disk_free(&startup.min_disk_free));
-    failures.extend(environment::memory(startup.min_memory, limits));
+    failures.extend(limits.and_then(|limits| environment::memory(startup.min_memory, limits)));
     if failures.is_empty() {
         return Ok(credentials);
     }
@@ -147,6 +155,16 @@ fn switchable(
         });
     }
     None
+}
+
+/// Whether a check of the gate reads the limits (else they are only reported).
+pub fn limits_needed(config: &Config) -> bool {
+    config.startup.min_memory.is_some()
+}
+
+/// Reads the limits and reports them (`resource_limits`).
+pub fn report_limits() {
+    log_limits(&limits::detect());
 }
 
 fn log_limits(limits: &limits::Limits) {
