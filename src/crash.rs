@@ -31,6 +31,7 @@ pub fn install() {
             }
         }
         Scope::detect().signal_all(libc::SIGKILL);
+        crate::control::remove_socket();
         std::process::exit(70);
     }));
 }

@@ -38,7 +38,7 @@ const EX_CONFIG: i32 = 78;
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let code = match cli::parse(args) {
-        Ok(Command::Run(argv)) => run(argv),
+        Ok(Command::Run(argv)) => exit_now(run(argv)),
         Ok(Command::CheckConfig) => check_config(),
         Ok(Command::Status) => print_status(),
         Ok(Command::Control(verb)) => control::main(verb),
@@ -101,7 +101,22 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(supervise(config, argv))
+    let code = runtime.block_on(supervise(config, argv));
+    // Not dropped: tearing the tasks down would only free what the kernel frees anyway,
+    // and would wait for any blocking thread still in a name lookup.
+    std::mem::forget(runtime);
+    control::remove_socket();
+    code
+}
+
+/// Exits at once, without libc's exit handlers: in `run` everything tend writes goes out
+/// unbuffered (stderr, the status file, the report) and stdout belongs to the child, so
+/// there is nothing to flush, and the time from the child's exit to tend's is what an
+/// init is judged by.
+fn exit_now(code: i32) -> ! {
+    let code = u8::try_from(code).map_or(1, i32::from);
+    // Safety: _exit only ends the process.
+    unsafe { libc::_exit(code) }
 }
 
 async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {

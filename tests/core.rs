@@ -661,8 +661,14 @@ fn a_panic_kills_the_children_and_exits_70() {
     cmd.env("TEND_FAULT_INJECT", "panic_on_signal");
     let mut t = Running::start(cmd, Mode::Process);
     let pid = read_when_present(&pidfile).trim().to_string();
+    let socket = dir.path("control.sock");
+    wait_for("the control socket", || socket.exists());
     t.signal(libc::SIGUSR2);
     assert_eq!(t.wait_exit(), 70);
+    assert!(
+        !socket.exists(),
+        "the panic hook removes the control socket"
+    );
     let internal = t.events("internal_error");
     assert!(internal[0]["message"].as_str().unwrap().contains("panic"));
     // Killed: gone, or a zombie until the host's init collects it.

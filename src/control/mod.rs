@@ -20,7 +20,7 @@ use crate::status::{Snapshot, State};
 use crate::supervisor::Request;
 
 pub use client::main;
-pub use server::start;
+pub use server::{remove_socket, start};
 
 /// The socket's name in the status file's directory (TEND_CONTROL_SOCKET unset).
 pub const SOCKET_NAME: &str = "control.sock";

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener as StdListener, UnixStream as StdStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::stat::{umask, Mode};
@@ -55,7 +55,8 @@ pub fn start(
         Ok((listener, cleanup)) => {
             emit!(debug, Event::ControlListening, path = %path.display(),
                 "control socket listening on {}", path.display());
-            tokio::spawn(accept_loop(listener, cleanup, snapshots, requests));
+            *socket() = Some(cleanup);
+            tokio::spawn(accept_loop(listener, snapshots, requests));
         }
         Err(error) => {
             emit!(warn, Event::ControlFailed, path = %path.display(), error = %error,
@@ -64,7 +65,22 @@ pub fn start(
     }
 }
 
-/// Removes the socket when tend exits, if it is still the one we made.
+/// The socket to remove at exit: tend exits without tearing its runtime down (see
+/// `main`), so no task's drop can do it.
+static SOCKET: Mutex<Option<Cleanup>> = Mutex::new(None);
+
+fn socket() -> std::sync::MutexGuard<'static, Option<Cleanup>> {
+    SOCKET.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes the control socket, if tend made one and it is still there. Also called by
+/// the panic hook, hence `try_lock`: a panic while the lock is held must not deadlock.
+pub fn remove_socket() {
+    let cleanup = SOCKET.try_lock().ok().and_then(|mut socket| socket.take());
+    drop(cleanup);
+}
+
+/// Removes the socket when dropped, if it is still the one we made.
 struct Cleanup {
     path: PathBuf,
     dev: u64,
@@ -119,8 +135,9 @@ fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
         return Err(format!("unsafe directory {}: {why}", dir.display()));
     }
     remove_stale(path)?;
-    // umask is per process, but this runs on the runtime's only thread before the child
-    // is spawned, and no other thread creates files: nobody else sees the narrow mask.
+    // umask is per process, but this runs on the runtime's only thread, no other thread
+    // creates files, and a child spawned earlier has exec'd with its own copy of the
+    // umask (posix_spawn and fork do not share it): nobody else sees the narrow mask.
     let old = umask(Mode::from_bits_truncate(0o177));
     let bound = StdListener::bind(path);
     umask(old);
@@ -186,12 +203,9 @@ fn remove_stale(path: &Path) -> Result<(), String> {
 
 async fn accept_loop(
     listener: UnixListener,
-    cleanup: Cleanup,
     snapshots: watch::Receiver<Snapshot>,
     requests: mpsc::UnboundedSender<Request>,
 ) {
-    // Owned here so that the socket file goes when the runtime drops this task at exit.
-    let _cleanup = cleanup;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut reported = false;
     loop {
