@@ -4,7 +4,7 @@
 #   scripts/bench.sh [--quick] [--no-build] [--json PATH] [--only LIST] [--keep] [--render J]
 #
 #   --quick      fewer iterations and a 2 s idle window: a smoke test of well under a minute
-#   --no-build   do not build tend (use $TEND_BIN, else the last static release build)
+#   --no-build   do not build tend (use $TEND_BIN, else the last scripts/build-static.sh build)
 #   --json PATH  raw numbers (default target/bench/results.json)
 #   --only LIST  comma list of: startup,memory,size,idle,signal,reap,exit,shutdown,healthcheck
 #   --keep       keep the temporary directory (helpers, logs, status files)
@@ -14,7 +14,7 @@
 # BENCH_IDLE_SECS (idle window, default 10), BENCH_DEBUG=1 (keep the inits' stderr).
 #
 # Installs what is missing from Debian's packages (tini, dumb-init, catatonit, hyperfine,
-# curl, wget, gcc, ...), builds tend static in release, then runs scripts/bench/bench.py,
+# curl, wget, gcc, ...), builds tend with scripts/build-static.sh, then runs scripts/bench/bench.py,
 # which prints a Markdown table on stdout. Needs root for the packages and for the PID
 # namespace of the reaping measurement. See scripts/bench/README.md for the method.
 set -euo pipefail
@@ -66,20 +66,15 @@ for cmd in python3 gcc tini; do
     command -v "$cmd" >/dev/null 2>&1 || { say "$cmd is required"; exit 1; }
 done
 
-# tend: $TEND_BIN, else a static release build.
+# tend: $TEND_BIN, else the static build of scripts/build-static.sh (the binary to ship).
 tend="${TEND_BIN:-}"
 if [ -z "$tend" ]; then
-    host=x86_64-unknown-linux-gnu
-    if command -v rustc >/dev/null 2>&1; then
-        host=$(rustc -vV | sed -n 's/^host: //p')
-    fi
-    tend="$root/target/$host/release/tend"
+    tend="${CARGO_TARGET_DIR:-$root/target}/static/tend"
+    case "$tend" in /*) ;; *) tend="$root/$tend" ;; esac
     if ((build)); then
-        say "building tend (release, static, $host)"
-        # The same flags as scripts/build-static.sh (a plain static executable).
-        if ! RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-            cargo build --release --target "$host" >&2; then
-            say "cargo build failed: tend will show as n/a"
+        say "building tend (scripts/build-static.sh)"
+        if ! tend=$("$root/scripts/build-static.sh" | tail -n1); then
+            say "scripts/build-static.sh failed: tend will show as n/a"
             tend=""
         fi
     fi

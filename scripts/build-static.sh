@@ -5,10 +5,13 @@
 #   scripts/build-static.sh --image tend    # ... and build the distribution image docker/Dockerfile
 #
 # The explicit --target keeps RUSTFLAGS away from build scripts and proc-macros (they must
-# stay dynamic host binaries); the binary lands in
+# stay dynamic host binaries). The linker's output keeps its symbol table,
 #   ${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/tend
-# The last line on stdout is the binary's absolute path, so scripts can do
+# and the binary to ship is its stripped copy,
+#   ${CARGO_TARGET_DIR:-target}/static/tend
+# The last line on stdout is the stripped copy's absolute path, so scripts can do
 #   bin=$(scripts/build-static.sh | tail -n1)
+# (SYMBOL_ORDER_UNSTRIPPED=1 prints the linker's output instead, for scripts/symbol-order.sh.)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +22,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --image) image=${2:?--image needs a tag}; shift 2 ;;
         --image=*) image=${1#--image=}; shift ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-static: unknown argument: $1" >&2; exit 64 ;;
     esac
 done
@@ -29,7 +32,8 @@ log() { echo "build-static: $*" >&2; }
 cd "$repo"
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 case "$target_dir" in /*) ;; *) target_dir=$repo/$target_dir ;; esac
-bin=$target_dir/$target/release/tend
+linked=$target_dir/$target/release/tend
+bin=$target_dir/static/tend
 
 # relocation-model=static: a plain static executable rather than a static PIE. A PIE
 # relocates itself at every start (about 4,000 relocations, and the pages they touch);
@@ -37,11 +41,36 @@ bin=$target_dir/$target/release/tend
 # The price is a fixed load address for tend's own code (the stack, heap and mmaps stay
 # randomised), as with tini-static and catatonit.
 flags="-C target-feature=+crt-static -C relocation-model=static"
-log "cargo build --release --target $target (RUSTFLAGS=$flags)"
-RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$flags" \
+# The functions tend runs, side by side at the start of the code (build.rs passes the
+# file to the linker): the kernel then maps a few hundred KiB of the binary, not all of it.
+order=$repo/scripts/symbol-order.txt
+log "cargo build --release --target $target (RUSTFLAGS=$flags, TEND_SYMBOL_ORDER=${order#"$repo"/})"
+# The symbol table is kept for the order check below and scripts/symbol-order.sh (the
+# profile's setting is part of every symbol's hash, so it must not change between them).
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$flags" TEND_SYMBOL_ORDER=$order CARGO_PROFILE_RELEASE_STRIP=false \
     cargo build --release --target "$target" --bin tend >&2
 
-[ -x "$bin" ] || { log "FAILED: $bin was not produced"; exit 1; }
+[ -x "$linked" ] || { log "FAILED: $linked was not produced"; exit 1; }
+
+# How much of the order file still names functions of this build.
+if [ -f "$order" ] && command -v nm >/dev/null 2>&1; then
+    listed=$(grep -c . "$order" || true)
+    found=$(nm "$linked" | awk 'NR == FNR {want[$1] = 1; next} want[$3] {n++} END {print n + 0}' "$order" -)
+    log "symbol order: $found of $listed functions of scripts/symbol-order.txt found"
+    if [ "$listed" -gt 0 ] && [ $((found * 100 / listed)) -lt 80 ]; then
+        log "WARNING: scripts/symbol-order.txt is stale; run scripts/symbol-order.sh"
+    fi
+fi
+
+if [ "${SYMBOL_ORDER_UNSTRIPPED:-}" = 1 ]; then
+    echo "$linked"
+    exit 0
+fi
+
+# A fresh file, written as an image layer or a package would write it.
+mkdir -p "$(dirname "$bin")"
+rm -f "$bin"
+strip -o "$bin" "$linked"
 
 # Verify: no program interpreter, no shared libraries.
 desc=$(file -b "$bin")
