@@ -1,5 +1,12 @@
 //! tend: a small, capable init for containers. `main` only picks the subcommand and maps
 //! its outcome to an exit code; each stage lives in its own module.
+//!
+//! The entry point is libc's `main`, not std's runtime start-up (`no_main`): that one
+//! reads /proc/self/maps to find the main thread's stack guard and sets up a handler on an
+//! alternate stack to print "stack overflow", a tenth of the instructions tend ran to
+//! start a child and exit (callgrind), for a message a PID 1 can do without. What tend
+//! needs of it is done in `main`: SIGPIPE ignored, stdout flushed.
+#![cfg_attr(not(test), no_main)]
 
 mod child;
 mod cli;
@@ -24,7 +31,6 @@ mod words;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use cli::Command;
@@ -35,7 +41,20 @@ const EX_USAGE: i32 = 64;
 const EX_SOFTWARE: i32 = 70;
 const EX_CONFIG: i32 = 78;
 
-fn main() -> ExitCode {
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // A write to a stderr nobody reads any more must fail with EPIPE, not kill tend.
+    // Safety: SIG_IGN installs no code. Children get it back at default (see `process`).
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let code = tend();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn tend() -> libc::c_int {
+    // std's argument list works without its runtime: glibc hands argv to an init function.
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let code = match cli::parse(args) {
         Ok(Command::Run(argv)) => exit_now(run(argv)),
@@ -62,7 +81,7 @@ fn main() -> ExitCode {
             EX_USAGE
         }
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    u8::try_from(code).map_or(1, libc::c_int::from)
 }
 
 fn environment() -> Vec<(OsString, OsString)> {

@@ -808,3 +808,35 @@ fn the_default_status_file_lives_on_a_tmpfs() {
         assert_eq!(t.wait_exit(), 143);
     }
 }
+
+/// Nobody reads tend's stderr any more (a log shipper died): the next lines fail with
+/// EPIPE, and tend goes on supervising instead of dying of SIGPIPE.
+#[test]
+fn a_closed_stderr_does_not_kill_tend() {
+    use std::io::{BufRead, BufReader};
+    for mode in MODES {
+        let dir = Scratch::new("epipe");
+        let ready = dir.path("ready");
+        // USR1 ignored (inherited through exec): forwarding it is harmless.
+        let script = format!("trap '' USR1; echo up > {}; exec sleep 30", ready.display());
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn tend");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        while !line.contains("\"startup_completed\"") {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).expect("read") > 0,
+                "{mode:?}: no start"
+            );
+        }
+        read_when_present(&ready);
+        drop(stderr);
+        let pid = tend_pid_of(&child, mode);
+        // Each signal makes tend log a line into the closed pipe.
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(143), "{mode:?}: {status:?}");
+    }
+}

@@ -72,6 +72,31 @@ pub fn tend(mode: Mode, scratch: &Scratch, args: &[&str]) -> Command {
     cmd
 }
 
+/// The pid of the tend that `child` started (itself, or unshare's child in PID-1 mode).
+pub fn tend_pid_of(child: &Child, mode: Mode) -> i32 {
+    match mode {
+        Mode::Process => child.id() as i32,
+        Mode::Pid1 => {
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let path = format!("/proc/{0}/task/{0}/children", child.id());
+                if let Some(pid) = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+                    .and_then(|s| s.parse().ok())
+                {
+                    return pid;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "tend never started under unshare"
+                );
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 /// A running tend with its event stream.
 pub struct Running {
     pub child: Child,
@@ -148,27 +173,7 @@ impl Running {
 
     /// The pid to signal: tend itself (in PID-1 mode, its pid as the host sees it).
     pub fn tend_pid(&self) -> i32 {
-        match self.mode {
-            Mode::Process => self.child.id() as i32,
-            Mode::Pid1 => {
-                let deadline = Instant::now() + PATIENCE;
-                loop {
-                    let path = format!("/proc/{0}/task/{0}/children", self.child.id());
-                    if let Some(pid) = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-                        .and_then(|s| s.parse().ok())
-                    {
-                        return pid;
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "tend never started under unshare"
-                    );
-                    thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
+        tend_pid_of(&self.child, self.mode)
     }
 
     pub fn signal(&self, sig: i32) {
