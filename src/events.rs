@@ -3,16 +3,14 @@
 //! README; every log line carries `event = Event::X.name()`.
 
 use std::fmt;
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::FormatTime;
+use tracing::level_filters::LevelFilter;
 
 use crate::config::LogFormat;
 
+mod lines;
 mod stderr;
 
 macro_rules! catalogue {
@@ -93,24 +91,11 @@ macro_rules! emit {
 
 /// Installs the stderr subscriber. Stdout is never touched: it belongs to the child.
 pub fn init(format: LogFormat, level: &str) {
-    // A plain level, not an EnvFilter: directives would pull a regex engine into PID 1.
-    let filter: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
-    stderr::install(matches!(format, LogFormat::Json));
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(filter)
-        .with_writer(|| Tee)
-        .with_target(false)
-        .with_timer(Rfc3339Millis);
+    let max: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
+    let json = matches!(format, LogFormat::Json);
+    stderr::install(json);
     // A second init (only possible in tests) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-    };
+    let _ = tracing::subscriber::set_global_default(lines::Lines { json, max });
 }
 
 /// Keeps a copy of every line for the lifecycle report (TEND_REPORT_FILE); off unless
@@ -139,47 +124,53 @@ fn timeline() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
     TIMELINE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// stderr (never blocking: see `stderr`), plus the timeline when one is kept.
-struct Tee;
-
-impl Write for Tee {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = stderr::write(buf);
-        if let Some(kept) = timeline().as_mut() {
-            if kept.len() + n <= TIMELINE_LIMIT {
-                kept.extend_from_slice(&buf[..n]);
-            }
+/// One whole line to stderr (never blocking: see `stderr`), and to the timeline when one
+/// is kept.
+fn write_line(line: &[u8]) {
+    stderr::write(line);
+    if let Some(kept) = timeline().as_mut() {
+        if kept.len() + line.len() <= TIMELINE_LIMIT {
+            kept.extend_from_slice(line);
         }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
-/// RFC 3339 UTC timestamps with milliseconds, as the design asks for every line.
-struct Rfc3339Millis;
-
-impl FormatTime for Rfc3339Millis {
-    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
-        w.write_str(&rfc3339_millis(SystemTime::now()))
-    }
-}
-
-/// Formats a time as `2026-11-23T09:20:37.123Z`.
+/// Formats a time as `2026-11-23T09:20:37.123Z`: RFC 3339, UTC, milliseconds, as the
+/// design asks for every line.
 pub fn rfc3339_millis(time: SystemTime) -> String {
+    let mut text = String::with_capacity(24);
+    push_rfc3339_millis(&mut text, time);
+    text
+}
+
+/// Appends `rfc3339_millis(time)` to `out`, digit by digit: it stamps every log line and
+/// every status snapshot, and `format!` costs ten times as much.
+pub fn push_rfc3339_millis(out: &mut String, time: SystemTime) {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since_epoch.subsec_millis()
-    )
+    let fields: [(u64, usize, char); 7] = [
+        (year.clamp(0, 9999) as u64, 4, '-'),
+        (u64::from(month), 2, '-'),
+        (u64::from(day), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        (rem % 3600 / 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (u64::from(since_epoch.subsec_millis()), 3, 'Z'),
+    ];
+    for (value, width, after) in fields {
+        push_digits(out, value, width);
+        out.push(after);
+    }
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u64, width: usize) {
+    for place in (0..width).rev() {
+        let digit = value / 10u64.pow(place as u32) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -180,17 +180,15 @@ pub fn install(json: bool) {
     let _ = OUT.get_or_init(|| Stderr::open(json));
 }
 
-/// Writes one whole log line without blocking; returns its length, whatever happened to
-/// it: an error would make tracing report it on the blocking stderr, which is what this
-/// writer exists to avoid.
-pub fn write(line: &[u8]) -> usize {
+/// Writes one whole log line without blocking; what cannot be written is counted and
+/// reported later, never retried on the blocking stderr.
+pub fn write(line: &[u8]) {
     match OUT.get() {
         Some(out) => out.write_line(line),
         None => {
             let _ = io::Write::write_all(&mut io::stderr(), line);
         }
     }
-    line.len()
 }
 
 #[cfg(test)]
