@@ -148,7 +148,15 @@ fn own_start_ticks() -> Option<u64> {
 }
 
 pub fn process_start_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read into a buffer: /proc builds the whole file for each read, and
+    // read_to_string reads in growing pieces (six reads for a 300-byte file).
+    let mut buf = [0u8; 2048];
+    let n = std::io::Read::read(
+        &mut fs::File::open(format!("/proc/{pid}/stat")).ok()?,
+        &mut buf,
+    )
+    .ok()?;
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
 }
