@@ -840,3 +840,69 @@ fn a_closed_stderr_does_not_kill_tend() {
         assert_eq!(status.code(), Some(143), "{mode:?}: {status:?}");
     }
 }
+
+/// tend may inherit the signals it handles as ignored (a parent that ignored TERM, a shell
+/// with `trap '' USR1`): blocked, they reach its signalfd all the same. SIGCHLD ignored
+/// would let the kernel reap the child behind tend's back: tend sets it to default.
+#[test]
+fn signals_inherited_as_ignored_still_reach_tend() {
+    for mode in MODES {
+        let dir = Scratch::new("ignored");
+        let log = dir.path("got");
+        let script = format!(
+            "trap 'echo USR1 >> {0}' USR1; echo up > {0}.r; while :; do sleep 0.05; done",
+            log.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
+                    libc::signal(sig, libc::SIG_IGN);
+                }
+                Ok(())
+            });
+        }
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&dir.path("got.r"));
+        t.signal(libc::SIGUSR1);
+        wait_for("USR1", || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("USR1")
+        });
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        assert_eq!(t.events("child_exited")[0]["exit_code"], 143, "{mode:?}");
+    }
+}
+
+/// `tend wait … -- CMD` execs CMD in its own place: CMD gets no blocked signal and no
+/// ignored disposition, whatever tend inherited.
+#[test]
+fn tend_wait_execs_the_command_with_a_clean_signal_state() {
+    let dir = Scratch::new("wait-exec-signals");
+    let out = dir.path("out");
+    let flag = dir.path("flag");
+    std::fs::write(&flag, "").unwrap();
+    let probe = format!("file://{}", flag.display());
+    let script = format!(
+        "grep -E '^Sig(Blk|Ign)' /proc/self/status > {}",
+        out.display()
+    );
+    let mut cmd = tend(
+        Mode::Process,
+        &dir,
+        &["wait", &probe, "--", "sh", "-c", &script],
+    );
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    assert_eq!(Running::start(cmd, Mode::Process).wait_exit(), 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
+    assert!(text.contains("SigIgn:\t0000000000000000"), "{text}");
+}

@@ -63,7 +63,11 @@ fn block(handled: &[i32], has_tty: bool) -> io::Result<OwnedFd> {
         if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }
-        reset_dispositions(handled);
+        // SIGCHLD ignored would make the kernel reap children behind the reaper's back.
+        // The other handled signals may stay as inherited, even ignored: blocked, they are
+        // queued for the signalfd all the same, and every child starts with every
+        // disposition at default (see `spawn`). One system call instead of sixty.
+        super::spawn::set_default(libc::SIGCHLD);
         if has_tty {
             libc::signal(libc::SIGTTIN, libc::SIG_IGN);
             libc::signal(libc::SIGTTOU, libc::SIG_IGN);
@@ -73,17 +77,6 @@ fn block(handled: &[i32], has_tty: bool) -> io::Result<OwnedFd> {
             return Err(io::Error::last_os_error());
         }
         Ok(OwnedFd::from_raw_fd(fd))
-    }
-}
-
-/// Sets every handled signal to its default action. A disposition inherited as ignored
-/// would otherwise pass on to every child through exec (and SIGCHLD ignored would make
-/// the kernel reap children behind the reaper's back); blocked, a default never acts.
-fn reset_dispositions(handled: &[i32]) {
-    for &sig in handled {
-        // Safety: SIG_DFL installs no code; the raw call because glibc's wrapper refuses
-        // the real-time signals it reserves.
-        unsafe { super::spawn::set_default(sig) };
     }
 }
 
@@ -141,12 +134,12 @@ fn deliver(sig: i32, reaper: &Reaper, tx: &mpsc::UnboundedSender<i32>) {
     }
 }
 
-/// Empties tend's signal mask, for `tend wait`, which execs the command in its own place:
-/// exec keeps the mask, and the command must not start with its signals blocked.
-pub fn unblock_all() {
-    let _ = nix::sys::signal::sigprocmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&nix::sys::signal::SigSet::empty()),
-        None,
-    );
+/// Every disposition at default and an empty mask, for `tend wait`, which execs the
+/// command in its own place: exec keeps the mask and ignored dispositions, and the
+/// command must start with neither (tend blocks what it handles and may have inherited
+/// some of it ignored).
+pub fn clean_for_exec() {
+    // Safety: sets dispositions to default and the mask to empty, in tend's own process,
+    // right before exec.
+    unsafe { super::spawn::reset_signals() };
 }

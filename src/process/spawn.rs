@@ -11,8 +11,6 @@ use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use crate::config::values::is_fault_signal;
-
 /// What kind of process group the new process gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -146,20 +144,16 @@ fn needs_setup(spec: &SpawnSpec) -> bool {
         || !clean_inheritance()
 }
 
-/// True when tend has nothing for a child to inherit by mistake: no signal that tend does
-/// not handle is ignored (the handled ones are at default, see `signals::start`; an
-/// ignored disposition would survive exec),
-/// and every fd above 2 is close-on-exec. Settled once, at the first spawn.
+/// True when tend has nothing for a child to inherit by mistake through posix_spawn, and
+/// every fd above 2 is close-on-exec. posix_spawn sets every disposition to default (see
+/// `posix_spawn`) except the two signals glibc reserves, 32 and 33: an ignored one would
+/// survive exec, so then the fork path resets them. Settled once, at the first spawn.
 fn clean_inheritance() -> bool {
     static CLEAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *CLEAN.get_or_init(|| {
         // Safety: plain system calls on tend's own process.
         unsafe { close_inherited_fds() };
-        // The signals tend leaves alone (faults, and the two glibc reserves); SIGPIPE is
-        // reset by std's posix_spawn, KILL and STOP cannot be ignored.
-        (1..libc::SIGRTMIN())
-            .filter(|&sig| is_fault_signal(sig) || sig >= 32)
-            .all(|sig| !ignored(sig))
+        (32..libc::SIGRTMIN()).all(|sig| !ignored(sig))
     })
 }
 
@@ -223,7 +217,7 @@ fn child_setup(
 
 /// Default dispositions for every signal and an empty mask: ignored dispositions survive
 /// exec, and a child that inherits `SIGTTOU` ignored or `SIGTERM` blocked misbehaves.
-unsafe fn reset_signals() {
+pub(super) unsafe fn reset_signals() {
     for sig in 1..=libc::SIGRTMAX() {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
             set_default(sig);

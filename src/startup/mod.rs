@@ -220,7 +220,7 @@ pub fn exec(argv: &[std::ffi::OsString]) -> i32 {
     let Some((program, args)) = argv.split_first() else {
         return 0;
     };
-    crate::process::signals::unblock_all();
+    crate::process::signals::clean_for_exec();
     let error = std::process::Command::new(program).args(args).exec();
     let (code, reason) = match error.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => (127, "not_found"),
