@@ -322,17 +322,17 @@ pub(crate) fn parse_absolute_path(text: &str) -> Result<PathBuf, String> {
 
 /// Reads just the logging variables, leniently, so that logging exists before the full
 /// configuration is validated (its errors must be logged in the chosen format).
-pub fn logging_from_vars<I>(vars: I) -> (LogFormat, String)
-where
-    I: IntoIterator<Item = (OsString, OsString)>,
-{
+pub fn logging_from_vars(vars: &[(OsString, OsString)]) -> (LogFormat, String) {
     let mut format = LogFormat::Json;
     let mut level = String::from("info");
     for (name, value) in vars {
-        let value = value.to_string_lossy().into_owned();
         match name.to_str() {
-            Some("TEND_LOG_FORMAT") => format = parse_log_format(&value).unwrap_or(format),
-            Some("TEND_LOG_LEVEL") => level = parse_level(&value).unwrap_or(level),
+            Some("TEND_LOG_FORMAT") => {
+                format = parse_log_format(&value.to_string_lossy()).unwrap_or(format)
+            }
+            Some("TEND_LOG_LEVEL") => {
+                level = parse_level(&value.to_string_lossy()).unwrap_or(level)
+            }
             _ => {}
         }
     }
