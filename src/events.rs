@@ -150,26 +150,23 @@ pub fn push_rfc3339_millis(out: &mut String, time: SystemTime) {
     let secs = since_epoch.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    let fields: [(u64, usize, char); 7] = [
-        (year.clamp(0, 9999) as u64, 4, '-'),
-        (u64::from(month), 2, '-'),
-        (u64::from(day), 2, 'T'),
-        (rem / 3600, 2, ':'),
-        (rem % 3600 / 60, 2, ':'),
-        (rem % 60, 2, '.'),
-        (u64::from(since_epoch.subsec_millis()), 3, 'Z'),
-    ];
-    for (value, width, after) in fields {
-        push_digits(out, value, width);
-        out.push(after);
-    }
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    put_digits(&mut text[0..4], year.clamp(0, 9999) as u64);
+    put_digits(&mut text[5..7], u64::from(month));
+    put_digits(&mut text[8..10], u64::from(day));
+    put_digits(&mut text[11..13], rem / 3600);
+    put_digits(&mut text[14..16], rem % 3600 / 60);
+    put_digits(&mut text[17..19], rem % 60);
+    put_digits(&mut text[20..23], u64::from(since_epoch.subsec_millis()));
+    // Only ASCII digits went into the template.
+    out.push_str(std::str::from_utf8(&text).unwrap_or("1970-01-01T00:00:00.000Z"));
 }
 
-/// The last `width` decimal digits of `value`, zero-padded.
-fn push_digits(out: &mut String, value: u64, width: usize) {
-    for place in (0..width).rev() {
-        let digit = value / 10u64.pow(place as u32) % 10;
-        out.push(char::from(b'0' + digit as u8));
+/// Writes the last `digits.len()` decimal digits of `value` into `digits`.
+fn put_digits(digits: &mut [u8], mut value: u64) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -199,6 +196,26 @@ mod tests {
         assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(&rfc3339_millis(leap)[..10], "2000-02-29");
+    }
+
+    proptest::proptest! {
+        /// The digit-by-digit timestamp is the one `format!` writes, for any millisecond
+        /// from 1970 to the year 9999.
+        #[test]
+        fn timestamps_match_the_formatted_ones(ms in 0u64..253_402_300_800_000) {
+            let t = UNIX_EPOCH + Duration::from_millis(ms);
+            let secs = ms / 1000;
+            let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60,
+                ms % 1000
+            );
+            proptest::prop_assert_eq!(rfc3339_millis(t), expected);
+        }
     }
 
     #[test]
