@@ -165,6 +165,10 @@ pub fn process_start_ticks(pid: u32) -> Option<u64> {
 pub struct StatusFile {
     path: Option<PathBuf>,
     reported_failure: bool,
+    /// The temporary file for the next write, made (and given its mode) right after the
+    /// previous write: creating a file on tmpfs is a third of a write's cost, and the
+    /// write at exit, on the path from the child's exit to tend's, then skips it.
+    spare: Option<fs::File>,
 }
 
 impl StatusFile {
@@ -193,6 +197,7 @@ impl StatusFile {
         StatusFile {
             path,
             reported_failure: false,
+            spare: None,
         }
     }
 
@@ -205,8 +210,14 @@ impl StatusFile {
     pub fn write(&mut self, snapshot: &Snapshot) {
         let Some(path) = &self.path else { return };
         // `updated_at` is stamped by whoever publishes the snapshot (the supervisor).
-        match write_atomically(path, snapshot) {
-            Ok(()) => self.reported_failure = false,
+        match write_atomically(path, snapshot, self.spare.take()) {
+            Ok(()) => {
+                self.reported_failure = false;
+                // After the last state there is no next write to prepare for.
+                if !matches!(snapshot.state, State::Stopped | State::Failed) {
+                    self.spare = create_temporary(path).ok();
+                }
+            }
             Err(error) if !self.reported_failure => {
                 self.reported_failure = true;
                 emit!(warn, Event::StatusWriteFailed, path = %path.display(), error = %error,
@@ -279,24 +290,47 @@ fn prepare(path: &Path) -> bool {
     nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
-fn write_atomically(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+/// Writes the snapshot into the temporary file (`spare`, or a new one) and renames it
+/// over `path`, so that readers see the old file or the new one, never half of one.
+fn write_atomically(
+    path: &Path,
+    snapshot: &Snapshot,
+    spare: Option<fs::File>,
+) -> std::io::Result<()> {
     // One write: serde_json writes token by token, which is a system call each unbuffered.
     let mut bytes = serde_json::to_vec(snapshot)?;
     bytes.push(b'\n');
-    // 0644 whatever the umask (readers may be another user); never through a symlink
-    // planted in a shared fallback directory such as /tmp.
-    let mut file = fs::OpenOptions::new()
+    let tmp = temporary(path);
+    if let Some(mut file) = spare {
+        file.write_all(&bytes)?;
+        match fs::rename(&tmp, path) {
+            // Someone removed the spare from the directory: write a new one.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            done => return done,
+        }
+    }
+    create_temporary(path)?.write_all(&bytes)?;
+    fs::rename(&tmp, path)
+}
+
+fn temporary(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    PathBuf::from(tmp)
+}
+
+/// A new, empty temporary file beside `path`: 0644 whatever the umask (readers may be
+/// another user), never through a symlink planted in a shared fallback directory such
+/// as /tmp.
+fn create_temporary(path: &Path) -> std::io::Result<fs::File> {
+    let file = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
+        .open(temporary(path))?;
     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    file.write_all(&bytes)?;
-    fs::rename(&tmp, path)
+    Ok(file)
 }
 
 /// Reads the snapshot at `path`.

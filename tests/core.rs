@@ -906,3 +906,31 @@ fn tend_wait_execs_the_command_with_a_clean_signal_state() {
     assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
     assert!(text.contains("SigIgn:\t0000000000000000"), "{text}");
 }
+
+/// tend keeps the next write's temporary file ready beside the status file; if someone
+/// removes it (a cleaner of /dev/shm), the next writes still replace the file whole.
+#[test]
+fn the_status_file_is_still_written_when_its_temporary_is_removed() {
+    for mode in MODES {
+        let dir = Scratch::new("status-spare");
+        let ready = dir.path("ready");
+        let script = format!("echo up > {}; exec sleep 30", ready.display());
+        let mut t = Running::start(tend(mode, &dir, &["--", "sh", "-c", &script]), mode);
+        t.wait_event("startup_completed");
+        read_when_present(&ready);
+        let spare = dir.path("status.json.tmp");
+        wait_for("the spare temporary file", || spare.exists());
+        std::fs::remove_file(&spare).unwrap();
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        assert!(t.events("status_write_failed").is_empty(), "{mode:?}");
+        let status: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path("status.json")).unwrap())
+                .unwrap();
+        assert_eq!(status["state"], "stopped", "{mode:?}");
+        assert!(
+            !spare.exists(),
+            "{mode:?}: no temporary is left after the last write"
+        );
+    }
+}
