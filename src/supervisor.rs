@@ -18,6 +18,7 @@ use crate::events::Event;
 use crate::health::{self, CheckResult, HealthTask};
 use crate::policy::{Backoff, Health, HealthTracker, Ladder, Step};
 use crate::probe::{redact, Probe};
+use crate::process::signals::Signals;
 use crate::process::spawn::{Credentials, Isolation, SpawnSpec};
 use crate::process::sweep::Scope;
 use crate::process::{Exit, Reaper};
@@ -27,7 +28,7 @@ use crate::status::{Snapshot, State, StatusFile};
 pub struct Supervisor {
     pub(crate) config: Config,
     pub(crate) reaper: Arc<Reaper>,
-    pub(crate) signals: mpsc::UnboundedReceiver<i32>,
+    pub(crate) signals: Signals,
     pub(crate) scope: Scope,
     /// Opened at the first write, once the child is on its way (see `after_first_spawn`).
     status: Option<StatusFile>,
@@ -116,7 +117,7 @@ impl Supervisor {
         config: Config,
         argv: Vec<OsString>,
         reaper: Arc<Reaper>,
-        signals: mpsc::UnboundedReceiver<i32>,
+        signals: Signals,
         has_tty: bool,
     ) -> Self {
         let isolation = match config.signal_target {

@@ -1,19 +1,21 @@
-//! The signal pump: one task that receives every signal tend handles. SIGCHLD drives the
-//! reaper; every other signal is sent to whoever owns the lifecycle (startup gate, then
-//! the supervisor loop).
+//! Signals, from two signalfds. SIGCHLD goes to the reaper, from a task of its own (the
+//! pump), whatever else tend is doing; every other handled signal is read straight from
+//! its own signalfd by whoever owns the lifecycle (the startup gate, then the supervisor
+//! loop) through `Signals::recv`, with no task or channel in between: a forwarded
+//! signal's latency is what an init is judged by.
 //!
-//! tend blocks the signals it handles and reads them from a signalfd, as catatonit does
+//! tend blocks the signals it handles and reads them from signalfds, as catatonit does
 //! (tini uses sigtimedwait, the same idea): no handler runs, so nothing needs to be
 //! async-signal-safe, a real-time signal queued N times is read N times, and a PID 1 gets
 //! every signal even though their dispositions stay at default. Children never inherit
 //! the mask: every spawn path gives them an empty one.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc;
 
 use super::Reaper;
 use crate::config::values::{is_fault_signal, signal_name};
@@ -36,31 +38,32 @@ pub fn handled_signals(has_tty: bool) -> Vec<i32> {
 /// How many signals one read takes off the signalfd (128 bytes each).
 const BATCH: usize = 32;
 
-/// Blocks the handled signals and starts the pump. Must run before the first child is
-/// spawned so that no SIGCHLD or stop signal is missed.
-pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> io::Result<mpsc::UnboundedReceiver<i32>> {
-    let fd = block(&handled_signals(has_tty), has_tty)?;
-    // Safety: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same
-    // for the AsyncFd's whole life.
-    let fd = unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(pump(fd, reaper, tx));
-    Ok(rx)
+/// Blocks the handled signals, starts the pump for SIGCHLD and returns the others. Must
+/// run before the first child is spawned so that no SIGCHLD or stop signal is missed.
+pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> io::Result<Signals> {
+    let handled = handled_signals(has_tty);
+    block(&handled, has_tty)?;
+    let others: Vec<i32> = handled
+        .into_iter()
+        .filter(|&sig| sig != libc::SIGCHLD)
+        .collect();
+    let children = register(signalfd(&[libc::SIGCHLD])?)?;
+    let signals = Signals {
+        fd: register(signalfd(&others)?)?,
+        queued: VecDeque::new(),
+        failed: false,
+    };
+    tokio::spawn(pump(children, reaper));
+    Ok(signals)
 }
 
-/// Makes `handled` the exact signal mask of tend and returns a signalfd that reads them.
-fn block(handled: &[i32], has_tty: bool) -> io::Result<OwnedFd> {
-    // Safety: plain system calls on tend's own process, on a zeroed, then initialised set.
+/// Makes `handled` the exact signal mask of tend.
+fn block(handled: &[i32], has_tty: bool) -> io::Result<()> {
+    // Safety: plain system calls on tend's own process, on an initialised set.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &sig in handled {
-            libc::sigaddset(&mut set, sig);
-        }
-        // The mask first, so that a signal arriving from here on waits for the signalfd.
         // SETMASK, not BLOCK: a mask inherited from whoever started tend would silently
         // swallow the signals it does not handle, faults included.
-        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+        if libc::sigprocmask(libc::SIG_SETMASK, &set_of(handled), std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }
         // SIGCHLD ignored would make the kernel reap children behind the reaper's back.
@@ -72,7 +75,27 @@ fn block(handled: &[i32], has_tty: bool) -> io::Result<OwnedFd> {
             libc::signal(libc::SIGTTIN, libc::SIG_IGN);
             libc::signal(libc::SIGTTOU, libc::SIG_IGN);
         }
-        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+    }
+    Ok(())
+}
+
+fn set_of(signals: &[i32]) -> libc::sigset_t {
+    // Safety: a zeroed sigset_t, initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in signals {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// A signalfd that reads `signals` (which must be blocked).
+fn signalfd(signals: &[i32]) -> io::Result<OwnedFd> {
+    // Safety: a valid set; the new descriptor is owned by the OwnedFd alone.
+    unsafe {
+        let fd = libc::signalfd(-1, &set_of(signals), libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -80,35 +103,86 @@ fn block(handled: &[i32], has_tty: bool) -> io::Result<OwnedFd> {
     }
 }
 
-/// Reads the signalfd until tend exits, in batches.
-async fn pump(fd: AsyncFd<OwnedFd>, reaper: Arc<Reaper>, tx: mpsc::UnboundedSender<i32>) {
-    // Safety: signalfd_siginfo is plain data; all zeroes is a valid value.
-    let mut batch: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
-    loop {
-        let Ok(mut ready) = fd.readable().await else {
-            return;
-        };
-        let read = ready.try_io(|fd| read_batch(fd.get_ref(), &mut batch));
-        let count = match read {
-            Ok(Ok(count)) => count,
-            Err(_would_block) => continue,
-            Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(Err(error)) => {
-                emit!(error, Event::InternalError, error = %error,
-                    "cannot read signals: {error}; signals are no longer forwarded");
-                return;
+fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // Safety: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same
+    // for the AsyncFd's whole life.
+    unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)
+}
+
+/// The handled signals other than SIGCHLD, for the lifecycle's owner.
+pub struct Signals {
+    fd: AsyncFd<OwnedFd>,
+    /// Read from the signalfd but not handed out yet (a read takes up to BATCH).
+    queued: VecDeque<i32>,
+    /// The signalfd could not be read: reported once, and no signal comes any more.
+    failed: bool,
+}
+
+impl Signals {
+    /// The next signal. Cancel-safe: a signal read from the descriptor is queued before
+    /// this returns, with no await in between. None once the descriptor failed.
+    pub async fn recv(&mut self) -> Option<i32> {
+        loop {
+            if let Some(sig) = self.queued.pop_front() {
+                tracing::trace!(signal = %signal_name(sig), "signal received");
+                return Some(sig);
             }
-        };
-        for info in &batch[..count] {
-            deliver(info.ssi_signo as i32, &reaper, &tx);
+            if self.failed {
+                return None;
+            }
+            let Ok(mut ready) = self.fd.readable().await else {
+                self.failed = true;
+                continue;
+            };
+            // Safety: signalfd_siginfo is plain data; all zeroes is a valid value.
+            let mut batch: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
+            match ready.try_io(|fd| read_batch(fd.get_ref(), &mut batch)) {
+                Ok(Ok(count)) => self
+                    .queued
+                    .extend(batch[..count].iter().map(|info| info.ssi_signo as i32)),
+                Err(_would_block) => {}
+                Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(error)) => {
+                    emit!(error, Event::InternalError, error = %error,
+                        "cannot read signals: {error}; signals are no longer forwarded");
+                    self.failed = true;
+                }
+            }
         }
     }
 }
 
-fn read_batch(fd: &OwnedFd, batch: &mut [libc::signalfd_siginfo; BATCH]) -> io::Result<usize> {
+/// Reaps whenever SIGCHLD comes, until tend exits.
+async fn pump(fd: AsyncFd<OwnedFd>, reaper: Arc<Reaper>) {
+    // Safety: signalfd_siginfo is plain data; all zeroes is a valid value.
+    let mut batch: [libc::signalfd_siginfo; 1] = unsafe { std::mem::zeroed() };
+    loop {
+        let Ok(mut ready) = fd.readable().await else {
+            return;
+        };
+        match ready.try_io(|fd| read_batch(fd.get_ref(), &mut batch)) {
+            Ok(Ok(_)) => reap(&reaper),
+            Err(_would_block) => {}
+            Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(error)) => {
+                emit!(error, Event::InternalError, error = %error,
+                    "cannot read SIGCHLD: {error}; exits are no longer collected");
+                return;
+            }
+        }
+    }
+}
+
+fn read_batch(fd: &OwnedFd, batch: &mut [libc::signalfd_siginfo]) -> io::Result<usize> {
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
     // Safety: reads at most the batch's own size into it.
-    let n = unsafe { libc::read(fd.as_raw_fd(), batch.as_mut_ptr().cast(), size * BATCH) };
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            batch.as_mut_ptr().cast(),
+            std::mem::size_of_val(batch),
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -116,21 +190,16 @@ fn read_batch(fd: &OwnedFd, batch: &mut [libc::signalfd_siginfo; BATCH]) -> io::
     Ok(n as usize / size)
 }
 
-fn deliver(sig: i32, reaper: &Reaper, tx: &mpsc::UnboundedSender<i32>) {
-    if sig == libc::SIGCHLD {
-        for (pid, exit) in reaper.reap() {
-            emit!(
-                debug,
-                Event::OrphanReaped,
-                pid,
-                exit_code = exit.code(),
-                "reaped orphan {pid}"
-            );
-        }
-    } else {
-        tracing::trace!(signal = %signal_name(sig), "signal received");
-        // The receiver is gone only while tend is exiting.
-        let _ = tx.send(sig);
+/// Collects every exit there is to collect; orphans are only counted and logged.
+fn reap(reaper: &Reaper) {
+    for (pid, exit) in reaper.reap() {
+        emit!(
+            debug,
+            Event::OrphanReaped,
+            pid,
+            exit_code = exit.code(),
+            "reaped orphan {pid}"
+        );
     }
 }
 

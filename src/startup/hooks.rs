@@ -4,13 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedReceiver;
-
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
 use crate::probe::redact;
 use crate::process::command::Helper;
+use crate::process::signals::Signals;
 use crate::process::spawn::SpawnSpec;
 use crate::process::{Exit, Reaper};
 
@@ -37,7 +36,7 @@ pub enum Abort {
 pub async fn pre_start(
     config: &Config,
     reaper: &Reaper,
-    signals: &mut UnboundedReceiver<i32>,
+    signals: &mut Signals,
 ) -> Result<(), Abort> {
     let hooks = &config.startup.pre_start;
     for (index, argv) in hooks.iter().enumerate() {
@@ -100,7 +99,7 @@ async fn run(
     argv: &[String],
     timeout: Duration,
     reaper: &Reaper,
-    signals: Option<(&mut UnboundedReceiver<i32>, &Config)>,
+    signals: Option<(&mut Signals, &Config)>,
 ) -> Result<(), HookError> {
     let spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
     let mut helper =

@@ -17,12 +17,11 @@ pub mod wait;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::UnboundedReceiver;
-
 use crate::config::values::signal_name;
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
+use crate::process::signals::Signals;
 use crate::process::spawn::Credentials;
 use crate::process::Reaper;
 
@@ -37,7 +36,7 @@ const EX_CONFIG: i32 = 78;
 pub async fn gate(
     config: &Config,
     reaper: &Arc<Reaper>,
-    signals: &mut UnboundedReceiver<i32>,
+    signals: &mut Signals,
 ) -> Result<Option<Credentials>, i32> {
     let limits = limits_needed(config).then(|| {
         let limits = limits::detect();

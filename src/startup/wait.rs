@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::emit;
 use crate::events::Event;
 use crate::probe::{Probe, ProbeError};
+use crate::process::signals::Signals;
 use crate::process::Reaper;
 
 /// sysexits EX_UNAVAILABLE: a required dependency never came up.
@@ -54,7 +54,7 @@ pub async fn dependencies(
     optional: &[Probe],
     settings: Settings,
     reaper: &Arc<Reaper>,
-    signals: &mut UnboundedReceiver<i32>,
+    signals: &mut Signals,
     is_stop: impl Fn(i32) -> bool,
 ) -> Result<(), Abort> {
     let targets: Vec<(Probe, bool)> = required
