@@ -13,6 +13,8 @@ use crate::config::LogFormat;
 mod lines;
 mod stderr;
 
+pub(crate) use lines::push_escaped;
+
 macro_rules! catalogue {
     ($($variant:ident => $name:literal,)*) => {
         /// Every event tend emits. The README's event table lists the same names.

@@ -9,6 +9,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+mod json;
+
 use crate::emit;
 use crate::events::{rfc3339_millis, Event};
 use crate::policy::Health;
@@ -297,9 +299,9 @@ fn write_atomically(
     snapshot: &Snapshot,
     spare: Option<fs::File>,
 ) -> std::io::Result<()> {
-    // One write: serde_json writes token by token, which is a system call each unbuffered.
-    let mut bytes = serde_json::to_vec(snapshot)?;
-    bytes.push(b'\n');
+    let mut text = snapshot.to_json();
+    text.push('\n');
+    let bytes = text.into_bytes();
     let tmp = temporary(path);
     if let Some(mut file) = spare {
         file.write_all(&bytes)?;

@@ -155,7 +155,7 @@ impl fmt::Write for Escaped<'_> {
 
 /// Appends `text` escaped for the inside of a JSON string, as serde_json escapes it: `"`,
 /// `\\` and the control characters, the common ones by name, the others as `\u00xx`.
-fn push_escaped(out: &mut String, text: &str) {
+pub(crate) fn push_escaped(out: &mut String, text: &str) {
     let mut plain = 0;
     for (at, byte) in text.bytes().enumerate() {
         if byte >= 0x20 && byte != b'"' && byte != b'\\' {
