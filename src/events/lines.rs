@@ -284,6 +284,16 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_quotes_and_backslashes_are_escaped() {
+        let text = "\u{8}\u{c}\u{1}\u{1f}\"\\\t\r\n\u{7f}é";
+        let mut escaped = String::from("\"");
+        push_escaped(&mut escaped, text);
+        escaped.push('"');
+        assert_eq!(escaped, serde_json::to_string(text).unwrap());
+        assert_eq!(escaped, "\"\\b\\f\\u0001\\u001f\\\"\\\\\\t\\r\\n\u{7f}é\"");
+    }
+
+    #[test]
     fn a_float_that_is_not_finite_is_null() {
         let lines = lines_of(true, || tracing::info!(event = "x", ratio = f64::NAN, "m"));
         assert!(lines[0].contains("\"ratio\":null"), "{lines:?}");
