@@ -41,14 +41,23 @@ bin=$target_dir/static/tend
 # The price is a fixed load address for tend's own code (the stack, heap and mmaps stay
 # randomised), as with tini-static and catatonit.
 flags="-C target-feature=+crt-static -C relocation-model=static"
-# The functions tend runs, side by side at the start of the code (build.rs passes the
-# file to the linker): the kernel then maps a few hundred KiB of the binary, not all of it.
+# The functions tend runs, side by side at the start of the code: the kernel then maps a
+# few hundred KiB of the binary, not all of it (scripts/symbol-order.sh). The linker
+# reads the file; cargo does not, so the file's hash goes into a cfg that nothing reads:
+# a new order relinks tend, and only tend (extra rustc arguments of `cargo rustc` apply
+# to this crate alone and leave symbol names as they are).
 order=$repo/scripts/symbol-order.txt
-log "cargo build --release --target $target (RUSTFLAGS=$flags, TEND_SYMBOL_ORDER=${order#"$repo"/})"
+link_args=()
+if [ -f "$order" ]; then
+    hash=$(sha256sum "$order" | cut -c1-16)
+    link_args=(-C "link-arg=-Wl,--symbol-ordering-file=$order" -C link-arg=-Wl,--no-warn-symbol-ordering
+        --cfg "tend_symbol_order_$hash")
+fi
+log "cargo rustc --release --target $target (RUSTFLAGS=$flags; order: ${order#"$repo"/})"
 # The symbol table is kept for the order check below and scripts/symbol-order.sh (the
 # profile's setting is part of every symbol's hash, so it must not change between them).
-RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$flags" TEND_SYMBOL_ORDER=$order CARGO_PROFILE_RELEASE_STRIP=false \
-    cargo build --release --target "$target" --bin tend >&2
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$flags" CARGO_PROFILE_RELEASE_STRIP=false \
+    cargo rustc --release --target "$target" --bin tend -- "${link_args[@]}" >&2
 
 [ -x "$linked" ] || { log "FAILED: $linked was not produced"; exit 1; }
 
