@@ -194,6 +194,9 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
     }
     if config.startup.takes_time() {
         // A liveness probe (`tend health --live`) must find tend alive while it waits.
+        snapshots.send_modify(|snapshot| {
+            snapshot.with_start_ticks();
+        });
         status::StatusFile::open(config.status_file.as_deref()).write(&snapshots.borrow());
     }
     let credentials = match startup::gate(&config, &reaper, &mut signals).await {

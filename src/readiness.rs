@@ -158,6 +158,7 @@ mod tests {
     #[test]
     fn this_process_is_alive_and_a_wrong_start_time_is_stale() {
         let mut s = Snapshot::new();
+        s.with_start_ticks();
         assert!(supervisor_alive(&s));
         s.pid_start_ticks = s.pid_start_ticks.map(|t| t + 1);
         assert!(!supervisor_alive(&s));

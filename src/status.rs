@@ -95,7 +95,9 @@ impl Snapshot {
         Snapshot {
             state: State::Initializing,
             pid,
-            pid_start_ticks: own_start_ticks(),
+            // Filled in by the first write (`with_start_ticks`): reading /proc is not
+            // worth delaying the child for, and nobody reads the snapshot before then.
+            pid_start_ticks: None,
             child_pid: None,
             started_at: now.clone(),
             started_unix_ms: unix_ms(SystemTime::now()),
@@ -111,6 +113,14 @@ impl Snapshot {
             checks_passed: 0,
             checks_failed: 0,
         }
+    }
+
+    /// Records tend's own start time, read once (see `pid_start_ticks`).
+    pub fn with_start_ticks(&mut self) -> &mut Self {
+        if self.pid_start_ticks.is_none() {
+            self.pid_start_ticks = own_start_ticks();
+        }
+        self
     }
 
     pub fn record_exit(&mut self, exit: Exit) {

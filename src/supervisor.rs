@@ -594,6 +594,7 @@ impl Supervisor {
     }
 
     pub(crate) fn write_status(&mut self) {
+        self.snapshot.with_start_ticks();
         self.publish();
         let snapshot = &self.snapshot;
         let configured = self.config.status_file.as_deref();
