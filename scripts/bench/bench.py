@@ -158,9 +158,16 @@ def elf_info(path: str) -> dict:
 
 
 def run_driver(bh: str, args: list[str], env: dict, timeout: float) -> list[list[int]]:
-    p = subprocess.run([bh, *args], env=env, stdout=subprocess.PIPE, timeout=timeout, text=True)
+    # The driver writes into a file, read once it is done: read from a pipe, this
+    # process would wake up during the measured runs and take one of the CPUs that the
+    # inits and their children share (on a 2-CPU machine that moved start-up ratios by
+    # 0.1 either way, depending on how much each init runs on both CPUs at once).
+    with tempfile.TemporaryFile(mode="w+") as out:
+        subprocess.run([bh, *args], env=env, stdout=out, timeout=timeout)
+        out.seek(0)
+        text = out.read()
     rows = []
-    for line in p.stdout.splitlines():
+    for line in text.splitlines():
         try:
             rows.append([int(x) for x in line.split()])
         except ValueError:
