@@ -97,7 +97,13 @@ pub fn init(format: LogFormat, level: &str) {
     let json = matches!(format, LogFormat::Json);
     stderr::install(json);
     // A second init (only possible in tests) keeps the first subscriber.
-    let _ = tracing::subscriber::set_global_default(lines::Lines { json, max });
+    let lines = lines::Lines {
+        json,
+        max,
+        out: write_line,
+        now: SystemTime::now,
+    };
+    let _ = tracing::subscriber::set_global_default(lines);
 }
 
 /// Keeps a copy of every line for the lifecycle report (TEND_REPORT_FILE); off unless

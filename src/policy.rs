@@ -19,6 +19,17 @@ pub enum Health {
     Unhealthy,
 }
 
+impl Health {
+    /// The verdict's word, as in the status file (serde's `snake_case` name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+}
+
 /// The Kubernetes-style thresholds of TEND_HEALTH_*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {

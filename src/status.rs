@@ -75,6 +75,20 @@ pub struct Snapshot {
 }
 
 impl State {
+    /// The state's word, as in the status file (serde's `snake_case` name).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Initializing => "initializing",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Restarting => "restarting",
+            State::Draining => "draining",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::Failed => "failed",
+        }
+    }
+
     /// Every state, in lifecycle order.
     pub const ALL: [State; 8] = [
         State::Initializing,

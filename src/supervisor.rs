@@ -399,12 +399,12 @@ impl Supervisor {
             emit!(
                 info,
                 Event::HealthStateChanged,
-                from = health_name(before),
-                to = health_name(health),
+                from = before.name(),
+                to = health.name(),
                 consecutive_failures = self.tracker.consecutive_failures,
                 "health changed from {} to {}",
-                health_name(before),
-                health_name(health)
+                before.name(),
+                health.name()
             );
             if health == Health::Unhealthy {
                 self.failure_detected(child.pid, "unhealthy", None);
@@ -622,14 +622,6 @@ fn inject_fault(sig: i32) {
 
 #[cfg(not(debug_assertions))]
 fn inject_fault(_sig: i32) {}
-
-fn health_name(health: Health) -> &'static str {
-    match health {
-        Health::Unknown => "unknown",
-        Health::Healthy => "healthy",
-        Health::Unhealthy => "unhealthy",
-    }
-}
 
 /// Resolves at the deadline, or never without one (so a `select!` branch stays idle).
 async fn overdue(deadline: Option<tokio::time::Instant>) {

@@ -607,24 +607,25 @@ fn uncaught_signals_inherited_as_ignored_do_not_leak() {
     }
 }
 
-#[test]
-fn signals_inherited_as_blocked_are_still_forwarded() {
-    let dir = Scratch::new("unblock");
+/// Starts tend with `inherit` run in its parent's fork before the exec (signals blocked or
+/// ignored, as a careless parent leaves them); USR1 must still reach the child, and TERM
+/// still end the run with the child's 143.
+fn signals_still_reach_the_child(mode: Mode, tag: &str, inherit: fn()) {
+    let dir = Scratch::new(tag);
     let log = dir.path("got");
     let script = format!(
         "trap 'echo USR1 >> {0}' USR1; echo up > {0}.r; while :; do sleep 0.05; done",
         log.display()
     );
-    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", &script]);
+    let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+    // Safety: `inherit` only makes system calls, in the child about to exec.
     unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut set);
-            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        cmd.pre_exec(move || {
+            inherit();
             Ok(())
         });
     }
-    let mut t = Running::start(cmd, Mode::Process);
+    let mut t = Running::start(cmd, mode);
     read_when_present(&dir.path("got.r"));
     t.signal(libc::SIGUSR1);
     wait_for("USR1", || {
@@ -633,7 +634,19 @@ fn signals_inherited_as_blocked_are_still_forwarded() {
             .contains("USR1")
     });
     t.signal(libc::SIGTERM);
-    assert_eq!(t.wait_exit(), 143);
+    assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    assert_eq!(t.events("child_exited")[0]["exit_code"], 143, "{mode:?}");
+}
+
+#[test]
+fn signals_inherited_as_blocked_are_still_forwarded() {
+    for mode in MODES {
+        signals_still_reach_the_child(mode, "unblock", || unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        });
+    }
 }
 
 #[test]
@@ -847,32 +860,11 @@ fn a_closed_stderr_does_not_kill_tend() {
 #[test]
 fn signals_inherited_as_ignored_still_reach_tend() {
     for mode in MODES {
-        let dir = Scratch::new("ignored");
-        let log = dir.path("got");
-        let script = format!(
-            "trap 'echo USR1 >> {0}' USR1; echo up > {0}.r; while :; do sleep 0.05; done",
-            log.display()
-        );
-        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
-        unsafe {
-            cmd.pre_exec(|| {
-                for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
-                    libc::signal(sig, libc::SIG_IGN);
-                }
-                Ok(())
-            });
-        }
-        let mut t = Running::start(cmd, mode);
-        read_when_present(&dir.path("got.r"));
-        t.signal(libc::SIGUSR1);
-        wait_for("USR1", || {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .contains("USR1")
+        signals_still_reach_the_child(mode, "ignored", || unsafe {
+            for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
         });
-        t.signal(libc::SIGTERM);
-        assert_eq!(t.wait_exit(), 143, "{mode:?}");
-        assert_eq!(t.events("child_exited")[0]["exit_code"], 143, "{mode:?}");
     }
 }
 

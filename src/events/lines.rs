@@ -18,6 +18,10 @@ use tracing::{Event, Level, Metadata, Subscriber};
 pub struct Lines {
     pub json: bool,
     pub max: LevelFilter,
+    /// Where each line goes and the clock it is stamped with: stderr and the system
+    /// clock, but for the tests.
+    pub out: fn(&[u8]),
+    pub now: fn() -> SystemTime,
 }
 
 impl Subscriber for Lines {
@@ -30,13 +34,10 @@ impl Subscriber for Lines {
     }
 
     fn event(&self, event: &Event<'_>) {
-        let line = format(
-            self.json,
-            event.metadata().level(),
-            SystemTime::now(),
-            |v| event.record(v),
-        );
-        super::write_line(line.as_bytes());
+        let line = format(self.json, event.metadata().level(), (self.now)(), |v| {
+            event.record(v)
+        });
+        (self.out)(line.as_bytes());
     }
 
     // No spans: tend creates none, and none of its dependencies is built with tracing.
@@ -201,39 +202,24 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
     use tracing::subscriber::with_default;
 
-    /// The lines `Lines` writes for one event, through tracing's own macros.
+    /// The lines `Lines` writes for the events of `emit`, through tracing's own macros,
+    /// stamped at a fixed time.
     fn lines_of(json: bool, emit: impl FnOnce()) -> Vec<String> {
-        let subscriber = Capture { json };
         CAPTURED.with(|c| c.borrow_mut().clear());
+        let subscriber = Lines {
+            json,
+            max: LevelFilter::INFO,
+            out: |line| {
+                CAPTURED.with(|c| c.borrow_mut().push(String::from_utf8_lossy(line).into()))
+            },
+            now: || UNIX_EPOCH + Duration::from_millis(1_795_425_637_123),
+        };
         with_default(subscriber, emit);
         CAPTURED.with(|c| c.borrow().clone())
     }
 
     thread_local! {
         static CAPTURED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-
-    /// `Lines`, writing into CAPTURED at a fixed time instead of to stderr.
-    struct Capture {
-        json: bool,
-    }
-
-    impl Subscriber for Capture {
-        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-            *metadata.level() <= LevelFilter::INFO
-        }
-        fn event(&self, event: &Event<'_>) {
-            let at = UNIX_EPOCH + Duration::from_millis(1_795_425_637_123);
-            let line = format(self.json, event.metadata().level(), at, |v| event.record(v));
-            CAPTURED.with(|c| c.borrow_mut().push(line));
-        }
-        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-            span::Id::from_u64(1)
-        }
-        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-        fn enter(&self, _: &span::Id) {}
-        fn exit(&self, _: &span::Id) {}
     }
 
     fn sample() {

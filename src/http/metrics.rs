@@ -13,28 +13,6 @@ const STATES: [State; 8] = State::ALL;
 
 const HEALTHS: [Health; 3] = [Health::Unknown, Health::Healthy, Health::Unhealthy];
 
-/// The label value of a state: the same word as in the status file.
-pub fn state_label(state: State) -> &'static str {
-    match state {
-        State::Initializing => "initializing",
-        State::Starting => "starting",
-        State::Running => "running",
-        State::Restarting => "restarting",
-        State::Draining => "draining",
-        State::Stopping => "stopping",
-        State::Stopped => "stopped",
-        State::Failed => "failed",
-    }
-}
-
-fn health_label(health: Health) -> &'static str {
-    match health {
-        Health::Unknown => "unknown",
-        Health::Healthy => "healthy",
-        Health::Unhealthy => "unhealthy",
-    }
-}
-
 pub fn render(view: &View<'_>) -> String {
     let s = view.snapshot;
     let mut out = Metrics(String::with_capacity(2048));
@@ -46,7 +24,7 @@ pub fn render(view: &View<'_>) -> String {
         "The lifecycle state: 1 for the current one, 0 for the others.",
     );
     for state in STATES {
-        let label = format!("state=\"{}\"", state_label(state));
+        let label = format!("state=\"{}\"", state.name());
         out.sample("tend_state", &label, u8::from(state == s.state));
     }
     out.family(
@@ -88,7 +66,7 @@ pub fn render(view: &View<'_>) -> String {
         "The health verdict: 1 for the current one, 0 for the others.",
     );
     for health in HEALTHS {
-        let label = format!("status=\"{}\"", health_label(health));
+        let label = format!("status=\"{}\"", health.name());
         out.sample("tend_health_status", &label, u8::from(health == s.health));
     }
     out.family(
@@ -183,16 +161,10 @@ mod tests {
     #[test]
     fn state_labels_are_the_status_file_words() {
         for state in STATES {
-            assert_eq!(
-                serde_json::to_value(state).expect("json"),
-                state_label(state)
-            );
+            assert_eq!(serde_json::to_value(state).expect("json"), state.name());
         }
         for health in HEALTHS {
-            assert_eq!(
-                serde_json::to_value(health).expect("json"),
-                health_label(health)
-            );
+            assert_eq!(serde_json::to_value(health).expect("json"), health.name());
         }
     }
 

@@ -5,16 +5,15 @@
 
 use std::fmt::{Display, Write as _};
 
-use super::{LastExit, Snapshot, State};
+use super::{LastExit, Snapshot};
 use crate::events::push_escaped;
-use crate::policy::Health;
 
 impl Snapshot {
     /// `serde_json::to_string(self)`, faster.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(512);
         out.push_str("{\"state\":\"");
-        out.push_str(state_name(self.state));
+        out.push_str(self.state.name());
         out.push('"');
         number(&mut out, "pid", self.pid);
         optional(&mut out, "pid_start_ticks", self.pid_start_ticks);
@@ -31,7 +30,7 @@ impl Snapshot {
         number(&mut out, "health_check", self.health_check);
         key(&mut out, "health");
         out.push('"');
-        out.push_str(health_name(self.health));
+        out.push_str(self.health.name());
         out.push('"');
         number(&mut out, "consecutive_failures", self.consecutive_failures);
         optional_string(&mut out, "last_check_at", self.last_check_at.as_deref());
@@ -98,31 +97,11 @@ fn optional_string(out: &mut String, name: &str, value: Option<&str>) {
     }
 }
 
-/// The names serde gives them (`rename_all = "snake_case"`).
-fn state_name(state: State) -> &'static str {
-    match state {
-        State::Initializing => "initializing",
-        State::Starting => "starting",
-        State::Running => "running",
-        State::Restarting => "restarting",
-        State::Draining => "draining",
-        State::Stopping => "stopping",
-        State::Stopped => "stopped",
-        State::Failed => "failed",
-    }
-}
-
-fn health_name(health: Health) -> &'static str {
-    match health {
-        Health::Unknown => "unknown",
-        Health::Healthy => "healthy",
-        Health::Unhealthy => "unhealthy",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Health;
+    use crate::status::State;
     use proptest::prelude::*;
 
     fn arb_state() -> impl Strategy<Value = State> {
