@@ -191,14 +191,7 @@ impl Supervisor {
 
     /// The status file in use, if any place was writable.
     pub fn status_path(&mut self) -> Option<&std::path::Path> {
-        self.status_file().path()
-    }
-
-    /// The status file, chosen (and its directory made) on first use.
-    fn status_file(&mut self) -> &mut StatusFile {
-        let configured = self.config.status_file.as_deref();
-        self.status
-            .get_or_insert_with(|| StatusFile::open(configured))
+        status_file(&mut self.status, &self.config).path()
     }
 
     /// Runs the child to the end and returns tend's exit code.
@@ -596,11 +589,7 @@ impl Supervisor {
     pub(crate) fn write_status(&mut self) {
         self.snapshot.with_start_ticks();
         self.publish();
-        let snapshot = &self.snapshot;
-        let configured = self.config.status_file.as_deref();
-        self.status
-            .get_or_insert_with(|| StatusFile::open(configured))
-            .write(snapshot);
+        status_file(&mut self.status, &self.config).write(&self.snapshot);
     }
 
     /// Hands the snapshot, stamped, to the HTTP endpoints and the control socket.
@@ -622,6 +611,12 @@ fn inject_fault(sig: i32) {
 
 #[cfg(not(debug_assertions))]
 fn inject_fault(_sig: i32) {}
+
+/// The status file, chosen (and its directory made) on first use: a free function over
+/// the two fields, so that the snapshot can be borrowed beside it.
+fn status_file<'a>(status: &'a mut Option<StatusFile>, config: &Config) -> &'a mut StatusFile {
+    status.get_or_insert_with(|| StatusFile::open(config.status_file.as_deref()))
+}
 
 /// Resolves at the deadline, or never without one (so a `select!` branch stays idle).
 async fn overdue(deadline: Option<tokio::time::Instant>) {
