@@ -1,6 +1,7 @@
 //! Everything that touches processes: spawning children with a clean slate, the reaper
-//! (the only caller of `waitpid(-1)`), the signal pump, and finding and signalling the
-//! processes that are left when the child is gone.
+//! (the only caller of `waitpid(-1)`), the signals (a SIGCHLD pump for the reaper, a
+//! signalfd for the supervisor), and finding and signalling the processes that are left
+//! when the child is gone.
 
 pub mod command;
 pub mod exit;
