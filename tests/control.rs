@@ -86,6 +86,15 @@ fn recording_child(log: &Path) -> String {
     )
 }
 
+/// Waits until the recording child `pid` has written its start line, that is until its
+/// TERM trap is set: a TERM that comes earlier kills the shell with 143 and no line.
+fn wait_trap_set(log: &Path, pid: i64) {
+    let line = format!("start {pid}\n");
+    wait_for(&format!("child {pid}'s start line"), || {
+        std::fs::read_to_string(log).is_ok_and(|l| l.contains(&line))
+    });
+}
+
 fn status_file(scratch: &Scratch) -> Value {
     std::fs::read_to_string(scratch.path("status.json"))
         .ok()
@@ -104,6 +113,7 @@ fn restart_stops_the_child_with_sigterm_and_starts_a_new_one() {
             scratch.path("control.sock"),
             "beside the status file"
         );
+        wait_trap_set(&log, old);
 
         let out = client(&scratch, &["restart"], &[], None);
         assert_eq!(out.code, 0, "{mode:?}: {}", out.stderr);
@@ -171,6 +181,7 @@ fn socket_is_private_and_other_users_are_refused() {
     let scratch = Scratch::new("private");
     let log = scratch.path("log");
     let (mut t, socket, old) = start(Mode::Process, &scratch, &recording_child(&log), &[]);
+    wait_trap_set(&log, old);
     let meta = std::fs::symlink_metadata(&socket).expect("socket");
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.mode() & 0o7777, 0o600, "mode {:o}", meta.mode());
@@ -206,6 +217,7 @@ fn socket_is_private_and_other_users_are_refused() {
     wait_for("status restarts 1", || {
         status_file(&scratch)["restarts"] == 1
     });
+    wait_trap_set(&log, new);
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait_exit(), 0);
     let restarts = t.events("restart_initiated");
