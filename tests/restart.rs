@@ -78,8 +78,11 @@ fn on_failure_backs_off_by_the_formula_then_gives_up_with_the_childs_code() {
                 n + 1,
                 expected[n]
             );
+            // Never early; late only by the machine's scheduling delay, which reached a
+            // quarter of a second with the whole suite on a busy two-core machine. The
+            // formula is checked exactly by delay_ms above; this checks the timer.
             assert!(
-                waited >= expected[n] - 2 && waited < expected[n] + 250,
+                waited >= expected[n] - 2 && waited < expected[n] + 1000,
                 "{mode:?}: restart {} waited {waited}ms for a delay of {}ms",
                 n + 1,
                 expected[n]
