@@ -246,6 +246,18 @@ case_1() {
     eq "inspect State.ExitCode" "$(inspect "$c" '{{.State.ExitCode}}')" 138
     check "child_exited names the signal" has_ev "$c" child_exited '(.signal // "" | tostring | test("USR1|^10$"))'
 
+    # a real-time signal: its death must still be seen (it once hung tend for good)
+    c=$(cname c1-rtsig)
+    timeout 30 docker run --name "$c" --label "$LABEL" "$TEST_IMAGE" sh -c 'kill -40 $$' \
+        >"$WORK/$c.out" 2>"$WORK/$c.err"; rc=$?
+    eq "child killed by signal 40 -> 128+40, no hang" "$rc" 168
+    check "child_exited names RTMIN+6" has_ev "$c" child_exited '.signal == "RTMIN+6"'
+
+    # the child's signal dispositions: none ignored, glibc's 32 and 33 included
+    c=$(cname c1-sigign)
+    run_fg c1-sigign "$TEST_IMAGE" sh -c 'grep -E "^Sig(Ign|Blk)" /proc/self/status'; rc=$?
+    eq "SigIgn/SigBlk of the child" "$(stdout_of "$c" | tr '\t\n' ' ')" "SigBlk: 0000000000000000 SigIgn: 0000000000000000 "
+
     c=$(cname c1-success)
     run_fg c1-success -e TEND_SUCCESS_EXIT_CODES=3,143 "$TEST_IMAGE" sh -c 'exit 3'; rc=$?
     eq "TEND_SUCCESS_EXIT_CODES=3,143 maps 3 to 0" "$rc" 0
@@ -261,7 +273,8 @@ case_1() {
     run_fg c1-missing "$TEST_IMAGE" /no/such/command; rc=$?
     eq "missing command -> 127" "$rc" 127
     check "an error event names the command" err_has "$c" '/no/such/command'
-    [ $CASE_FAILED -eq 0 ] || dump "$(cname c1-exit3)" "$(cname c1-signal)" "$(cname c1-tty)" "$(cname c1-missing)"
+    [ $CASE_FAILED -eq 0 ] || dump "$(cname c1-exit3)" "$(cname c1-signal)" "$(cname c1-rtsig)" \
+        "$(cname c1-sigign)" "$(cname c1-tty)" "$(cname c1-missing)"
 }
 
 case_2() {

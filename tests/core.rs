@@ -51,6 +51,57 @@ fn death_by_signal_is_128_plus_n_and_success_codes_map_to_zero() {
     }
 }
 
+/// Deaths by real-time signals (32 and up) are exits like the others, for the child and
+/// for orphans alike. tend once lost them: the wait status was decoded by a library that
+/// refuses those signals, after the kernel had handed it over, and tend waited for ever.
+#[test]
+fn death_by_a_real_time_signal_is_seen_for_the_child_and_for_orphans() {
+    for mode in MODES {
+        let dir = Scratch::new("rtsig");
+        let (code, t) = run(mode, &dir, &["--", "sh", "-c", "kill -40 $$"], &[]);
+        assert_eq!(code, 128 + 40, "{mode:?}");
+        assert_eq!(t.events("child_exited")[0]["signal"], "RTMIN+6", "{mode:?}");
+        // 33, one of the two glibc keeps for itself, is at default in the child.
+        let (code, _) = run(mode, &dir, &["--", "sh", "-c", "kill -33 $$"], &[]);
+        assert_eq!(code, 128 + 33, "{mode:?}");
+
+        let ready = dir.path("ready");
+        let script = format!(
+            "(sh -c 'kill -40 $$' &); echo > {}; while :; do sleep 0.05; done",
+            ready.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_LOG_LEVEL", "debug");
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&ready);
+        let orphan = t.wait_event_where("orphan_reaped", |e| e["exit_code"] == 168);
+        println!("{mode:?}: {orphan}");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
+}
+
+/// Every signal is at default in the child when tend inherited none ignored, glibc's
+/// 32 and 33 included: glibc's posix_spawn sets those to ignored unless asked otherwise.
+#[test]
+fn the_child_starts_with_no_signal_ignored() {
+    for mode in MODES {
+        let dir = Scratch::new("sigdfl");
+        let out = dir.path("out");
+        let script = format!(
+            "grep -E '^Sig(Blk|Ign)' /proc/self/status > {}",
+            out.display()
+        );
+        let (code, _) = run(mode, &dir, &["--", "sh", "-c", &script], &[]);
+        assert_eq!(code, 0, "{mode:?}");
+        let text = std::fs::read_to_string(&out).expect("out");
+        assert_eq!(
+            text, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+            "{mode:?}"
+        );
+    }
+}
+
 #[test]
 fn missing_command_is_127_and_non_executable_is_126() {
     for mode in MODES {

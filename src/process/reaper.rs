@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use nix::errno::Errno;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 use tokio::sync::futures::Notified;
 use tokio::sync::{oneshot, Notify};
 
@@ -51,13 +49,12 @@ impl Reaper {
         let mut orphans = Vec::new();
         let mut waiters = self.lock();
         loop {
-            let (pid, exit) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), Exit::Code(code)),
-                Ok(WaitStatus::Signaled(pid, signal, _)) => {
-                    (pid.as_raw(), Exit::Signaled(signal as i32))
-                }
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
-                Ok(_) | Err(Errno::EINTR) => continue,
+            let (pid, exit) = match wait_any() {
+                Ok(Some((pid, exit))) => (pid, exit),
+                // A stop or a continue: not an end; look for the next one.
+                Ok(None) => continue,
+                Err(Errno::EINTR) => continue,
+                // ECHILD (no child at all), or nothing has exited yet.
                 Err(_) => break,
             };
             match waiters.remove(&pid) {
@@ -89,5 +86,19 @@ impl Reaper {
     fn lock(&self) -> MutexGuard<'_, HashMap<i32, oneshot::Sender<Exit>>> {
         // A poisoned lock only means a panic elsewhere; the map itself is still sound.
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One `waitpid(-1, WNOHANG)`: `Err(EAGAIN)` when children live but none has ended.
+/// libc's call rather than nix's, whose decoding fails with EINVAL on a real-time signal
+/// after the kernel has already handed over (and forgotten) the status.
+fn wait_any() -> Result<Option<(i32, Exit)>, Errno> {
+    let mut status = 0;
+    // Safety: plain system call into a local.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    match pid {
+        -1 => Err(Errno::last()),
+        0 => Err(Errno::EAGAIN),
+        pid => Ok(Exit::from_wait_status(status).map(|exit| (pid, exit))),
     }
 }
