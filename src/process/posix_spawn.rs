@@ -3,11 +3,11 @@
 //!
 //! std's `Command` would use posix_spawn too, but it lets the child inherit the signal
 //! mask, and tend runs with every handled signal blocked (see `signals`). Here the child
-//! gets its own process group, an empty mask and every disposition at default. That one
-//! includes SIGPIPE, which std ignores in tend; the others are default already (see
-//! `spawn::clean_inheritance`), but naming them all spares the vfork child, which tend
-//! waits for, glibc's query of each signal's disposition before setting it: half of the
-//! 128 system calls it makes between vfork and exec.
+//! gets its own process group, an empty mask and every disposition at default: SIGPIPE,
+//! which tend ignores, any signal tend inherited ignored, and glibc's own 32 and 33.
+//! Naming them all also spares the vfork child, which tend waits for, glibc's query of
+//! each signal's disposition before setting it: half of the 128 system calls it makes
+//! between vfork and exec.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
@@ -79,8 +79,8 @@ impl Attrs {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             check(libc::posix_spawnattr_setsigmask(&mut attrs.0, &set))?;
-            // glibc's full set leaves out the two signals it reserves, as it must.
             libc::sigfillset(&mut set);
+            add_reserved_signals(&mut set);
             check(libc::posix_spawnattr_setsigdefault(&mut attrs.0, &set))?;
             check(libc::posix_spawnattr_setpgroup(&mut attrs.0, 0))?;
             let flags = libc::POSIX_SPAWN_SETPGROUP
@@ -93,6 +93,18 @@ impl Attrs {
             Ok(attrs)
         }
     }
+}
+
+/// Adds 32 and 33 to `set`. glibc reserves them for its threads, so `sigfillset` and
+/// `sigaddset` leave them out, and its posix_spawn sets every signal it is not asked to
+/// default, and that is blocked in the vfork child (all are), to ignored: a child would
+/// exec with both ignored, and keep them so. posix_spawn's own test of the default set
+/// is a plain bit test, so the bits are set directly (signal n is bit n - 1).
+fn add_reserved_signals(set: &mut libc::sigset_t) {
+    // Safety: sigset_t is an array of unsigned longs on Linux; the first holds signals
+    // 1 to 64 on a 64-bit target.
+    let first = unsafe { &mut *(set as *mut libc::sigset_t).cast::<u64>() };
+    *first |= (1 << 31) | (1 << 32);
 }
 
 impl Drop for Attrs {

@@ -98,6 +98,7 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
     let started = if needs_setup(spec) {
         fork_and_exec(spec, program, args)
     } else {
+        close_inherited_fds_once();
         super::posix_spawn::spawn(program, args, spec.helper)
     };
     started.map_err(|error| match error.raw_os_error() {
@@ -133,49 +134,27 @@ fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io:
 }
 
 /// Whether the child needs work between fork and exec that posix_spawn cannot do: a
-/// session, the terminal, a user switch, no_new_privs, or dispositions to reset. The
-/// common case (own process group, tend's own user) needs none, and skipping the fork
-/// spares every start the copy-on-write faults of tend's whole address space.
+/// session, the terminal, a user switch or no_new_privs. The common case (own process
+/// group, tend's own user) needs none, and skipping the fork spares every start the
+/// copy-on-write faults of tend's whole address space.
 fn needs_setup(spec: &SpawnSpec) -> bool {
     spec.isolation != Isolation::ProcessGroup
         || spec.foreground
         || spec.credentials.is_some()
         || spec.no_new_privs
-        || !clean_inheritance()
 }
 
-/// True when tend has nothing for a child to inherit by mistake through posix_spawn, and
-/// every fd above 2 is close-on-exec. posix_spawn sets every disposition to default (see
-/// `posix_spawn`) except the two signals glibc reserves, 32 and 33: an ignored one would
-/// survive exec, so then the fork path resets them. Settled once, at the first spawn.
-fn clean_inheritance() -> bool {
-    static CLEAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CLEAN.get_or_init(|| {
-        // Safety: plain system calls on tend's own process.
-        unsafe { close_inherited_fds() };
-        (32..libc::SIGRTMIN()).all(|sig| !ignored(sig))
-    })
-}
-
-/// Whether `sig` is ignored in tend (raw system call: glibc refuses 32 and 33).
-fn ignored(sig: i32) -> bool {
-    let mut current = KernelSigaction::default();
-    // Safety: a query only (null new action), into a properly sized struct.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            std::ptr::null::<KernelSigaction>(),
-            &mut current as *mut KernelSigaction,
-            8usize,
-        )
-    };
-    rc == 0 && current.handler == libc::SIG_IGN
+/// Makes every fd tend inherited above 2 close-on-exec, once, before the first
+/// posix_spawn (the fork path does it in the child). Signals need nothing here:
+/// posix_spawn sets every one to default, as `posix_spawn` asks it to.
+fn close_inherited_fds_once() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    // Safety: plain system calls on tend's own process.
+    DONE.call_once(|| unsafe { close_inherited_fds() });
 }
 
 /// The kernel's `struct sigaction` for rt_sigaction(2) on x86_64.
 #[repr(C)]
-#[derive(Default)]
 struct KernelSigaction {
     handler: usize,
     flags: u64,

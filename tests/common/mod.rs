@@ -69,7 +69,33 @@ pub fn tend(mode: Mode, scratch: &Scratch, args: &[&str]) -> Command {
     }
     cmd.env("TEND_STATUS_FILE", scratch.path("status.json"));
     cmd.stdin(Stdio::null());
+    start_like_a_container_runtime(&mut cmd);
     cmd
+}
+
+/// Makes `cmd` start with every signal at default, as a container runtime starts tend.
+/// std's Command uses glibc's posix_spawn, which would start tend with 32 and 33 ignored;
+/// tend then takes its careful fork path for every child, and the common path (its own
+/// posix_spawn) would go untested. A pre_exec step makes std fork instead, and resets
+/// the two with the raw system call (glibc's wrapper refuses them).
+pub fn start_like_a_container_runtime(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // Safety: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let default: [usize; 4] = [libc::SIG_DFL, 0, 0, 0];
+            for sig in [32, 33] {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<usize>(),
+                    8usize,
+                );
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The pid of the tend that `child` started (itself, or unshare's child in PID-1 mode).
