@@ -442,6 +442,52 @@ fn leftover_processes_get_term_then_kill_and_tend_exits_as_soon_as_they_are_gone
     }
 }
 
+/// CPU time (user + system, in clock ticks) that process `pid` has used so far.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// While leftovers have their grace, tend sleeps, and a stop signal ends the grace at once.
+/// It once woke itself with its own empty reaping rounds: full CPU, deaf to signals, the
+/// HTTP server and the control socket starved until the grace ran out.
+#[test]
+fn the_leftover_grace_is_idle_and_a_stop_signal_ends_it() {
+    for mode in MODES {
+        let dir = Scratch::new("grace-idle");
+        let ready = dir.path("ready");
+        let script = format!(
+            "setsid sh -c \"trap '' TERM; echo > {0}; sleep 100; sleep 100\" & \
+             while [ ! -e {0} ]; do sleep 0.01; done; exit 4",
+            ready.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        // Longer than the harness's patience: only the stop signal can end it in time.
+        cmd.env("TEND_SHUTDOWN_TIMEOUT", "60s");
+        let mut t = Running::start(cmd, mode);
+        t.wait_event("processes_remaining");
+        let before = cpu_ticks(t.tend_pid());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let used = cpu_ticks(t.tend_pid()) - before;
+        println!("{mode:?}: {used} ticks in 0.5 s of grace");
+        assert!(
+            used < 10,
+            "{mode:?}: tend used {used} ticks in 0.5 s of grace"
+        );
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 4, "{mode:?}: the child's code");
+        assert!(
+            t.events("force_kill")
+                .iter()
+                .any(|e| e["reason"] == "remaining_processes"),
+            "{mode:?}: the stop signal ends the grace with KILL"
+        );
+    }
+}
+
 #[test]
 fn leftovers_that_obey_term_do_not_wait_out_the_grace() {
     let dir = Scratch::new("quick");

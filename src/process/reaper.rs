@@ -44,9 +44,12 @@ impl Reaper {
     }
 
     /// Collects every exited child until none is left to collect. Registered pids get
-    /// their status; the others (orphans) are returned.
+    /// their status; the others (orphans) are returned. Wakes `reaped` only when it
+    /// collected something: a waiter that reaps, then waits for the next round, must not
+    /// be woken by its own empty round (it would spin and starve the runtime).
     pub fn reap(&self) -> Vec<(i32, Exit)> {
         let mut orphans = Vec::new();
+        let mut collected = 0usize;
         let mut waiters = self.lock();
         loop {
             let (pid, exit) = match wait_any() {
@@ -57,6 +60,7 @@ impl Reaper {
                 // ECHILD (no child at all), or nothing has exited yet.
                 Err(_) => break,
             };
+            collected += 1;
             match waiters.remove(&pid) {
                 // The receiver may be gone (a helper that timed out); the exit is still collected.
                 Some(tx) => {
@@ -68,12 +72,14 @@ impl Reaper {
         drop(waiters);
         self.orphans
             .fetch_add(orphans.len() as u64, Ordering::Relaxed);
-        self.reaped.notify_waiters();
+        if collected > 0 {
+            self.reaped.notify_waiters();
+        }
         orphans
     }
 
-    /// Resolves after the next round of reaping. Create it before checking what it
-    /// guards: it counts from creation, not from its first poll.
+    /// Resolves after the next round of reaping that collects an exit. Create it before
+    /// checking what it guards: it counts from creation, not from its first poll.
     pub fn reaped(&self) -> Notified<'_> {
         self.reaped.notified()
     }
