@@ -203,7 +203,20 @@ impl StatusFile {
     /// unprivileged users.
     pub fn open(configured: Option<&Path>) -> Self {
         let path = match configured {
-            Some(path) => Some(path.to_path_buf()),
+            Some(path) => match special_file(path) {
+                None => Some(path.to_path_buf()),
+                Some(kind) => {
+                    emit!(warn, Event::StatusWriteFailed, path = %path.display(), error = kind,
+                        "TEND_STATUS_FILE={} is {kind}: expected a regular file or a new path; \
+                         tend does not replace it, and writes no status file",
+                        path.display());
+                    return StatusFile {
+                        path: None,
+                        reported_failure: true,
+                        spare: None,
+                    };
+                }
+            },
             None => candidates()
                 .into_iter()
                 .find(|p| prepare(p) && trusted_dir(p)),
@@ -251,6 +264,28 @@ impl StatusFile {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// What `path` is when it is something a rename must not replace: a device (someone set
+/// TEND_STATUS_FILE=/dev/null to turn the file off, and would lose /dev/null), a pipe,
+/// a socket or a directory. None for a regular file, a symlink (the rename replaces the
+/// link, not its target) or nothing at all.
+fn special_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = fs::symlink_metadata(path).ok()?.file_type();
+    if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_fifo() {
+        Some("a named pipe")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else {
+        None
     }
 }
 

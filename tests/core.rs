@@ -996,6 +996,41 @@ fn tend_wait_execs_the_command_with_a_clean_signal_state() {
     assert!(text.contains("SigIgn:\t0000000000000000"), "{text}");
 }
 
+/// TEND_STATUS_FILE=/dev/null (or any device, pipe or socket) turns the file off: tend
+/// says so and leaves the node alone. It once renamed its snapshot over it, and a
+/// container's /dev/null became a regular file.
+#[test]
+fn a_status_file_path_that_is_a_device_is_left_alone() {
+    for mode in MODES {
+        let dir = Scratch::new("devnull");
+        let null = dir.path("null");
+        let c_path = std::ffi::CString::new(null.to_str().expect("UTF-8")).expect("path");
+        // Safety: mknod with a valid C string; the same node as /dev/null.
+        let rc =
+            unsafe { libc::mknod(c_path.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+        assert_eq!(rc, 0, "mknod (the tests run as root)");
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", "exit 3"]);
+        cmd.env("TEND_STATUS_FILE", &null);
+        let mut t = Running::start(cmd, mode);
+        let failed = t.wait_event("status_write_failed");
+        assert_eq!(t.wait_exit(), 3, "{mode:?}");
+        let message = failed["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("TEND_STATUS_FILE") && message.contains("character device"),
+            "{mode:?}: {failed}"
+        );
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::symlink_metadata(&null)
+            .expect("still there")
+            .file_type();
+        assert!(kind.is_char_device(), "{mode:?}: the device was replaced");
+        assert!(
+            !dir.path("null.tmp").exists(),
+            "{mode:?}: no temporary file beside it"
+        );
+    }
+}
+
 /// tend keeps the next write's temporary file ready beside the status file; if someone
 /// removes it (a cleaner of /dev/shm), the next writes still replace the file whole.
 #[test]
