@@ -8,6 +8,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::child::Child;
 use crate::config::values::signal_name;
+use crate::config::SignalTarget;
 use crate::emit;
 use crate::events::Event;
 use crate::process::Exit;
@@ -81,7 +82,7 @@ impl Supervisor {
     ) -> Exit {
         let deadline = Instant::now() + timeout;
         if !timeout.is_zero() {
-            self.forward(child, sig);
+            self.forward_stop(child, sig);
             loop {
                 tokio::select! {
                     exit = child.wait() => return exit,
@@ -91,8 +92,10 @@ impl Supervisor {
                         // A restart must not start a new child after this.
                         if self.config.is_stop_signal(sig) {
                             self.stop_requested.get_or_insert(sig);
+                            self.forward_stop(child, sig);
+                        } else {
+                            self.forward(child, sig);
                         }
-                        self.forward(child, sig);
                     }
                 }
             }
@@ -115,6 +118,15 @@ impl Supervisor {
         }
     }
 
+    /// Forwards a stop signal, then SIGCONT to the same target: a stopped process
+    /// (`kill -STOP`, a debugger's stop) keeps the TERM pending and would wait out the
+    /// whole timeout for its KILL. systemd sends the same CONT after its TERM.
+    fn forward_stop(&mut self, child: &mut Child, sig: i32) {
+        self.forward(child, sig);
+        let group = self.config.signal_target == SignalTarget::Group;
+        child.signal(libc::SIGCONT, group);
+    }
+
     /// TERM to every process left, up to `grace` for them to go, KILL to the rest, and
     /// reap them all. Returns early as soon as none is left.
     pub(crate) async fn sweep(&mut self, grace: Duration) {
@@ -125,6 +137,8 @@ impl Supervisor {
         // The state is `stopping` in memory; now that it may last, readers must see it.
         self.write_status();
         let count = self.scope.signal_all(libc::SIGTERM);
+        // Stopped ones too must act on it now (see `forward_stop`).
+        self.scope.signal_all(libc::SIGCONT);
         emit!(
             info,
             Event::ProcessesRemaining,

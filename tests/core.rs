@@ -442,6 +442,63 @@ fn leftover_processes_get_term_then_kill_and_tend_exits_as_soon_as_they_are_gone
     }
 }
 
+/// The state letter of process `pid` (R, S, T, Z…), or None once it is gone.
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+/// Every process in tend's tree below it (host pids), read from /proc's children lists.
+fn descendants(pid: i32) -> Vec<i32> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    let direct: Vec<i32> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let mut all = direct.clone();
+    for child in direct {
+        all.extend(descendants(child));
+    }
+    all
+}
+
+/// A stopped child (`kill -STOP`, a debugger) gets SIGCONT after the stop signal, so it
+/// acts on the TERM at once instead of waiting out the timeout for its KILL; leftovers
+/// that are stopped get the same after their TERM.
+#[test]
+fn stopped_processes_get_sigcont_after_their_term() {
+    for mode in MODES {
+        let dir = Scratch::new("stopped");
+        let ready = dir.path("ready");
+        // The child stops itself; a leftover in its own session does the same.
+        let script = format!(
+            "setsid sh -c 'kill -STOP $$; exit 0' & echo > {}; kill -STOP $$; exit 0",
+            ready.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        // Longer than the harness's patience: only a CONT ends the wait in time.
+        cmd.env("TEND_SHUTDOWN_TIMEOUT", "60s");
+        let mut t = Running::start(cmd, mode);
+        read_when_present(&ready);
+        let tend_pid = t.tend_pid();
+        wait_for("both stopped", || {
+            let states: Vec<_> = descendants(tend_pid)
+                .into_iter()
+                .map(process_state)
+                .collect();
+            states.len() == 2 && states.iter().all(|s| *s == Some('T'))
+        });
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}: the child died of the TERM");
+        assert!(
+            t.events("force_kill").is_empty(),
+            "{mode:?}: {}",
+            t.raw.join("\n")
+        );
+    }
+}
+
 /// CPU time (user + system, in clock ticks) that process `pid` has used so far.
 fn cpu_ticks(pid: i32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
