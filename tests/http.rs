@@ -1,6 +1,7 @@
 //! TEND_HTTP_ADDR against the real binary: the probe endpoints through the lifecycle
 //! (awaiting a dependency, running, unhealthy, draining), `/status`, `/metrics` checked
-//! as Prometheus text, wrong paths and methods, a port already taken, a stalled client.
+//! as Prometheus text, wrong paths and methods, a port already taken, a stalled client,
+//! silent connections by the dozen.
 //! Requests go over a plain std TcpStream; tend listens on port 0 and the test reads the
 //! port it got from the `http_listening` event, so parallel tests never collide.
 
@@ -9,6 +10,11 @@ mod common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{tend, Mode, Running, Scratch, MODES, PATIENCE};
@@ -496,4 +502,101 @@ fn stalled_and_malformed_clients_cannot_hold_tend() {
     assert_eq!(get(port, "/livez").status, 200);
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait_exit(), 143);
+}
+
+/// `count` connections to a port that never send a byte, held open by a thread: each one
+/// tend closes is opened again at once, as a client out to starve the probes would do.
+struct SilentFlood {
+    stop: Arc<AtomicBool>,
+    /// Connections tend closed (and the flood opened again).
+    closed: Arc<AtomicUsize>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl SilentFlood {
+    /// Returns once all `count` connections are established (accepted or queued).
+    fn start(port: u16, count: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (ready, established) = mpsc::channel();
+        let (s, c) = (stop.clone(), closed.clone());
+        let thread = thread::spawn(move || {
+            let connect = || TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let mut streams: Vec<TcpStream> = (0..count).map(|_| connect()).collect();
+            let _ = ready.send(());
+            while !s.load(Ordering::SeqCst) {
+                // Sleeps in poll(2) until tend closes one (readable: end of file or reset).
+                for i in Self::closed_ones(&streams) {
+                    streams[i] = connect();
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        established.recv_timeout(PATIENCE).expect("flood connected");
+        SilentFlood {
+            stop,
+            closed,
+            thread: Some(thread),
+        }
+    }
+
+    /// Indices of the streams that tend has closed, waiting up to 50 ms for one.
+    fn closed_ones(streams: &[TcpStream]) -> Vec<usize> {
+        let mut fds: Vec<libc::pollfd> = streams
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // Safety: `fds` is a valid array of `fds.len()` pollfd records.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+        // Nothing is ever sent to a client that sends nothing: readable means closed.
+        (0..fds.len()).filter(|&i| fds[i].revents != 0).collect()
+    }
+}
+
+impl Drop for SilentFlood {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn silent_connections_cannot_starve_the_probes() {
+    for mode in MODES {
+        let scratch = Scratch::new("http-silent");
+        let (mut t, port) = start(mode, &scratch, &[], &["--", "sleep", "60"]);
+        t.wait_event("startup_completed");
+        // Twice tend's 32 connection slots, all silent and re-opened as tend closes them.
+        let flood = SilentFlood::start(port, 64);
+        // Probes back to back for 1.5 s, past the 1 s head deadline: some meet the flood's
+        // first connections, some the ones it opened again.
+        let (begin, mut probes, mut slowest) = (Instant::now(), 0, Duration::ZERO);
+        while probes < 3 || begin.elapsed() < Duration::from_millis(1500) {
+            let sent = Instant::now();
+            let live = get(port, "/livez");
+            slowest = slowest.max(sent.elapsed());
+            assert_eq!(live.status, 200, "{mode:?}");
+            probes += 1;
+        }
+        let closed = flood.closed.load(Ordering::SeqCst);
+        drop(flood);
+        eprintln!(
+            "{mode:?}: slowest of {probes} /livez {slowest:?}, 64 silent connections, \
+             {closed} closed by tend"
+        );
+        assert!(
+            slowest < Duration::from_secs(2),
+            "{mode:?}: a probe took {slowest:?} behind silent connections"
+        );
+        assert!(closed >= 32, "{mode:?}: tend closed only {closed}");
+        assert!(t.events("internal_error").is_empty());
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
 }
