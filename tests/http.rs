@@ -600,3 +600,27 @@ fn silent_connections_cannot_starve_the_probes() {
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
     }
 }
+
+#[test]
+fn a_connection_that_sends_no_request_is_closed_after_one_second() {
+    for mode in MODES {
+        let scratch = Scratch::new("http-head");
+        let (mut t, port) = start(mode, &scratch, &[], &["--", "sleep", "60"]);
+        t.wait_event("startup_completed");
+        let mut silent = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        silent.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let begin = Instant::now();
+        let mut rest = Vec::new();
+        let _ = silent.read_to_end(&mut rest);
+        let closed = begin.elapsed();
+        eprintln!("{mode:?}: a silent connection closed after {closed:?}");
+        // The 1 s head deadline runs from accept, a little after the connect.
+        assert!(
+            closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+            "{mode:?}: closed after {closed:?}"
+        );
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
+}

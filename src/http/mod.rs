@@ -4,8 +4,9 @@
 //! An init must not be taken down by its own status port: connections are bounded in
 //! number and in lifetime (one request each, a few seconds at most), request bodies are
 //! never read, and nothing here can panic on what a client sends. Nor can its probes be
-//! starved: when every slot is taken, a new connection takes the slot of the one that has
-//! waited longest for its request (waiting.rs).
+//! starved: a connection must send its request head within HEAD_DEADLINE, and when every
+//! slot is taken a new connection takes the slot of the one that has waited longest for
+//! its request (waiting.rs).
 
 mod metrics;
 mod routes;
@@ -41,8 +42,11 @@ const MAX_CONNECTIONS: usize = 32;
 /// to arrive. Under a flood of silent connections, tend accepts MAX_CONNECTIONS per grace:
 /// a probe behind 68 of them in the kernel's queue is answered in about 0.2 s.
 const SHED_GRACE: Duration = Duration::from_millis(100);
+/// From accept to a complete request head (line and headers). Kubelet's probes, curl and
+/// Prometheus send theirs at once; a silent or slow client gives its slot back after this.
+const HEAD_DEADLINE: Duration = Duration::from_secs(1);
 /// The most a connection may live, from accept to the end of its one response: a client
-/// that sends its request slowly (or never) is cut off after this.
+/// that does not read the response is cut off after this.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Request line and headers beyond this are refused (hyper's minimum is 8 KiB).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -146,8 +150,9 @@ async fn make_room(slots: &Arc<Semaphore>, waiting: &Waiting) -> Option<OwnedSem
     }
 }
 
-/// Serves one request on one connection, bounded by CONNECTION_TIMEOUT. Errors (a client
-/// that hangs up, sends garbage or is too slow) end the connection and nothing else.
+/// Serves one request on one connection: its head within HEAD_DEADLINE, the whole within
+/// CONNECTION_TIMEOUT. Errors (a client that hangs up, sends garbage or is too slow) end
+/// the connection and nothing else.
 async fn connection(stream: TcpStream, source: Arc<Source>, waiting: &Waiting, id: u64) {
     // Removes `id` however the connection ends, aborted included.
     let _registered = Registered { waiting, id };
@@ -160,7 +165,13 @@ async fn connection(stream: TcpStream, source: Arc<Source>, waiting: &Waiting, i
     let mut builder = http1::Builder::new();
     builder.keep_alive(false).max_buf_size(MAX_HEADER_BYTES);
     let served = builder.serve_connection(TokioIo::new(stream), service);
-    let _ = tokio::time::timeout(CONNECTION_TIMEOUT, served).await;
+    let mut served = std::pin::pin!(served);
+    let head = tokio::time::timeout(HEAD_DEADLINE, served.as_mut()).await;
+    // Done within the deadline, or still without a complete request head: closed.
+    if head.is_ok() || waiting.contains(id) {
+        return;
+    }
+    let _ = tokio::time::timeout(CONNECTION_TIMEOUT - HEAD_DEADLINE, served).await;
 }
 
 /// A connection's entry in `Waiting`, removed when the connection's future is dropped.

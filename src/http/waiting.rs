@@ -48,7 +48,6 @@ impl Waiting {
         self.lock().tasks.remove(&id);
     }
 
-    #[cfg(test)]
     pub fn contains(&self, id: u64) -> bool {
         self.lock().tasks.contains_key(&id)
     }
