@@ -101,6 +101,86 @@ fn planted_secrets_never_appear_in_any_output() {
     assert!(all.contains("admin:***@"), "redacted form shown:\n{all}");
 }
 
+/// URL passwords holding `#`, `?`, `/` or a space (each half marked `Leak`, so that no
+/// piece of one may survive) in every place a command line or probe is shown: hooks, an
+/// `exec:` dependency, health check and remediation step, bad values, `tend wait`.
+#[test]
+fn url_passwords_with_delimiters_never_appear() {
+    let scratch = Scratch::new("delimiters");
+    let report = scratch.path("report.json");
+    let report_path = report.display().to_string();
+    let env = [
+        ("TEND_WAIT_FOR", "exec:true http://admin:Leak1a#Leak1b@db/"),
+        (
+            "TEND_PRE_START",
+            "true http://admin:Leak2a?Leak2b@db/ 'http://u:Leak3a Leak3b@db/'",
+        ),
+        ("TEND_POST_STOP", "true http://admin:Leak4a/Leak4b@db/"),
+        ("TEND_HEALTH_CHECK", "exec:false http://u:Leak5a#Leak5b@h/"),
+        ("TEND_HEALTH_INTERVAL", "100ms"),
+        ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+        ("TEND_REMEDIATION", "exec:true http://u:Leak6a/Leak6b?@h/"),
+        ("TEND_REPORT_FILE", report_path.as_str()),
+        ("TEND_LOG_LEVEL", "debug"),
+    ];
+    let mut cmd = tend(Mode::Process, &scratch, &["sleep", "100000"]);
+    cmd.envs(env.iter().copied()).stdout(Stdio::null());
+    let mut run = Running::start(cmd, Mode::Process);
+    run.wait_event("dependencies_ready");
+    run.wait_event("hook_completed");
+    run.wait_event("remediation_started");
+    let mut all = tend_output(&scratch, &["status"], &[]);
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait_exit(), 143);
+    assert!(!run.events("hook_completed").is_empty());
+    all += &run.raw.join("\n");
+    all += &std::fs::read_to_string(&report).expect("lifecycle report");
+    all += &tend_output(&scratch, &["check-config"], &env);
+    for (variable, value) in [
+        ("TEND_WAIT_FOR", "http://admin:Leak7a/Leak7b@db:5432/"),
+        ("TEND_WAIT_FOR", "http://admin:Leak8a Leak8b@db:nope/"),
+        ("TEND_HEALTH_CHECK", "http://admin:Leak9a/Leak9b@db:nope/"),
+        (
+            "TEND_PRE_START",
+            "curl http://admin:Leak10a#Leak10b@db/ 'open",
+        ),
+        (
+            "TEND_REMEDIATION",
+            "exec:x http://u:Leak11a?Leak11b@h/,bogus",
+        ),
+    ] {
+        let out = tend_output(&scratch, &["check-config"], &[(variable, value)]);
+        assert!(
+            out.contains(":***@"),
+            "{variable}={value} shown redacted: {out}"
+        );
+        all += &out;
+    }
+    all += &tend_output(
+        &scratch,
+        &[
+            "wait",
+            "--timeout",
+            "300ms",
+            "http://admin:Leak12a?Leak12b@127.0.0.1:1/",
+        ],
+        &[],
+    );
+    all += &tend_output(
+        &scratch,
+        &["wait", "http://admin:Leak13a?Leak13b@db:x/"],
+        &[],
+    );
+    let leaks: Vec<_> = all.lines().filter(|l| l.contains("Leak")).collect();
+    eprintln!(
+        "passwords with delimiters: {} lines searched, {} with a piece of one",
+        all.lines().count(),
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "leaked:\n{}", leaks.join("\n"));
+    assert!(all.contains("admin:***@"), "redacted form shown:\n{all}");
+}
+
 /// The whole answer to one plain HTTP/1.1 GET.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};

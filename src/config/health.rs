@@ -9,7 +9,7 @@ use super::catalogue::{var, VarSpec};
 use super::parser::Parser;
 use super::values::{format_duration, parse_duration};
 use crate::policy::{Step, Thresholds};
-use crate::probe::{redact, Probe};
+use crate::probe::{redact_value, Probe};
 
 pub const VARIABLES: &[VarSpec] = &[
     var(
@@ -168,7 +168,7 @@ fn probe(parser: &mut Parser, raw: Option<String>) -> Option<Probe> {
     match Probe::parse(&text) {
         Ok(probe) => Some(probe),
         Err(error) => {
-            parser.error("TEND_HEALTH_CHECK", Some(redact(&text)), error);
+            parser.error("TEND_HEALTH_CHECK", Some(redact_value(&text)), error);
             None
         }
     }

@@ -50,7 +50,7 @@ impl<'a> Parser<'a> {
                 // misplaced probe): the error shows it redacted, as everything else does.
                 self.errors.push(ConfigError {
                     variable: variable.into(),
-                    value: Some(crate::probe::redact(&text)),
+                    value: Some(crate::probe::redact_value(&text)),
                     expected: crate::probe::redact(&expected),
                 });
                 default

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::catalogue::{var, VarSpec};
 use super::parser::Parser;
 use super::values::{format_duration, parse_duration, parse_size, split_list};
-use crate::probe::{redact, Probe};
+use crate::probe::{redact, redact_value, Probe};
 use crate::users::{parse_spec, UserSpec};
 
 pub const VARIABLES: &[VarSpec] = &[
@@ -238,7 +238,7 @@ fn probes(parser: &mut Parser, variable: &str, raw: Option<String>) -> Vec<Probe
         Err(expected) => {
             parser.error(
                 variable,
-                Some(redact(&text)),
+                Some(redact_value(&text)),
                 format!("a comma list of probes with {expected}"),
             );
             return Vec::new();

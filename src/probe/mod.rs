@@ -20,7 +20,7 @@ use crate::process::command::{self, RunError};
 use crate::process::spawn::{Credentials, SpawnSpec};
 use crate::process::Reaper;
 
-pub use grammar::{redact, ACCEPTED_FORMS};
+pub use grammar::{redact, redact_value, ACCEPTED_FORMS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
@@ -68,7 +68,7 @@ impl Probe {
         grammar::parse(text).map_err(|expected| {
             format!(
                 "{:?}: expected {expected}; a probe is one of {ACCEPTED_FORMS}",
-                redact(text.trim())
+                redact_value(text.trim())
             )
         })
     }

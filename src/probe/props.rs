@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::Probe;
+use super::{redact, redact_value, Probe};
 use crate::config::props::value;
 
 /// Probes built from the grammar's own pieces, so that most of them parse.
@@ -87,6 +87,56 @@ proptest! {
         if let Err(error) = Probe::parse(&text) {
             prop_assume!(!after.contains(&secret));
             prop_assert!(!error.contains(&secret), "{}", error);
+        }
+    }
+}
+
+/// A password of any printable character but whitespace and quotes, with '/', '?', '#',
+/// '@' and ':' among them.
+fn password() -> impl Strategy<Value = String> {
+    "[!#-&(-~]{8,20}"
+}
+
+proptest! {
+    #[test]
+    fn redact_never_shows_a_password(
+        before in "[ -~]{0,20}",
+        scheme in "[a-z]{1,8}",
+        user in "[a-z]{0,6}",
+        secret in password(),
+        host in "[a-z0-9.:/?#]{0,12}",
+        after in "[ -~]{0,20}",
+    ) {
+        prop_assume!(!before.contains(&secret) && !host.contains(&secret) && !after.contains(&secret));
+        prop_assume!(!user.contains(&secret));
+        let url = format!("{scheme}://{user}:{secret}@{host}");
+        for text in [
+            format!("{before} {url} {after}"),
+            format!("{before} '{url}' {after}"),
+            url.clone(),
+        ] {
+            let shown = redact(&text);
+            prop_assert!(!shown.contains(&secret), "{:?} shown as {:?}", text, shown);
+            let shown = redact_value(&text);
+            prop_assert!(!shown.contains(&secret), "{:?} shown as {:?}", text, shown);
+        }
+    }
+
+    #[test]
+    fn redact_value_hides_passwords_with_spaces(
+        user in "[a-z]{0,6}",
+        secret in "[ -~]{8,20}",
+        host in "[a-z0-9.:/?#]{1,12}",
+    ) {
+        prop_assume!(!host.contains(&secret) && !user.contains(&secret));
+        let text = format!("http://{user}:{secret}@{host}");
+        let shown = redact_value(&text);
+        prop_assert!(!shown.contains(&secret), "{:?} shown as {:?}", text, shown);
+        if let Err(error) = Probe::parse(&text) {
+            prop_assert!(!error.contains(&secret), "{:?}: {}", text, error);
+        }
+        if let Ok(probe) = Probe::parse(&text) {
+            prop_assert!(!probe.to_string().contains(&secret), "{:?}: {}", text, probe);
         }
     }
 }
