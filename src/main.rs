@@ -275,7 +275,7 @@ fn check_config() -> i32 {
 }
 
 fn print_status() -> i32 {
-    let configured = std::env::var_os("TEND_STATUS_FILE").map(std::path::PathBuf::from);
+    let configured = config::path_var("TEND_STATUS_FILE");
     let candidates = configured
         .map(|path| vec![path])
         .unwrap_or_else(status::trusted_candidates);

@@ -2,8 +2,6 @@
 //! to run every second from a compose healthcheck. No configuration, no network; the
 //! only exit codes are 0 (yes) and 1 (no, with a one-line reason on stdout).
 
-use std::path::PathBuf;
-
 use crate::policy::Health;
 use crate::status::{self, Snapshot, State};
 
@@ -32,8 +30,8 @@ pub fn main(question: Question) -> i32 {
 
 /// The first status file found, as `tend status` looks for it.
 fn load() -> Result<Snapshot, String> {
-    let paths = match std::env::var_os("TEND_STATUS_FILE").filter(|p| !p.is_empty()) {
-        Some(path) => vec![PathBuf::from(path)],
+    let paths = match crate::config::path_var("TEND_STATUS_FILE") {
+        Some(path) => vec![path],
         None => status::trusted_candidates(),
     };
     for path in &paths {

@@ -459,3 +459,67 @@ fn usage_errors_and_typos() {
     assert_eq!(out.code, 127);
     assert!(out.stderr.contains("tend restart"), "{}", out.stderr);
 }
+
+/// TEND_STATUS_FILE and TEND_CONTROL_SOCKET are read by every client command as tend
+/// reads them: trimmed (a stray space in a compose file), and empty as the default.
+#[test]
+fn clients_read_the_path_variables_as_tend_does() {
+    for mode in MODES {
+        let scratch = Scratch::new("padded");
+        let padded = format!("{} ", scratch.path("status.json").display());
+        let env = [("TEND_STATUS_FILE", padded.as_str())];
+        let (mut running, socket, _) = start(mode, &scratch, "sleep 100000 & wait", &env);
+        assert_eq!(socket, scratch.path("control.sock"), "{mode:?}");
+        // From outside its PID namespace a PID-1 tend's status file looks stale (its pid
+        // is 1): `tend health` and `tend status` are asked of the ordinary process only.
+        if mode == Mode::Process {
+            wait_for("state running", || {
+                client(&scratch, &["health"], &env, None).code == 0
+            });
+            let status = client(&scratch, &["status"], &env, None);
+            assert_eq!(status.code, 0, "tend status: {}", status.stderr);
+            let snapshot: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+            assert_eq!(snapshot["state"], "running");
+        }
+        let padded_socket = format!(" {}\t", socket.display());
+        for (args, extra) in [
+            (&["status", "--socket"][..], None),
+            (&["status", "--socket"][..], Some(padded_socket.as_str())),
+            (&["stop"][..], Some(padded_socket.as_str())),
+        ] {
+            let mut env = env.to_vec();
+            env.extend(extra.map(|s| ("TEND_CONTROL_SOCKET", s)));
+            let out = client(&scratch, args, &env, None);
+            assert_eq!(out.code, 0, "{mode:?} tend {args:?}: {}", out.stderr);
+        }
+        assert_eq!(running.wait_exit(), 143, "{mode:?}: stopped by `tend stop`");
+    }
+    // Empty: the default place, for tend and each client alike (in a mount namespace
+    // with a tmpfs of its own on /run, where the default place is /run/tend).
+    let script = format!(
+        r#"mount -t tmpfs none /run || exit 99
+        {BIN} -- sleep 100000 >/dev/null 2>&1 &
+        tend=$!; trap 'kill -9 $tend 2>/dev/null' EXIT
+        n=0; until {BIN} health >/dev/null; do n=$((n+1)); [ $n -lt 2000 ] || exit 98; sleep 0.01; done
+        {BIN} status >/dev/null; echo "status $?"
+        {BIN} status --socket >/dev/null; echo "status --socket $?"
+        {BIN} stop >/dev/null; r=$?; echo "stop $r"
+        [ $r = 0 ] && {{ wait $tend; echo "tend $?"; }}"#
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env("TEND_STATUS_FILE", "")
+        .env("TEND_CONTROL_SOCKET", " ")
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "with empty variables:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["status 0", "status --socket 0", "stop 0", "tend 143"]
+    );
+}

@@ -14,7 +14,7 @@ mod suggest;
 pub mod values;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -312,12 +312,28 @@ fn parse_level(text: &str) -> Result<String, String> {
 }
 
 pub(crate) fn parse_absolute_path(text: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(text.trim());
-    if path.is_absolute() {
-        Ok(path)
-    } else {
-        Err("an absolute path".into())
+    match path_setting(OsStr::new(text)) {
+        Some(path) if path.is_absolute() => Ok(path),
+        _ => Err("an absolute path".into()),
     }
+}
+
+/// A path variable (TEND_STATUS_FILE, TEND_CONTROL_SOCKET) as tend reads it, and as its
+/// client commands (`tend health`, `tend status`, `tend restart`, `tend stop`) must read
+/// it to find the same file: trimmed, and `None` (the default) when empty or blank.
+pub fn path_setting(value: &OsStr) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = match value.to_str() {
+        Some(text) => PathBuf::from(text.trim()),
+        // tend itself refuses a non-UTF-8 value; a client does with it what it can.
+        None => PathBuf::from(OsStr::from_bytes(value.as_bytes().trim_ascii())),
+    };
+    (!path.as_os_str().is_empty()).then_some(path)
+}
+
+/// The path variable `name` from the environment, read as `path_setting` reads it.
+pub fn path_var(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).as_deref().and_then(path_setting)
 }
 
 /// Reads just the logging variables, leniently, so that logging exists before the full
@@ -358,6 +374,31 @@ mod tests {
         assert!(config.subreaper);
         assert_eq!(config.signal_target, SignalTarget::Child);
         assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn path_settings_are_trimmed_and_blank_means_the_default() {
+        use std::os::unix::ffi::OsStrExt;
+        let setting = |s: &str| path_setting(OsStr::new(s));
+        assert_eq!(
+            setting("/x/status.json "),
+            Some(PathBuf::from("/x/status.json"))
+        );
+        assert_eq!(setting("\t/x/s.json\n"), Some(PathBuf::from("/x/s.json")));
+        assert_eq!(setting(""), None);
+        assert_eq!(setting("  "), None);
+        assert_eq!(
+            path_setting(OsStr::from_bytes(b" /x/\xff ")),
+            Some(PathBuf::from(OsStr::from_bytes(b"/x/\xff")))
+        );
+        // tend reads its own variable the same way.
+        let config = Config::from_vars(vars(&[("TEND_STATUS_FILE", " /x/status.json ")]));
+        assert_eq!(
+            config.expect("valid").status_file,
+            Some(PathBuf::from("/x/status.json"))
+        );
+        let config = Config::from_vars(vars(&[("TEND_STATUS_FILE", " ")]));
+        assert_eq!(config.expect("valid").status_file, None);
     }
 
     #[test]

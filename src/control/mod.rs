@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::config::path_setting;
 use crate::status::{Snapshot, State};
 use crate::supervisor::Request;
 
@@ -139,14 +140,13 @@ fn refused(error: &str) -> String {
     json!({ "accepted": false, "error": error }).to_string()
 }
 
-/// TEND_CONTROL_SOCKET as the client reads it: `None` when it is `off`.
-fn configured_path(value: &OsString) -> Option<PathBuf> {
-    let text = value.to_string_lossy();
-    let word = text.trim();
+/// TEND_CONTROL_SOCKET as the client reads it (already trimmed): `None` when it is `off`.
+fn configured_path(value: &Path) -> Option<PathBuf> {
+    let word = value.to_string_lossy();
     if word.eq_ignore_ascii_case("off") || word.eq_ignore_ascii_case("false") {
         None
     } else {
-        Some(PathBuf::from(value))
+        Some(value.to_path_buf())
     }
 }
 
@@ -159,24 +159,25 @@ fn beside(status_file: &Path) -> Option<PathBuf> {
 }
 
 /// Where the client looks for the socket, in order: TEND_CONTROL_SOCKET, else beside
-/// TEND_STATUS_FILE, else beside each default place of the status file. Err when the
-/// socket is turned off.
+/// TEND_STATUS_FILE, else beside each default place of the status file; both variables
+/// read as tend reads them (`config::path_setting`). Err when the socket is turned off.
 fn client_paths(
     control: Option<OsString>,
     status_file: Option<OsString>,
     defaults: Vec<PathBuf>,
 ) -> Result<Vec<PathBuf>, String> {
-    if let Some(value) = control.filter(|v| !v.is_empty()) {
+    let setting = |value: Option<OsString>| value.as_deref().and_then(path_setting);
+    if let Some(value) = setting(control) {
         return configured_path(&value).map(|p| vec![p]).ok_or_else(|| {
             format!(
                 "the control socket is turned off (TEND_CONTROL_SOCKET={}): \
                  unset it, or set it to the socket's path, to control tend",
-                value.to_string_lossy()
+                value.display()
             )
         });
     }
-    let statuses = match status_file.filter(|v| !v.is_empty()) {
-        Some(file) => vec![PathBuf::from(file)],
+    let statuses = match setting(status_file) {
+        Some(file) => vec![file],
         None => defaults,
     };
     Ok(statuses.iter().filter_map(|s| beside(s)).collect())
@@ -280,6 +281,22 @@ mod tests {
         );
         assert_eq!(
             client_paths(os(""), None, defaults.clone()),
+            Ok(vec![
+                PathBuf::from("/run/tend/control.sock"),
+                PathBuf::from("/dev/shm/tend-0/control.sock"),
+            ])
+        );
+        // Read as tend reads them: trimmed, blank as unset.
+        assert_eq!(
+            client_paths(os(" /x/ctl.sock\n"), None, defaults.clone()),
+            Ok(vec![PathBuf::from("/x/ctl.sock")])
+        );
+        assert_eq!(
+            client_paths(os("  "), os("/y/status.json "), defaults.clone()),
+            Ok(vec![PathBuf::from("/y/control.sock")])
+        );
+        assert_eq!(
+            client_paths(None, os(" "), defaults.clone()),
             Ok(vec![
                 PathBuf::from("/run/tend/control.sock"),
                 PathBuf::from("/dev/shm/tend-0/control.sock"),
