@@ -280,10 +280,36 @@ fn print_status() -> i32 {
         .map(|path| vec![path])
         .unwrap_or_else(status::trusted_candidates);
     for path in &candidates {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            print!("{}", status::with_uptime(&text));
-            return 0;
-        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) if error.raw_os_error() == Some(libc::EISDIR) => {
+                eprintln!("tend: {} is a directory, not a status file", path.display());
+                return 1;
+            }
+            Err(error) => {
+                eprintln!(
+                    "tend: cannot read the status file {}: {error}",
+                    path.display()
+                );
+                return 1;
+            }
+        };
+        return match status::shown(&text, status::writer_alive) {
+            Ok(status::Shown::Current(document)) => {
+                print!("{document}");
+                0
+            }
+            Ok(status::Shown::Stale(document, reason)) => {
+                print!("{document}");
+                eprintln!("tend: the status file {} {reason}", path.display());
+                1
+            }
+            Err(reason) => {
+                eprintln!("tend: the status file {} {reason}", path.display());
+                1
+            }
+        };
     }
     eprintln!(
         "tend: no status file found (looked in {}); is tend running here?",

@@ -17,7 +17,7 @@ pub enum Question {
 /// Runs the subcommand; returns the exit code after printing the reason.
 pub fn main(question: Question) -> i32 {
     let (code, reason) = match load() {
-        Ok(snapshot) if !supervisor_alive(&snapshot) => (
+        Ok(snapshot) if !status::writer_alive(&snapshot) => (
             1,
             format!("stale status file: tend (pid {}) is gone", snapshot.pid),
         ),
@@ -42,17 +42,6 @@ fn load() -> Result<Snapshot, String> {
         }
     }
     Err("no status file found: is tend running here?".into())
-}
-
-/// The snapshot's writer is still running: its pid exists and, since pids are reused,
-/// started at the recorded time.
-fn supervisor_alive(snapshot: &Snapshot) -> bool {
-    let now = status::process_start_ticks(snapshot.pid);
-    match snapshot.pid_start_ticks {
-        Some(recorded) => now == Some(recorded),
-        // Without a recorded start time the pid alone has to do.
-        None => std::path::Path::new(&format!("/proc/{}", snapshot.pid)).exists(),
-    }
 }
 
 /// The answer for a live supervisor's snapshot: (exit code, reason).
@@ -157,8 +146,8 @@ mod tests {
     fn this_process_is_alive_and_a_wrong_start_time_is_stale() {
         let mut s = Snapshot::new();
         s.with_start_ticks();
-        assert!(supervisor_alive(&s));
+        assert!(status::writer_alive(&s));
         s.pid_start_ticks = s.pid_start_ticks.map(|t| t + 1);
-        assert!(!supervisor_alive(&s));
+        assert!(!status::writer_alive(&s));
     }
 }

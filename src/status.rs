@@ -151,19 +151,60 @@ pub fn unix_ms(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The snapshot as `tend status` prints it: the file's JSON plus `uptime_seconds` while
-/// tend runs (the file itself is not rewritten just to advance a clock).
-pub fn with_uptime(text: &str) -> String {
-    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return text.to_string();
+/// What `tend status` prints for a status file's text, given whether the snapshot's
+/// writer is still running (`writer_alive`).
+#[derive(Debug, PartialEq)]
+pub enum Shown {
+    /// The file's JSON plus `uptime_seconds` while tend runs (the file itself is not
+    /// rewritten just to advance a clock); a `stopped` or `failed` file is shown as is.
+    Current(String),
+    /// The file's JSON with `"stale": true`, no uptime, and why (tend exits 1).
+    Stale(String, String),
+}
+
+/// Reads a status file's text for `tend status`; Err says what is wrong with it.
+pub fn shown(text: &str, alive: impl FnOnce(&Snapshot) -> bool) -> Result<Shown, String> {
+    if text.trim().is_empty() {
+        return Err("is empty, not a status snapshot".into());
+    }
+    let snapshot: Snapshot = serde_json::from_str(text)
+        .map_err(|e| format!("is not a status snapshot (a JSON object as tend writes it): {e}"))?;
+    let mut value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("is not a status snapshot (a JSON object as tend writes it): {e}"))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err("is not a status snapshot (a JSON object as tend writes it)".into());
     };
-    let started = value["started_unix_ms"].as_u64().filter(|&ms| ms > 0);
-    let running = !matches!(value["state"].as_str(), Some("stopped" | "failed"));
-    if let (Some(started), true, Some(object)) = (started, running, value.as_object_mut()) {
-        let uptime = unix_ms(SystemTime::now()).saturating_sub(started) as f64 / 1000.0;
+    let finished = matches!(snapshot.state, State::Stopped | State::Failed);
+    if finished {
+        return Ok(Shown::Current(format!("{value}\n")));
+    }
+    if !alive(&snapshot) {
+        object.insert("stale".into(), true.into());
+        let state = serde_json::to_value(snapshot.state).unwrap_or_default();
+        let reason = format!(
+            "is stale: tend (pid {}) is gone, yet the file says state {}",
+            snapshot.pid,
+            state.as_str().unwrap_or("?")
+        );
+        return Ok(Shown::Stale(format!("{value}\n"), reason));
+    }
+    if snapshot.started_unix_ms > 0 {
+        let uptime =
+            unix_ms(SystemTime::now()).saturating_sub(snapshot.started_unix_ms) as f64 / 1000.0;
         object.insert("uptime_seconds".into(), uptime.into());
     }
-    format!("{value}\n")
+    Ok(Shown::Current(format!("{value}\n")))
+}
+
+/// The snapshot's writer is still running: its pid exists and, since pids are reused,
+/// started at the recorded time.
+pub fn writer_alive(snapshot: &Snapshot) -> bool {
+    let now = process_start_ticks(snapshot.pid);
+    match snapshot.pid_start_ticks {
+        Some(recorded) => now == Some(recorded),
+        // Without a recorded start time the pid alone has to do.
+        None => Path::new(&format!("/proc/{}", snapshot.pid)).exists(),
+    }
 }
 
 /// The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
@@ -398,4 +439,66 @@ fn create_temporary(path: &Path) -> std::io::Result<fs::File> {
 pub fn read(path: &Path) -> std::io::Result<Snapshot> {
     let text = fs::read(path)?;
     serde_json::from_slice(&text).map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(state: &str) -> String {
+        let mut snapshot = Snapshot::new();
+        snapshot.state = serde_json::from_value(state.into()).expect("a state");
+        snapshot.to_json()
+    }
+
+    fn value(document: &str) -> serde_json::Value {
+        serde_json::from_str(document).expect("JSON")
+    }
+
+    #[test]
+    fn a_live_file_gets_its_uptime() {
+        let Ok(Shown::Current(doc)) = shown(&file("running"), |_| true) else {
+            panic!("not current")
+        };
+        assert!(value(&doc)["uptime_seconds"].is_number(), "{doc}");
+        assert!(value(&doc).get("stale").is_none(), "{doc}");
+    }
+
+    #[test]
+    fn a_file_whose_writer_is_gone_is_stale() {
+        let Ok(Shown::Stale(doc, reason)) = shown(&file("running"), |_| false) else {
+            panic!("not stale")
+        };
+        assert_eq!(value(&doc)["stale"], true);
+        assert!(value(&doc).get("uptime_seconds").is_none(), "{doc}");
+        assert!(
+            reason.contains("stale") && reason.contains("running"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_final_file_is_shown_as_it_is() {
+        for state in ["stopped", "failed"] {
+            let Ok(Shown::Current(doc)) = shown(&file(state), |_| false) else {
+                panic!("{state}: not current")
+            };
+            assert_eq!(value(&doc)["state"], state);
+            assert!(value(&doc).get("uptime_seconds").is_none(), "{doc}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused_with_what_is_wrong() {
+        for (text, hint) in [
+            ("", "empty"),
+            (" \n", "empty"),
+            ("garbage{", "not a status snapshot"),
+            ("[1, 2]", "not a status snapshot"),
+            ("{\"state\":\"running\"}", "not a status snapshot"),
+        ] {
+            let error = shown(text, |_| true).expect_err(text);
+            assert!(error.contains(hint), "{text:?}: {error}");
+        }
+    }
 }

@@ -375,3 +375,74 @@ fn tend_status_prints_the_whole_snapshot_with_uptime() {
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait_exit(), 143);
 }
+
+/// `tend status` on a file it cannot trust: unparseable (garbage, empty, a directory)
+/// exits 1 naming the file and what is wrong, printing nothing on stdout; left by a tend
+/// that was SIGKILLed, the document is printed with `"stale": true` and no uptime, and
+/// `tend status` exits 1; a `stopped` file after a normal exit is shown as it is, exit 0.
+#[test]
+fn tend_status_refuses_garbage_and_flags_a_stale_file() {
+    let status_of = |path: &std::path::Path| {
+        let out = std::process::Command::new(common::BIN)
+            .arg("status")
+            .env("TEND_STATUS_FILE", path)
+            .output()
+            .expect("tend status");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    let scratch = Scratch::new("status-bad");
+    let (garbage, empty, dir) = (
+        scratch.path("garbage.json"),
+        scratch.path("empty.json"),
+        scratch.path("dir.json"),
+    );
+    std::fs::write(&garbage, "garbage{").expect("write");
+    std::fs::write(&empty, "").expect("write");
+    std::fs::create_dir(&dir).expect("mkdir");
+    for (path, hint) in [
+        (&garbage, "is not a status snapshot"),
+        (&empty, "is empty"),
+        (&dir, "is a directory"),
+    ] {
+        let (code, stdout, stderr) = status_of(path);
+        eprintln!("{}: exit {code:?}, {}", path.display(), stderr.trim());
+        assert_eq!(code, Some(1), "{}: {stdout}{stderr}", path.display());
+        assert_eq!(stdout, "", "{}", path.display());
+        assert!(
+            stderr.contains(&path.display().to_string()) && stderr.contains(hint),
+            "{}: {stderr}",
+            path.display()
+        );
+    }
+
+    let mut t = Running::start(
+        tend(Mode::Process, &scratch, &["--", "sleep", "100000"]),
+        Mode::Process,
+    );
+    let child = t.wait_event("child_started")["pid"].as_i64().expect("pid") as i32;
+    t.signal(libc::SIGKILL);
+    // The orphan holds tend's stderr open: it goes too, before tend's end is awaited.
+    unsafe { libc::kill(child, libc::SIGKILL) };
+    assert_eq!(t.wait_exit(), 137);
+    let (code, stdout, stderr) = status_of(&scratch.path("status.json"));
+    eprintln!("after SIGKILL: exit {code:?}, {}", stderr.trim());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let status: Value = serde_json::from_str(&stdout).expect("the document, still");
+    assert_eq!(status["stale"], true, "{status}");
+    assert_eq!(status["state"], "running");
+    assert!(status.get("uptime_seconds").is_none(), "{status}");
+    assert!(
+        stderr.contains("stale") && stderr.contains("is gone"),
+        "{stderr}"
+    );
+
+    let (code, _) = run(Mode::Process, &scratch, &["true"], &[]);
+    assert_eq!(code, 0);
+    let (code, stdout, stderr) = status_of(&scratch.path("status.json"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let status: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(status["state"], "stopped");
+    assert!(status.get("stale").is_none(), "{status}");
+}
