@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use crate::child::Child;
+use crate::control::Ask;
 use crate::emit;
 use crate::events::Event;
 use crate::policy::{restart_wanted, Health, HealthTracker};
 use crate::process::Exit;
 use crate::status::State;
-use crate::supervisor::{Cause, Ending, Request, Supervisor};
+use crate::supervisor::{Cause, Ending, Supervisor};
 
 impl Supervisor {
     /// The child exited by itself: the restart policy decides whether it starts again.
@@ -46,15 +47,13 @@ impl Supervisor {
         self.start_again(child)
     }
 
-    /// A restart asked for by `tend restart`: at once, and not counted against the limit.
-    pub(crate) async fn on_request(
-        &mut self,
-        child: &mut Child,
-        request: Request,
-    ) -> Result<(), Ending> {
-        match request {
-            Request::Stop => Err(Ending::Signal(libc::SIGTERM)),
-            Request::Restart => {
+    /// An accepted request while the child runs. A restart (`tend restart`) happens at
+    /// once and is not counted against the limit; requests that come while it is under
+    /// way are refused (`stop_child`, `backoff_wait`).
+    pub(crate) async fn on_request(&mut self, child: &mut Child, ask: Ask) -> Result<(), Ending> {
+        match ask {
+            Ask::Stop => Err(Ending::Signal(libc::SIGTERM)),
+            Ask::Restart => {
                 self.snapshot.restarts += 1;
                 self.announce_restart(
                     child.pid,
@@ -115,8 +114,9 @@ impl Supervisor {
         }
     }
 
-    /// Waits out a restart delay; a stop signal ends it (Err with the signal). No child
-    /// runs meanwhile, so other signals have nobody to go to.
+    /// Waits out a restart delay; a stop signal or an accepted `tend stop` ends it (Err
+    /// with the signal). No child runs meanwhile, so other signals have nobody to go to;
+    /// a `tend restart` is refused (a restart is under way).
     async fn backoff_wait(&mut self, delay: Duration) -> Result<(), i32> {
         let deadline = tokio::time::Instant::now() + delay;
         loop {
@@ -127,7 +127,11 @@ impl Supervisor {
                         return Err(sig);
                     }
                 }
-                Some(Request::Stop) = self.requests.recv() => return Err(libc::SIGTERM),
+                Some(request) = self.requests.recv() => {
+                    if self.judge_request(request) == Some(Ask::Stop) {
+                        return Err(libc::SIGTERM);
+                    }
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 use crate::child::Child;
 use crate::config::values::signal_name;
 use crate::config::SignalTarget;
+use crate::control::Ask;
 use crate::emit;
 use crate::events::Event;
 use crate::process::Exit;
@@ -69,6 +70,10 @@ impl Supervisor {
                     }
                     self.forward(child, sig);
                 }
+                // Draining: a restart is refused, a stop changes nothing.
+                Some(request) = self.requests.recv() => {
+                    self.judge_request(request);
+                }
             }
         }
     }
@@ -95,6 +100,14 @@ impl Supervisor {
                             self.forward_stop(child, sig);
                         } else {
                             self.forward(child, sig);
+                        }
+                    }
+                    // During a restart (state restarting) another restart is refused and
+                    // a stop ends tend instead of starting the new child, as a stop signal
+                    // does; at shutdown (stopping) a restart is refused, a stop is a no-op.
+                    Some(request) = self.requests.recv() => {
+                        if self.judge_request(request) == Some(Ask::Stop) {
+                            self.stop_requested.get_or_insert(libc::SIGTERM);
                         }
                     }
                 }
@@ -181,6 +194,10 @@ impl Supervisor {
                     if interruptible && self.config.is_stop_signal(sig) {
                         return false;
                     }
+                }
+                // Stopping: a restart is refused, a stop changes nothing.
+                Some(request) = self.requests.recv() => {
+                    self.judge_request(request);
                 }
             }
         }

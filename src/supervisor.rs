@@ -8,11 +8,13 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::oneshot::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::child::Child;
 use crate::config::values::signal_name;
 use crate::config::{Config, SignalTarget};
+use crate::control::{self, Ask, Request, Verdict};
 use crate::emit;
 use crate::events::Event;
 use crate::health::{self, CheckResult, HealthTask};
@@ -49,9 +51,12 @@ pub struct Supervisor {
     pub(crate) recovering: bool,
     /// Every change of the snapshot, for the HTTP endpoints and the control socket.
     snapshots: watch::Sender<Snapshot>,
+    /// Requests from the control socket, each judged by `judge_request` in order.
     pub(crate) requests: mpsc::UnboundedReceiver<Request>,
     /// Kept so that `requests` never closes, and cloned for whoever may send requests.
     requests_tx: mpsc::UnboundedSender<Request>,
+    /// Answers given but perhaps not yet written to their clients (see `answers_written`).
+    answering: Vec<oneshot::Receiver<()>>,
     /// Milliseconds from tend's start to the first `startup_completed`, for the report.
     startup_ms: Option<u64>,
     /// Start-up work that waits until the first child has been spawned.
@@ -61,14 +66,8 @@ pub struct Supervisor {
 /// Work that `run` does once, right after the first spawn (whether it worked or not).
 pub type AfterSpawn = Box<dyn FnOnce(&mut Supervisor)>;
 
-/// What another task (the control socket) may ask of the supervisor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    /// Stop the child with the bounded stop sequence and start a new one (no backoff).
-    Restart,
-    /// Begin the shutdown sequence, as SIGTERM does.
-    Stop,
-}
+/// How long tend waits, as it exits, for the control socket to write the answers given.
+const ANSWER_GRACE: Duration = Duration::from_millis(500);
 
 /// TEND_REMEDIATION `exit`: the child stayed unhealthy (EX_TEMPFAIL: replace and retry).
 pub const EX_UNHEALTHY: i32 = 75;
@@ -137,6 +136,7 @@ impl Supervisor {
             backoff: Backoff::new(restart.delay, restart.max_delay, restart.window),
             recovering: false,
             startup_ms: None,
+            answering: Vec::new(),
             snapshots: watch::Sender::new(Snapshot::new()),
             requests,
             requests_tx,
@@ -217,7 +217,19 @@ impl Supervisor {
         if !matches!(ending, Ending::Done(..)) {
             self.record_child_exit(&child, exit);
         }
-        self.finish(exit, cause, ended).await
+        let code = self.finish(exit, cause, ended).await;
+        self.answers_written().await;
+        code
+    }
+
+    /// Lets the control socket write the answers the supervisor gave (an accepted `tend
+    /// stop` among them) before tend exits, for at most ANSWER_GRACE: the server task
+    /// runs only when the supervisor waits, and a short shutdown may not wait at all.
+    async fn answers_written(&mut self) {
+        let deadline = tokio::time::Instant::now() + ANSWER_GRACE;
+        for written in self.answering.drain(..) {
+            let _ = tokio::time::timeout_at(deadline, written).await;
+        }
     }
 
     /// The child could not be started: nothing to stop, tend exits with `code`.
@@ -263,7 +275,8 @@ impl Supervisor {
                     }
                 }
                 Some(request) = self.requests.recv() => {
-                    if let Err(ending) = self.on_request(child, request).await {
+                    let Some(ask) = self.judge_request(request) else { continue };
+                    if let Err(ending) = self.on_request(child, ask).await {
                         return ending;
                     }
                 }
@@ -288,6 +301,22 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Judges a request (`tend restart`, `tend stop`) in the current state and sends the
+    /// verdict to the client's connection (and logs it). Some(ask) when it was accepted and the verdict
+    /// delivered: the caller must carry it out now. A request whose connection stopped
+    /// waiting (it was answered "busy") is dropped: it was not carried out, as it said.
+    /// Every loop that waits for something while a request may come calls this, so that
+    /// no request is left unanswered or silently dropped.
+    pub(crate) fn judge_request(&mut self, request: Request) -> Option<Ask> {
+        let ask = request.ask;
+        let verdict = control::judge(ask, self.snapshot.state, self.snapshot.child_pid);
+        let written = request.answer(verdict)?;
+        self.answering
+            .retain_mut(|w| matches!(w.try_recv(), Err(TryRecvError::Empty)));
+        self.answering.push(written);
+        matches!(verdict, Verdict::Accepted { .. }).then_some(ask)
     }
 
     /// With a health check, the state stays `starting` until the first check passes.

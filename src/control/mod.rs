@@ -1,6 +1,7 @@
 //! The control socket: `tend restart` and `tend stop` ask the running tend, over a unix
 //! socket beside the status file (mode 0600, other users refused), to restart the child
-//! or to begin the shutdown. The supervisor acts on the requests; this only relays them.
+//! or to begin the shutdown. The supervisor judges the requests (in order, as the one
+//! owner of the state) and acts on them; the server relays them and the verdicts.
 //!
 //! Protocol: the client sends one line (`restart`, `stop` or `status`), tend answers one
 //! line of JSON and closes. Every answer has `accepted`; a refusal has `error`, an
@@ -16,9 +17,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use tokio::sync::oneshot;
+
 use crate::config::path_setting;
+use crate::emit;
+use crate::events::Event;
 use crate::status::{Snapshot, State};
-use crate::supervisor::Request;
 
 pub use client::main;
 pub use server::{remove_socket, start};
@@ -31,6 +35,11 @@ const MAX_REQUEST: usize = 64;
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long tend waits for a client to take its answer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the server waits for the supervisor's verdict on a restart or stop. The
+/// supervisor answers at once while it supervises, restarts or shuts down; it does not
+/// listen while it runs a remediation command or the post-stop hooks. Shorter than
+/// CLIENT_TIMEOUT, so that the client gets the refusal ("busy") rather than no answer.
+const SUPERVISOR_WAIT: Duration = Duration::from_secs(3);
 /// How long `tend restart`/`tend stop` wait for the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; more are closed at once without an answer.
@@ -70,17 +79,83 @@ fn allowed(peer_uid: u32, own_uid: u32) -> bool {
     peer_uid == own_uid || peer_uid == 0
 }
 
-/// What tend does with an accepted request, given the current snapshot.
-#[derive(Debug, PartialEq, Eq)]
-enum Decision {
-    /// Hand this request to the supervisor and answer `accepted` with the message.
-    Send(Request, String),
-    /// Answer `accepted` with the message; nothing to do.
-    Nothing(String),
-    /// Answer the snapshot.
-    Status,
-    /// Answer `accepted: false` with this error.
-    Refuse(String),
+/// What a client may ask of the supervisor (`status` is answered from the snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Restart,
+    Stop,
+}
+
+impl Ask {
+    fn word(self) -> &'static str {
+        match self {
+            Ask::Restart => Verb::Restart.word(),
+            Ask::Stop => Verb::Stop.word(),
+        }
+    }
+}
+
+/// A request on its way to the supervisor, with the channel for its verdict. The
+/// supervisor, the one owner of the state, judges the requests one at a time, in order,
+/// and carries out an accepted one only if its verdict was delivered (the server may have
+/// stopped waiting: see `SUPERVISOR_WAIT`).
+#[derive(Debug)]
+pub struct Request {
+    pub ask: Ask,
+    /// The client's uid and pid (0 in another PID namespace), for the event.
+    pub uid: u32,
+    pub pid: i32,
+    pub reply: oneshot::Sender<Verdict>,
+    /// Closed by the server once the answer is written (or given up): tend waits for it,
+    /// briefly, before it exits (see `Supervisor::answers_written`).
+    pub written: oneshot::Receiver<()>,
+}
+
+impl Request {
+    /// Sends the verdict to the client's connection and logs it (`control_request`), so
+    /// that the event comes before whatever the supervisor then does. Fails when the
+    /// connection no longer waits (it was answered "busy" and logged so): the request
+    /// must then not be carried out (None).
+    /// Returns the `written` receiver of the delivered answer.
+    pub fn answer(self, verdict: Verdict) -> Option<oneshot::Receiver<()>> {
+        if self.reply.send(verdict).is_err() {
+            return None;
+        }
+        let (request, uid, pid) = (self.ask.word(), self.uid, self.pid);
+        match verdict_text(self.ask, verdict) {
+            Ok(text) => emit!(
+                info,
+                Event::ControlRequest,
+                request,
+                accepted = true,
+                uid,
+                pid,
+                "control request {request} from uid {uid} (pid {pid}): {text}"
+            ),
+            Err(error) => emit!(
+                info,
+                Event::ControlRequest,
+                request,
+                accepted = false,
+                uid,
+                pid,
+                reason = "state",
+                "control request {request} from uid {uid} (pid {pid}) refused: {error}"
+            ),
+        }
+        Some(self.written)
+    }
+}
+
+/// The supervisor's answer to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted: the supervisor carries it out now. `pid`: the child it stops.
+    Accepted { pid: Option<i32> },
+    /// A stop while tend already shuts down: accepted, nothing to do.
+    AlreadyStopping(State),
+    /// Refused in this state (a restart while another is under way or tend shuts down).
+    Refused(State),
 }
 
 fn shutting_down(state: State) -> bool {
@@ -97,34 +172,48 @@ fn state_name(state: State) -> String {
         .unwrap_or_else(|| format!("{state:?}"))
 }
 
-fn decide(verb: Verb, snapshot: &Snapshot) -> Decision {
-    let state = snapshot.state;
-    let child = match snapshot.child_pid {
+/// The supervisor's verdict on `ask` in its current `state`, with `pid` the child it runs.
+/// A restart is accepted only while no restart and no shutdown is under way (the state is
+/// `restarting` from the restart's announcement, through its stop and delay, to the new
+/// child's start); a stop is always accepted.
+pub fn judge(ask: Ask, state: State, pid: Option<i32>) -> Verdict {
+    match ask {
+        Ask::Restart if shutting_down(state) || state == State::Restarting => {
+            Verdict::Refused(state)
+        }
+        Ask::Stop if shutting_down(state) => Verdict::AlreadyStopping(state),
+        Ask::Restart | Ask::Stop => Verdict::Accepted { pid },
+    }
+}
+
+/// The answer for the client: Ok(message) when accepted, Err(error) when refused.
+fn verdict_text(ask: Ask, verdict: Verdict) -> Result<String, String> {
+    let child = |pid: Option<i32>| match pid {
         Some(pid) => format!("child pid {pid}"),
         None => "the child".to_owned(),
     };
-    match verb {
-        Verb::Status => Decision::Status,
-        Verb::Restart if shutting_down(state) => Decision::Refuse(format!(
-            "tend is shutting down (state {}): there is nothing to restart",
-            state_name(state)
+    match (ask, verdict) {
+        (Ask::Restart, Verdict::Accepted { pid }) => Ok(format!(
+            "restart requested: {} gets the stop signal, then a new child starts",
+            child(pid)
         )),
-        Verb::Restart if state == State::Restarting => Decision::Refuse(
-            "a restart is already under way (state restarting): ask again once the child runs"
-                .to_owned(),
-        ),
-        Verb::Restart => Decision::Send(
-            Request::Restart,
-            format!("restart requested: {child} gets the stop signal, then a new child starts"),
-        ),
-        Verb::Stop if shutting_down(state) => Decision::Nothing(format!(
+        (Ask::Stop, Verdict::Accepted { pid }) => Ok(format!(
+            "stop requested: tend begins the shutdown sequence ({})",
+            child(pid)
+        )),
+        (_, Verdict::AlreadyStopping(state)) => Ok(format!(
             "tend is already shutting down (state {})",
             state_name(state)
         )),
-        Verb::Stop => Decision::Send(
-            Request::Stop,
-            format!("stop requested: tend begins the shutdown sequence ({child})"),
+        (_, Verdict::Refused(State::Restarting)) => Err(
+            "a restart is already under way (state restarting): this request was not carried \
+             out; ask again once the child runs"
+                .to_owned(),
         ),
+        (_, Verdict::Refused(state)) => Err(format!(
+            "tend is shutting down (state {}): there is nothing to restart",
+            state_name(state)
+        )),
     }
 }
 
@@ -214,40 +303,48 @@ mod tests {
     }
 
     #[test]
-    fn decisions_follow_the_state() {
-        let running = snapshot(State::Running);
-        assert!(matches!(
-            decide(Verb::Restart, &running),
-            Decision::Send(Request::Restart, m) if m.contains("child pid 42")
-        ));
-        assert!(matches!(
-            decide(Verb::Stop, &running),
-            Decision::Send(Request::Stop, _)
-        ));
-        assert!(matches!(
-            decide(Verb::Restart, &snapshot(State::Starting)),
-            Decision::Send(Request::Restart, _)
-        ));
-        assert!(matches!(
-            decide(Verb::Restart, &snapshot(State::Restarting)),
-            Decision::Refuse(m) if m.contains("already")
-        ));
+    fn verdicts_follow_the_supervisors_state() {
+        let pid = Some(42);
+        for state in [State::Starting, State::Running] {
+            assert_eq!(judge(Ask::Restart, state, pid), Verdict::Accepted { pid });
+            assert_eq!(judge(Ask::Stop, state, pid), Verdict::Accepted { pid });
+        }
+        // A restart under way (its stop, its delay): another restart is refused, a stop
+        // is accepted (it ends tend instead of starting the new child).
+        assert_eq!(
+            judge(Ask::Restart, State::Restarting, pid),
+            Verdict::Refused(State::Restarting)
+        );
+        assert_eq!(
+            judge(Ask::Stop, State::Restarting, None),
+            Verdict::Accepted { pid: None }
+        );
         for state in [
             State::Draining,
             State::Stopping,
             State::Stopped,
             State::Failed,
         ] {
-            assert!(matches!(
-                decide(Verb::Restart, &snapshot(state)),
-                Decision::Refuse(m) if m.contains(&state_name(state))
-            ));
-            assert!(matches!(
-                decide(Verb::Stop, &snapshot(state)),
-                Decision::Nothing(_)
-            ));
+            assert_eq!(judge(Ask::Restart, state, pid), Verdict::Refused(state));
+            assert_eq!(
+                judge(Ask::Stop, state, pid),
+                Verdict::AlreadyStopping(state)
+            );
         }
-        assert_eq!(decide(Verb::Status, &running), Decision::Status);
+    }
+
+    #[test]
+    fn verdicts_in_words() {
+        let accepted = verdict_text(Ask::Restart, Verdict::Accepted { pid: Some(42) });
+        assert!(accepted.is_ok_and(|m| m.contains("child pid 42")));
+        let accepted = verdict_text(Ask::Stop, Verdict::Accepted { pid: None });
+        assert!(accepted.is_ok_and(|m| m.contains("stop requested")));
+        let refused = verdict_text(Ask::Restart, Verdict::Refused(State::Restarting));
+        assert!(refused.is_err_and(|e| e.contains("already under way")));
+        let refused = verdict_text(Ask::Restart, Verdict::Refused(State::Draining));
+        assert!(refused.is_err_and(|e| e.contains("state draining")));
+        let nothing = verdict_text(Ask::Stop, Verdict::AlreadyStopping(State::Stopping));
+        assert!(nothing.is_ok_and(|m| m.contains("already shutting down")));
     }
 
     #[test]

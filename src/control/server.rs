@@ -1,5 +1,6 @@
 //! The listening side, inside the running tend: binds the socket safely, checks each
-//! peer's credentials, reads one bounded request and relays it to the supervisor.
+//! peer's credentials, reads one bounded request, relays it to the supervisor and answers
+//! with the supervisor's verdict.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -12,18 +13,17 @@ use std::time::Duration;
 use nix::sys::stat::{umask, Mode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::timeout;
 
 use super::{
-    accepted, allowed, decide, refused, status_answer, Decision, Verb, MAX_CONNECTIONS,
-    MAX_REQUEST, READ_TIMEOUT, SOCKET_NAME, WRITE_TIMEOUT,
+    accepted, allowed, refused, status_answer, verdict_text, Ask, Request, Verb, Verdict,
+    MAX_CONNECTIONS, MAX_REQUEST, READ_TIMEOUT, SOCKET_NAME, SUPERVISOR_WAIT, WRITE_TIMEOUT,
 };
 use crate::config::lifecycle::{ControlSocket, InterfacesConfig};
 use crate::emit;
 use crate::events::Event;
 use crate::status::Snapshot;
-use crate::supervisor::Request;
 
 /// At most this much unread input is dropped before closing, for at most this long.
 const DRAIN_LIMIT: usize = 64 * 1024;
@@ -356,9 +356,8 @@ async fn serve(
         return;
     };
     let request = verb.word();
-    let snapshot = snapshots.borrow().clone();
-    let reply = match decide(verb, &snapshot) {
-        Decision::Status => {
+    let ask = match verb {
+        Verb::Status => {
             emit!(
                 debug,
                 Event::ControlRequest,
@@ -368,49 +367,21 @@ async fn serve(
                 pid,
                 "control request status from uid {uid} (pid {pid})"
             );
-            status_answer(&snapshot)
+            let snapshot = snapshots.borrow().clone();
+            answer(&mut stream, status_answer(&snapshot)).await;
+            return;
         }
-        Decision::Send(message, text) => match requests.send(message) {
-            Ok(()) => {
-                emit!(
-                    info,
-                    Event::ControlRequest,
-                    request,
-                    accepted = true,
-                    uid,
-                    pid,
-                    "control request {request} from uid {uid} (pid {pid}): {text}"
-                );
-                accepted(verb, &text)
-            }
-            Err(_) => {
-                let error = "tend is exiting: the supervisor takes no more requests";
-                emit!(
-                    info,
-                    Event::ControlRequest,
-                    request,
-                    accepted = false,
-                    uid,
-                    pid,
-                    reason = "exiting",
-                    "control request {request} from uid {uid} (pid {pid}) refused: {error}"
-                );
-                refused(error)
-            }
+        Verb::Restart => Ask::Restart,
+        Verb::Stop => Ask::Stop,
+    };
+    // The supervisor logs its verdict (control_request) as it gives it.
+    let (written, written_rx) = oneshot::channel::<()>();
+    let reply = match ask_supervisor(&requests, ask, uid, pid, written_rx).await {
+        Ok(verdict) => match verdict_text(ask, verdict) {
+            Ok(text) => accepted(verb, &text),
+            Err(error) => refused(&error),
         },
-        Decision::Nothing(text) => {
-            emit!(
-                info,
-                Event::ControlRequest,
-                request,
-                accepted = true,
-                uid,
-                pid,
-                "control request {request} from uid {uid} (pid {pid}): {text}"
-            );
-            accepted(verb, &text)
-        }
-        Decision::Refuse(error) => {
+        Err((reason, error)) => {
             emit!(
                 info,
                 Event::ControlRequest,
@@ -418,13 +389,54 @@ async fn serve(
                 accepted = false,
                 uid,
                 pid,
-                reason = "state",
+                reason,
                 "control request {request} from uid {uid} (pid {pid}) refused: {error}"
             );
             refused(&error)
         }
     };
     answer(&mut stream, reply).await;
+    drop(written);
+}
+
+/// Hands `ask` to the supervisor and waits (at most SUPERVISOR_WAIT) for its verdict.
+/// Err with the event's `reason` and the client's error when there is none: the
+/// supervisor then never acts on the request (it carries out only a request whose
+/// verdict it could deliver, and the receiver is dropped here on the timeout).
+async fn ask_supervisor(
+    requests: &mpsc::UnboundedSender<Request>,
+    ask: Ask,
+    uid: u32,
+    pid: i32,
+    written: oneshot::Receiver<()>,
+) -> Result<Verdict, (&'static str, String)> {
+    let exiting = || {
+        (
+            "exiting",
+            "tend is exiting: the supervisor takes no more requests".to_owned(),
+        )
+    };
+    let (reply, verdict) = oneshot::channel();
+    requests
+        .send(Request {
+            ask,
+            uid,
+            pid,
+            reply,
+            written,
+        })
+        .map_err(|_| exiting())?;
+    match timeout(SUPERVISOR_WAIT, verdict).await {
+        Ok(Ok(verdict)) => Ok(verdict),
+        Ok(Err(_)) => Err(exiting()),
+        Err(_) => Err((
+            "busy",
+            format!(
+                "tend is busy (running a remediation command or the post-stop hooks) and did \
+                 not take the request within {SUPERVISOR_WAIT:?}: it was not carried out; ask again"
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
