@@ -301,7 +301,9 @@ fn a_silent_client_does_not_block_others_and_is_dropped_in_time() {
     // ...and it is closed, unanswered, after the read timeout.
     silent.set_nonblocking(false).expect("blocking");
     silent.set_read_timeout(Some(PATIENCE)).expect("timeout");
-    assert_eq!(silent.read(&mut byte).expect("EOF"), 0);
+    // read_to_end retries a read that a signal interrupts (EINTR), as a lone read does not.
+    let mut rest = Vec::new();
+    assert_eq!(silent.read_to_end(&mut rest).expect("EOF"), 0);
     let dropped = t.wait_event_where("control_request", |e| e["reason"] == "timeout");
     assert_eq!(dropped["accepted"], false);
 
@@ -522,4 +524,173 @@ fn clients_read_the_path_variables_as_tend_does() {
         text.lines().collect::<Vec<_>>(),
         ["status 0", "status --socket 0", "stop 0", "tend 143"]
     );
+}
+
+/// Like `recording_child`, but on the TERM it exits only once `release` exists: the
+/// restart's stop phase lasts until the test ends it.
+fn slow_stopping_child(log: &Path, release: &Path) -> String {
+    format!(
+        "trap 'echo term $$ >> {0}; while [ ! -e {1} ]; do sleep 0.02; done; exit 0' TERM; \
+         echo start $$ >> {0}; while :; do sleep 0.05; done",
+        log.display(),
+        release.display()
+    )
+}
+
+#[test]
+fn concurrent_restarts_restart_once_and_refuse_the_others() {
+    for mode in MODES {
+        let scratch = Scratch::new("concurrent");
+        let (log, release) = (scratch.path("log"), scratch.path("release"));
+        let env = [("TEND_SHUTDOWN_TIMEOUT", "60s")];
+        let script = slow_stopping_child(&log, &release);
+        let (mut t, socket, old) = start(mode, &scratch, &script, &env);
+        wait_trap_set(&log, old);
+
+        // Eight clients at once (the protocol `tend restart` speaks; the command itself is
+        // refused in the next test): all connect, then all send, then all read. The old child
+        // does not stop until `release`, so every request is judged while the first
+        // accepted restart is under way.
+        let mut streams: Vec<UnixStream> = (0..8)
+            .map(|_| UnixStream::connect(&socket).expect("connect"))
+            .collect();
+        for stream in &mut streams {
+            stream.write_all(b"restart\n").expect("send");
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        }
+        let answers: Vec<Value> = streams
+            .iter_mut()
+            .map(|stream| {
+                stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+                let mut text = String::new();
+                stream.read_to_string(&mut text).expect("answer");
+                serde_json::from_str(&text).expect("JSON answer")
+            })
+            .collect();
+        let (accepted, refused): (Vec<_>, Vec<_>) =
+            answers.iter().partition(|a| a["accepted"] == true);
+        assert_eq!(accepted.len(), 1, "{mode:?}: one accepted: {answers:?}");
+        let message = accepted[0]["message"].as_str().expect("message");
+        assert!(
+            message.contains(&format!("child pid {old}")),
+            "the answer names the child it restarts: {message}"
+        );
+        for answer in &refused {
+            let error = answer["error"].as_str().expect("error");
+            assert!(
+                error.contains("a restart is already under way")
+                    && error.contains("not carried out"),
+                "{mode:?}: {error}"
+            );
+        }
+        // One event per client, consistent with the answers.
+        for _ in 0..8 {
+            t.wait_event_where("control_request", |e| e["request"] == "restart");
+        }
+        let requests = t.events("control_request");
+        let yes = requests.iter().filter(|e| e["accepted"] == true).count();
+        let no: Vec<_> = requests.iter().filter(|e| e["accepted"] == false).collect();
+        assert_eq!((yes, no.len()), (1, 7), "{mode:?}: {requests:?}");
+        assert!(no.iter().all(|e| e["reason"] == "state"), "{no:?}");
+
+        std::fs::write(&release, "").expect("release");
+        let new = t.wait_event("child_started")["pid"].as_i64().expect("pid");
+        wait_trap_set(&log, new);
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 0, "{mode:?}");
+        let restarts = t.events("restart_initiated");
+        assert_eq!(restarts.len(), 1, "{mode:?}: one restart: {restarts:?}");
+        assert_eq!(restarts[0]["pid"], old);
+        assert_eq!(
+            t.events("child_started").len(),
+            2,
+            "{mode:?}: one new child"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("log"),
+            format!("start {old}\nterm {old}\nstart {new}\nterm {new}\n")
+        );
+    }
+}
+
+#[test]
+fn during_a_restarts_stop_a_restart_is_refused_and_a_stop_ends_tend() {
+    let scratch = Scratch::new("stopphase");
+    let (log, release) = (scratch.path("log"), scratch.path("release"));
+    let env = [("TEND_SHUTDOWN_TIMEOUT", "60s")];
+    let script = slow_stopping_child(&log, &release);
+    let (mut t, _, old) = start(Mode::Process, &scratch, &script, &env);
+    wait_trap_set(&log, old);
+
+    let out = client(&scratch, &["restart"], &[], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    t.wait_event("restart_initiated");
+    wait_for("the old child's term line", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&format!("term {old}")))
+    });
+
+    let out = client(&scratch, &["restart"], &[], None);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("a restart is already under way"),
+        "{}",
+        out.stderr
+    );
+    let refusal = t.wait_event_where("control_request", |e| e["accepted"] == false);
+    assert_eq!(refusal["reason"], "state");
+    // A stop is accepted and ends tend once the old child has stopped: no new child.
+    let out = client(&scratch, &["stop"], &[], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("stop requested"), "{}", out.stdout);
+
+    std::fs::write(&release, "").expect("release");
+    assert_eq!(
+        t.wait_exit(),
+        0,
+        "the old child's code (its TERM trap exits 0)"
+    );
+    assert_eq!(t.events("child_started").len(), 1, "no new child started");
+    assert_eq!(t.events("restart_initiated").len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log"),
+        format!("start {old}\nterm {old}\n")
+    );
+}
+
+#[test]
+fn during_a_restart_delay_a_restart_is_refused_and_a_stop_ends_tend() {
+    let scratch = Scratch::new("delay");
+    let env = [
+        ("TEND_RESTART", "always"),
+        ("TEND_RESTART_DELAY", "60s"),
+        ("TEND_RESTART_MAX_DELAY", "60s"),
+    ];
+    let (mut t, _, old) = start(Mode::Process, &scratch, "exit 3", &env);
+    let initiated = t.wait_event("restart_initiated");
+    assert_eq!(initiated["reason"], "child_exited");
+    assert_eq!(initiated["pid"], old);
+
+    let out = client(&scratch, &["restart"], &[], None);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("a restart is already under way"),
+        "{}",
+        out.stderr
+    );
+    let refusal = t.wait_event("control_request");
+    assert_eq!(
+        (&refusal["accepted"], &refusal["reason"]),
+        (&false.into(), &"state".into())
+    );
+    let out = client(&scratch, &["stop"], &[], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(t.wait_exit(), 3, "the last child's code");
+    assert_eq!(
+        t.events("child_started").len(),
+        1,
+        "the delay was not waited out"
+    );
+    let requests = t.events("control_request");
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[1]["accepted"], true);
 }
