@@ -25,6 +25,7 @@ mod restarts;
 mod shutdown;
 mod startup;
 mod status;
+mod stdout;
 mod supervisor;
 mod users;
 mod words;
@@ -64,16 +65,16 @@ fn tend() -> libc::c_int {
         Ok(Command::Health(Ok(question))) => readiness::main(question),
         Ok(Command::Health(Err(message))) => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.
-            println!("tend health: {message}");
+            outln!("tend health: {message}");
             1
         }
         Ok(Command::Wait(args)) => wait(args),
         Ok(Command::Help) => {
-            print!("{}", cli::help());
+            out!("{}", cli::help());
             0
         }
         Ok(Command::Version) => {
-            println!("tend {}", env!("CARGO_PKG_VERSION"));
+            outln!("tend {}", env!("CARGO_PKG_VERSION"));
             0
         }
         Err(message) => {
@@ -267,7 +268,7 @@ fn check_config() -> i32 {
     events::init(format, &level);
     match load_config(env) {
         Ok(config) => {
-            println!("{:#}", config.to_json());
+            outln!("{:#}", config.to_json());
             0
         }
         Err(code) => code,
@@ -297,11 +298,11 @@ fn print_status() -> i32 {
         };
         return match status::shown(&text, status::writer_alive) {
             Ok(status::Shown::Current(document)) => {
-                print!("{document}");
+                out!("{document}");
                 0
             }
             Ok(status::Shown::Stale(document, reason)) => {
-                print!("{document}");
+                out!("{document}");
                 eprintln!("tend: the status file {} {reason}", path.display());
                 1
             }

@@ -24,7 +24,7 @@ pub fn main(question: Question) -> i32 {
         Ok(snapshot) => judge(&snapshot, question),
         Err(reason) => (1, reason),
     };
-    println!("{reason}");
+    crate::outln!("{reason}");
     code
 }
 

@@ -626,6 +626,34 @@ fn check_config_prints_the_effective_configuration() {
     assert!(bad.stdout.is_empty());
 }
 
+/// Client commands whose reader went away (`tend status | head -c1`) still answer with
+/// their exit code: std's print panicked on the EPIPE and tend exited 134.
+#[test]
+fn client_commands_survive_a_closed_stdout() {
+    let dir = Scratch::new("closed-stdout");
+    // No tend runs with this status file: `health` and `status` answer 1.
+    let status_file = dir.path("status.json");
+    for (args, code) in [
+        (&["--version"][..], 0),
+        (&["--help"][..], 0),
+        (&["health"][..], 1),
+        (&["health", "--bogus"][..], 1),
+        (&["check-config"][..], 0),
+    ] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let status = std::process::Command::new(BIN)
+            .args(args)
+            .env("TEND_STATUS_FILE", &status_file)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::null())
+            .status()
+            .expect("run tend");
+        assert_eq!(status.code(), Some(code), "tend {args:?}: {status:?}");
+    }
+}
+
 #[test]
 fn help_and_version() {
     let help = std::process::Command::new(BIN)

@@ -117,8 +117,8 @@ fn report(verb: Verb, path: &Path, line: &str) -> i32 {
         return 1;
     }
     match verb {
-        Verb::Status => println!("{}", answer["status"]),
-        _ => println!("{}", answer["message"].as_str().unwrap_or("accepted")),
+        Verb::Status => crate::outln!("{}", answer["status"]),
+        _ => crate::outln!("{}", answer["message"].as_str().unwrap_or("accepted")),
     }
     0
 }
