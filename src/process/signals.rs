@@ -22,7 +22,8 @@ use crate::config::values::{is_fault_signal, signal_name};
 use crate::emit;
 use crate::events::Event;
 
-/// The signals tend catches. Left out: those that cannot be caught (KILL, STOP), the
+/// The signals tend catches. Left out: glibc's own 32 and 33 (its sigprocmask will not
+/// block them, and they are its threads' business), those that cannot be caught (KILL, STOP), the
 /// faults (a crash must stay a crash), PIPE (raised by tend's own writes to a closed
 /// stderr; forwarding it would kill the child for tend's trouble), and with a terminal
 /// TTIN/TTOU, which tend ignores so that it can never be stopped by its own terminal.
