@@ -9,7 +9,7 @@ use super::catalogue::{var, VarSpec};
 use super::parser::Parser;
 use super::values::{format_duration, parse_duration};
 use crate::policy::{Step, Thresholds};
-use crate::probe::{redact_value, Probe};
+use crate::probe::Probe;
 
 pub const VARIABLES: &[VarSpec] = &[
     var(
@@ -168,7 +168,8 @@ fn probe(parser: &mut Parser, raw: Option<String>) -> Option<Probe> {
     match Probe::parse(&text) {
         Ok(probe) => Some(probe),
         Err(error) => {
-            parser.error("TEND_HEALTH_CHECK", Some(redact_value(&text)), error);
+            // The error quotes the (redacted) value itself, as for TEND_WAIT_FOR.
+            parser.error("TEND_HEALTH_CHECK", None, error);
             None
         }
     }
