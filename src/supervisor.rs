@@ -517,9 +517,9 @@ impl Supervisor {
             }
             Err(error) => {
                 let code = error.exit_code();
+                let message = error.message(&program);
                 emit!(error, Event::SpawnFailed, command = %program, reason = error.reason(),
-                    exit_code = code, error = %error.error(),
-                    "cannot run {program:?}: {} (PATH is searched when the name has no '/')", error.error());
+                    exit_code = code, error = %error.error(), "{message}");
                 self.set_state(State::Failed);
                 Err(code)
             }

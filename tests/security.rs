@@ -378,3 +378,97 @@ fn a_fallback_directory_others_can_write_is_not_trusted() {
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait_exit(), 143);
 }
+
+/// A script without `#!`: the kernel refuses it (ENOEXEC); glibc's execvp would then run
+/// it with /bin/sh, which would leave `marker` behind.
+fn script_without_shebang(scratch: &Scratch) -> (String, std::path::PathBuf) {
+    let (script, marker) = (scratch.path("no-shebang"), scratch.path("ran"));
+    std::fs::write(
+        &script,
+        format!("echo ran > {}\nexit 7\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.to_str().unwrap().to_owned(), marker)
+}
+
+#[test]
+fn a_script_without_shebang_is_never_run_with_a_shell_whatever_the_settings() {
+    let mut settings: Vec<&[(&str, &str)]> = vec![
+        &[],
+        &[("TEND_SIGNAL_TARGET", "group")],
+        &[("TEND_NO_NEW_PRIVS", "true")],
+    ];
+    if is_root() {
+        settings.push(&[("TEND_USER", "0")]);
+    }
+    for mode in MODES {
+        for env in &settings {
+            let scratch = Scratch::new("noshebang");
+            let (script, marker) = script_without_shebang(&scratch);
+            let (code, tend) = run(mode, &scratch, &["--", &script], env);
+            assert_eq!(code, 126, "{mode:?} {env:?}");
+            let failed = tend.events("spawn_failed");
+            assert_eq!(failed[0]["reason"], "not_executable", "{mode:?} {env:?}");
+            assert!(
+                failed[0]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Exec format error"),
+                "{mode:?} {env:?}: {}",
+                failed[0]
+            );
+            assert!(!marker.exists(), "{mode:?} {env:?}: a shell ran the script");
+        }
+    }
+}
+
+#[test]
+fn hooks_probes_and_tend_wait_never_run_a_script_without_shebang_with_a_shell() {
+    for mode in MODES {
+        let scratch = Scratch::new("noshebang-helpers");
+        let (script, marker) = script_without_shebang(&scratch);
+
+        let (code, hook) = run(
+            mode,
+            &scratch,
+            &["--", "true"],
+            &[("TEND_PRE_START", &script)],
+        );
+        assert_eq!(code, 71, "{mode:?}");
+        let failed = hook.events("hook_failed");
+        assert!(
+            failed[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Exec format error"),
+            "{mode:?}: {}",
+            failed[0]
+        );
+        assert!(!marker.exists(), "{mode:?}: a shell ran the pre-start hook");
+
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.env("TEND_HEALTH_CHECK", format!("exec:{script}"))
+            .env("TEND_HEALTH_INTERVAL", "100ms");
+        let mut t = Running::start(cmd, mode);
+        let failed = t.wait_event("health_check_failed");
+        t.signal(libc::SIGTERM);
+        t.wait_exit();
+        assert!(
+            failed["error"]
+                .as_str()
+                .unwrap()
+                .contains("Exec format error"),
+            "{mode:?}: {failed}"
+        );
+        assert!(!marker.exists(), "{mode:?}: a shell ran the exec probe");
+
+        let (code, wait) = run(mode, &scratch, &["wait", "exec:true", "--", &script], &[]);
+        assert_eq!(code, 126, "{mode:?}");
+        assert_eq!(wait.events("spawn_failed")[0]["reason"], "not_executable");
+        assert!(
+            !marker.exists(),
+            "{mode:?}: a shell ran tend wait's command"
+        );
+    }
+}

@@ -22,7 +22,7 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::Spawn(error) => write!(f, "{}", error.error()),
+            RunError::Spawn(error) => write!(f, "{error}"),
             RunError::TimedOut => f.write_str("timed out"),
         }
     }

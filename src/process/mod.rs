@@ -4,6 +4,7 @@
 //! when the child is gone.
 
 pub mod command;
+pub mod exec;
 pub mod exit;
 mod posix_spawn;
 pub mod reaper;

@@ -6,10 +6,13 @@
 //! its exit can be collected.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+
+use super::exec::Program;
 
 /// What kind of process group the new process gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,14 @@ pub enum SpawnError {
 }
 
 impl SpawnError {
+    /// Sorts an error from fork, exec or posix_spawn.
+    pub fn from_io(error: io::Error) -> SpawnError {
+        match error.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => SpawnError::NotFound(error),
+            _ => SpawnError::NotExecutable(error),
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             SpawnError::NotFound(_) => 127,
@@ -85,6 +96,17 @@ impl SpawnError {
             SpawnError::NotFound(e) | SpawnError::NotExecutable(e) => e,
         }
     }
+
+    /// The sentence for a `spawn_failed` event about `program`.
+    pub fn message(&self, program: &str) -> String {
+        format!("cannot run {program:?}: {self} (PATH is searched when the name has no '/')")
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error())
+    }
 }
 
 /// Starts the process. The caller must hold the reaper's registry lock.
@@ -101,22 +123,21 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
         close_inherited_fds_once();
         super::posix_spawn::spawn(program, args, spec.helper)
     };
-    started.map_err(|error| match error.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => SpawnError::NotFound(error),
-        _ => SpawnError::NotExecutable(error),
-    })
+    started.map_err(SpawnError::from_io)
 }
 
-/// The slow way, through std's fork: `child_setup` runs between fork and exec.
+/// The slow way, through std's fork: `child_setup` runs between fork and exec, then the
+/// closure execs the program itself (`exec::Program`), so that std's execvp, which runs a
+/// script without `#!` with /bin/sh, is never reached. An exec error goes back to the
+/// parent through std's pipe, as the closure's error.
 fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io::Result<i32> {
+    let home = spec.credentials.as_ref().and_then(|c| c.home.as_deref());
+    let executable = Program::new(&spec.argv, home)?;
     let mut command = Command::new(program);
     command.args(args);
     if spec.helper {
         command.stdin(Stdio::null());
         command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
-    }
-    if let Some(home) = spec.credentials.as_ref().and_then(|c| c.home.clone()) {
-        command.env("HOME", home);
     }
     let isolation = spec.isolation;
     let foreground = spec.foreground;
@@ -126,7 +147,8 @@ fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io:
     // system calls; everything it needs was allocated above, before the fork.
     unsafe {
         command.pre_exec(move || {
-            child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)
+            child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)?;
+            Err(executable.exec())
         });
     }
     // Dropping `Child` neither waits nor kills: the reaper owns the exit status.

@@ -102,8 +102,7 @@ async fn run(
     signals: Option<(&mut Signals, &Config)>,
 ) -> Result<(), HookError> {
     let spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
-    let mut helper =
-        Helper::start(reaper, spec).map_err(|e| HookError::Spawn(e.error().to_string()))?;
+    let mut helper = Helper::start(reaper, spec).map_err(|e| HookError::Spawn(e.to_string()))?;
     let deadline = tokio::time::Instant::now() + timeout;
     let exit = match signals {
         None => tokio::time::timeout_at(deadline, helper.wait()).await.ok(),

@@ -212,21 +212,27 @@ pub async fn wait_standalone(probes: &[crate::probe::Probe], timeout: std::time:
     }
 }
 
-/// Replaces tend with `argv` (PATH lookup, no shell); returns only on failure, with the
-/// shell's code for it (127 not found, 126 not executable).
+/// Replaces tend with `argv` (PATH lookup as posix_spawnp does it, no shell: a script
+/// without `#!` is not executable); returns only on failure, with the shell's code for
+/// it (127 not found, 126 not executable).
 pub fn exec(argv: &[std::ffi::OsString]) -> i32 {
-    use std::os::unix::process::CommandExt;
-    let Some((program, args)) = argv.split_first() else {
+    use crate::process::spawn::SpawnError;
+    let Some(program) = argv.first() else {
         return 0;
     };
-    crate::process::signals::clean_for_exec();
-    let error = std::process::Command::new(program).args(args).exec();
-    let (code, reason) = match error.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => (127, "not_found"),
-        _ => (126, "not_executable"),
+    let error = match crate::process::exec::Program::new(argv, None) {
+        Ok(executable) => {
+            crate::process::signals::clean_for_exec();
+            // Safety: tend is done; replacing it with the command is the point.
+            unsafe { executable.exec() }
+        }
+        Err(error) => error,
     };
+    let error = SpawnError::from_io(error);
+    let code = error.exit_code();
     let shown = program.to_string_lossy();
-    emit!(error, Event::SpawnFailed, command = %shown, reason, exit_code = code, error = %error,
-        "cannot run {shown:?}: {error} (PATH is searched when the name has no '/')");
+    let message = error.message(&shown);
+    emit!(error, Event::SpawnFailed, command = %shown, reason = error.reason(), exit_code = code,
+        error = %error.error(), "{message}");
     code
 }
