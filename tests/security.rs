@@ -472,3 +472,45 @@ fn hooks_probes_and_tend_wait_never_run_a_script_without_shebang_with_a_shell() 
         );
     }
 }
+
+/// RLIMIT_NPROC reached: the kernel refuses the exec after the switch to a user that is
+/// over it (EAGAIN), as fork refuses an ordinary user. That is no fault of the command.
+#[test]
+fn a_process_limit_is_reported_as_such_not_as_a_command_that_cannot_run() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // One process of nobody's already running puts nobody over a limit of 0.
+    let mut other = Command::new("sleep");
+    other.arg("60").uid(65534).gid(65534);
+    let mut other = other.spawn().expect("sleep as nobody");
+    for mode in MODES {
+        let scratch = Scratch::new("nproc");
+        let mut cmd = tend(mode, &scratch, &["--", "true"]);
+        cmd.env("TEND_USER", "65534:65534");
+        // Safety: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let zero = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_NPROC, &zero);
+                Ok(())
+            });
+        }
+        let mut t = Running::start(cmd, mode);
+        let code = t.wait_exit();
+        assert_eq!(code, 126, "{mode:?}");
+        let failed = t.events("spawn_failed");
+        assert_eq!(failed[0]["reason"], "no_process", "{mode:?}: {}", failed[0]);
+        let message = failed[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("EAGAIN") && message.contains("no process could be created"),
+            "{mode:?}: {message}"
+        );
+    }
+    let _ = other.kill();
+    let _ = other.wait();
+}

@@ -66,6 +66,9 @@ impl SpawnSpec {
 pub enum SpawnError {
     NotFound(io::Error),
     NotExecutable(io::Error),
+    /// No process could be created (EAGAIN: a process limit such as RLIMIT_NPROC or the
+    /// cgroup's pids.max; ENOMEM): nothing is wrong with the command itself.
+    NoProcess(io::Error),
 }
 
 impl SpawnError {
@@ -73,6 +76,7 @@ impl SpawnError {
     pub fn from_io(error: io::Error) -> SpawnError {
         match error.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ENOTDIR) => SpawnError::NotFound(error),
+            Some(libc::EAGAIN) | Some(libc::ENOMEM) => SpawnError::NoProcess(error),
             _ => SpawnError::NotExecutable(error),
         }
     }
@@ -80,7 +84,7 @@ impl SpawnError {
     pub fn exit_code(&self) -> i32 {
         match self {
             SpawnError::NotFound(_) => 127,
-            SpawnError::NotExecutable(_) => 126,
+            SpawnError::NotExecutable(_) | SpawnError::NoProcess(_) => 126,
         }
     }
 
@@ -88,24 +92,42 @@ impl SpawnError {
         match self {
             SpawnError::NotFound(_) => "not_found",
             SpawnError::NotExecutable(_) => "not_executable",
+            SpawnError::NoProcess(_) => "no_process",
         }
     }
 
     pub fn error(&self) -> &io::Error {
         match self {
-            SpawnError::NotFound(e) | SpawnError::NotExecutable(e) => e,
+            SpawnError::NotFound(e) | SpawnError::NotExecutable(e) | SpawnError::NoProcess(e) => e,
         }
     }
 
     /// The sentence for a `spawn_failed` event about `program`.
     pub fn message(&self, program: &str) -> String {
-        format!("cannot run {program:?}: {self} (PATH is searched when the name has no '/')")
+        match self {
+            SpawnError::NoProcess(_) => format!(
+                "cannot run {program:?}: {self} (a process limit such as RLIMIT_NPROC or \
+                 pids.max, or memory, is exhausted)"
+            ),
+            _ => format!(
+                "cannot run {program:?}: {self} (PATH is searched when the name has no '/')"
+            ),
+        }
     }
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.error())
+        match self {
+            SpawnError::NoProcess(error) => {
+                let name = match error.raw_os_error() {
+                    Some(libc::EAGAIN) => "EAGAIN",
+                    _ => "ENOMEM",
+                };
+                write!(f, "no process could be created ({name}: {error})")
+            }
+            _ => write!(f, "{}", self.error()),
+        }
     }
 }
 
