@@ -442,6 +442,57 @@ fn leftover_processes_get_term_then_kill_and_tend_exits_as_soon_as_they_are_gone
     }
 }
 
+/// As PID 1, tend's TERM and its wait reach processes that joined the namespace from
+/// outside (`docker exec`, `nsenter`): their parent is outside, so they are not tend's
+/// children, and the kernel would SIGKILL them without warning when tend exits.
+#[test]
+fn processes_that_joined_the_namespace_get_term_before_tend_exits() {
+    let dir = Scratch::new("joined");
+    let (go, ready, log) = (dir.path("go"), dir.path("ready"), dir.path("log"));
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.01; done; exit 3",
+        go.display()
+    );
+    let mut cmd = tend(Mode::Pid1, &dir, &["--", "sh", "-c", &script]);
+    cmd.env("TEND_SHUTDOWN_TIMEOUT", "10s");
+    let mut t = Running::start(cmd, Mode::Pid1);
+    t.wait_event("child_started");
+    let joined = format!(
+        "trap 'echo TERM >> {}; exit 0' TERM; echo > {}; sleep 100 & wait",
+        log.display(),
+        ready.display()
+    );
+    let mut exec = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &t.tend_pid().to_string(),
+            "-p",
+            "-m",
+            "sh",
+            "-c",
+            &joined,
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("nsenter");
+    read_when_present(&ready);
+    std::fs::write(&go, "").expect("go");
+    let remaining = t.wait_event("processes_remaining");
+    assert_eq!(t.wait_exit(), 3, "the child's code; {}", t.raw.join("\n"));
+    let _ = exec.wait();
+    println!("{remaining}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        "TERM\n",
+        "the joined shell got TERM"
+    );
+    assert!(
+        t.events("force_kill").is_empty(),
+        "it obeyed the TERM: {}",
+        t.raw.join("\n")
+    );
+}
+
 /// The state letter of process `pid` (R, S, T, Z…), or None once it is gone.
 fn process_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -1,13 +1,19 @@
 //! Finding and signalling the processes that remain besides the child: everything else
 //! in the container when tend is PID 1, tend's descendants when it is a subreaper.
+//!
+//! The reading of /proc and the signals are the edges; which processes are in scope is
+//! decided by pure functions over the table read from /proc.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io;
+use std::path::Path;
 
 /// Which processes tend is responsible for cleaning up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// PID 1 of a PID namespace: every other process in it (`kill(-1, …)`).
+    /// PID 1 of a PID namespace: every other process in it (`kill(-1, …)`), those that
+    /// joined it from outside (`docker exec`, `nsenter`) included.
     Namespace,
     /// A subreaper: tend's descendants, found through /proc.
     Descendants,
@@ -40,11 +46,16 @@ impl Scope {
     }
 
     /// Whether any process in scope is left (zombies of our own included, until reaped).
-    /// Every process in scope descends from tend, and a descendant whose parent died is
-    /// re-parented to tend (PID 1 or subreaper): so one exists exactly when tend has a
-    /// child. That is one system call instead of a scan of /proc.
+    ///
+    /// Every descendant of tend whose parent died is re-parented to tend (PID 1 or
+    /// subreaper): so a descendant exists exactly when tend has a child. That is one
+    /// system call instead of a scan of /proc, and the whole answer for a subreaper.
+    /// As PID 1 it is not: a process that joined the namespace from outside (`docker
+    /// exec`, `nsenter`) has its parent outside, and the kernel kills it without warning
+    /// when tend exits. So when tend has no child, PID 1 also looks in the namespace's
+    /// /proc, if /proc is the namespace's own.
     pub fn any_left(self) -> bool {
-        has_children()
+        has_children() || (self == Scope::Namespace && others_in_namespace().unwrap_or(false))
     }
 }
 
@@ -57,13 +68,63 @@ fn has_children() -> bool {
     (unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) }) == 0
 }
 
-/// All descendants of `root`, from a scan of /proc/*/stat.
-pub fn descendants(root: i32) -> Vec<i32> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    for entry in entries.flatten() {
+/// Whether the namespace holds a live process other than tend; None when /proc cannot
+/// tell (it belongs to another namespace, or cannot be read).
+fn others_in_namespace() -> Option<bool> {
+    if !proc_is_ours() {
+        return None;
+    }
+    let procs = scan().ok()?;
+    Some(!in_scope(Scope::Namespace, &procs, 1).is_empty())
+}
+
+/// Whether /proc is the one of tend's PID namespace, with tend as its PID 1: tend mounts
+/// nothing itself, and a /proc of the host (`unshare --pid` without `--mount-proc`)
+/// would show processes that are not tend's to signal, under pids that are not its own.
+fn proc_is_ours() -> bool {
+    fs::read_link("/proc/self").is_ok_and(|link| link == Path::new("1"))
+}
+
+/// One process as /proc/PID/stat shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    /// Start time in clock ticks after boot: with the pid, it names one process even
+    /// when the pid is reused.
+    pub start: u64,
+    /// Exited, not yet reaped (state Z or X): beyond any signal.
+    pub dead: bool,
+    /// A kernel thread (seen only when tend is the host's own init): no signal reaches it.
+    pub kernel: bool,
+}
+
+/// PF_KTHREAD in the `flags` field of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Parses /proc/PID/stat. The command name may hold spaces and parentheses: the fields
+/// resume after the last ')'.
+pub fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // After the name: state (0), ppid (1), pgrp, session, tty_nr, tpgid, flags (6), …,
+    // starttime (19).
+    let state = *fields.first()?;
+    Some(Proc {
+        pid,
+        ppid: fields.get(1)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+        dead: state == "Z" || state == "X",
+        kernel: fields.get(6)?.parse::<u64>().ok()? & PF_KTHREAD != 0,
+    })
+}
+
+/// Every process that /proc lists. A process that is gone before its stat is read is
+/// left out; any other failure (EMFILE when tend is out of descriptors) is an error, not
+/// an empty or partial list.
+fn scan() -> io::Result<Vec<Proc>> {
+    let mut procs = Vec::new();
+    for entry in fs::read_dir("/proc")? {
+        let entry = entry?;
         let Some(pid) = entry
             .file_name()
             .to_str()
@@ -71,31 +132,138 @@ pub fn descendants(root: i32) -> Vec<i32> {
         else {
             continue;
         };
-        if let Some(ppid) = parent_of(pid) {
-            children.entry(ppid).or_default().push(pid);
+        match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => procs.extend(parse_stat(pid, &stat)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => return Err(e),
         }
     }
-    let mut found = Vec::new();
-    let mut queue = vec![root];
-    while let Some(pid) = queue.pop() {
-        if let Some(kids) = children.get(&pid) {
-            found.extend_from_slice(kids);
-            queue.extend_from_slice(kids);
-        }
-    }
-    found
+    Ok(procs)
 }
 
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+/// The live processes of `procs` that are in `scope` for tend as `me` (its pid as /proc
+/// shows it): for `Namespace` every one but tend, for `Descendants` those below tend.
+pub fn in_scope(scope: Scope, procs: &[Proc], me: i32) -> Vec<Proc> {
+    match scope {
+        Scope::Namespace => procs
+            .iter()
+            .filter(|p| p.pid != me && !p.dead && !p.kernel)
+            .copied()
+            .collect(),
+        Scope::Descendants => {
+            let mut children: HashMap<i32, Vec<&Proc>> = HashMap::new();
+            for p in procs {
+                children.entry(p.ppid).or_default().push(p);
+            }
+            let mut found = Vec::new();
+            let mut seen = HashSet::from([me]);
+            let mut queue = vec![me];
+            while let Some(pid) = queue.pop() {
+                for kid in children.get(&pid).into_iter().flatten() {
+                    // A loop cannot happen in a tree, but /proc is not read atomically:
+                    // a reused pid must not make this spin.
+                    if !seen.insert(kid.pid) {
+                        continue;
+                    }
+                    queue.push(kid.pid);
+                    if !kid.dead {
+                        found.push(**kid);
+                    }
+                }
+            }
+            found
+        }
+    }
+}
+
+/// All live descendants of `root`, from a scan of /proc (none when /proc cannot be read).
+pub fn descendants(root: i32) -> Vec<i32> {
+    let procs = scan().unwrap_or_default();
+    in_scope(Scope::Descendants, &procs, root)
+        .iter()
+        .map(|p| p.pid)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn proc(pid: i32, ppid: i32) -> Proc {
+        Proc {
+            pid,
+            ppid,
+            start: 100 + pid as u64,
+            dead: false,
+            kernel: false,
+        }
+    }
+
+    #[test]
+    fn parses_stat_with_a_hostile_name() {
+        let stat = "42 (a) b (c) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 \
+                    2000000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let p = parse_stat(42, stat).expect("parsed");
+        assert_eq!(
+            p,
+            Proc {
+                pid: 42,
+                ppid: 7,
+                start: 123456,
+                dead: false,
+                kernel: false
+            }
+        );
+        let zombie = stat.replace(") S 7", ") Z 7");
+        assert!(parse_stat(42, &zombie).expect("parsed").dead);
+        let kthread = stat.replace("4194560", "6291712");
+        assert!(parse_stat(42, &kthread).expect("parsed").kernel);
+        assert_eq!(parse_stat(42, "42 (truncated) S 7"), None);
+        assert_eq!(parse_stat(42, "no parenthesis"), None);
+    }
+
+    #[test]
+    fn the_namespace_is_everyone_alive_but_tend_and_kernel_threads() {
+        // 5 and 6 joined from outside: their parent shows as 0.
+        let mut procs = vec![proc(1, 0), proc(2, 1), proc(5, 0), proc(6, 5)];
+        procs.push(Proc {
+            dead: true,
+            ..proc(7, 0)
+        });
+        procs.push(Proc {
+            kernel: true,
+            ..proc(8, 0)
+        });
+        let pids: Vec<i32> = in_scope(Scope::Namespace, &procs, 1)
+            .iter()
+            .map(|p| p.pid)
+            .collect();
+        assert_eq!(pids, [2, 5, 6]);
+        assert!(in_scope(Scope::Namespace, &[proc(1, 0)], 1).is_empty());
+    }
+
+    #[test]
+    fn descendants_are_the_live_tree_below_tend() {
+        let procs = vec![
+            proc(1, 0),
+            proc(10, 1),
+            proc(20, 10),
+            proc(21, 20),
+            proc(22, 20),
+            Proc {
+                dead: true,
+                ..proc(23, 20)
+            },
+            proc(30, 1),
+        ];
+        let mut pids: Vec<i32> = in_scope(Scope::Descendants, &procs, 20)
+            .iter()
+            .map(|p| p.pid)
+            .collect();
+        pids.sort();
+        assert_eq!(pids, [21, 22]);
+    }
 
     #[test]
     fn finds_a_grandchild() {
