@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::emit;
 use crate::events::Event;
-use crate::process::sweep::Scope;
+use crate::process::sweep::{Scope, Sweep};
 
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 
@@ -30,7 +30,7 @@ pub fn install() {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
-        Scope::detect().signal_all(libc::SIGKILL);
+        Sweep::new(Scope::detect()).kill();
         crate::control::remove_socket();
         std::process::exit(70);
     }));

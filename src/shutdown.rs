@@ -12,6 +12,7 @@ use crate::config::SignalTarget;
 use crate::control::Ask;
 use crate::emit;
 use crate::events::Event;
+use crate::process::sweep::Sweep;
 use crate::process::Exit;
 use crate::status::State;
 use crate::supervisor::Supervisor;
@@ -19,6 +20,9 @@ use crate::supervisor::Supervisor;
 /// How often the sweep re-checks for processes that were not our children (their exits
 /// reach us only when their own parent dies first).
 const SWEEP_POLL: Duration = Duration::from_millis(20);
+/// How often the TERM phase of the sweep re-reads /proc for newcomers to warn (a
+/// subreaper reads the host's whole /proc: not every poll).
+const TERM_RESCAN: Duration = Duration::from_millis(100);
 /// SIGKILL cannot be ignored, but a process stuck in the kernel (D state) can delay its
 /// death; after this long tend stops waiting rather than hang the container.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -141,17 +145,18 @@ impl Supervisor {
     }
 
     /// TERM to every process left, up to `grace` for them to go, KILL to the rest, and
-    /// reap them all. Returns early as soon as none is left.
+    /// reap them all. Returns early as soon as none is left. Each round re-reads what is
+    /// left: newcomers get their TERM during the grace, and the KILL is sent again every
+    /// round, so that a process that keeps forking is outrun within a few rounds.
     pub(crate) async fn sweep(&mut self, grace: Duration) {
         self.reaper.reap();
-        if !self.scope.any_left() {
+        let mut sweep = Sweep::new(self.scope);
+        if !sweep.any_left() {
             return;
         }
         // The state is `stopping` in memory; now that it may last, readers must see it.
         self.write_status();
-        let count = self.scope.signal_all(libc::SIGTERM);
-        // Stopped ones too must act on it now (see `forward_stop`).
-        self.scope.signal_all(libc::SIGCONT);
+        let count = sweep.warn();
         emit!(
             info,
             Event::ProcessesRemaining,
@@ -159,10 +164,10 @@ impl Supervisor {
             grace_ms = grace.as_millis() as u64,
             "sent SIGTERM to the processes left behind"
         );
-        if self.wait_until_gone(grace, true).await {
+        if self.wait_until_gone(&mut sweep, Phase::Term, grace).await {
             return;
         }
-        let count = self.scope.signal_all(libc::SIGKILL);
+        let count = sweep.kill();
         emit!(
             warn,
             Event::ForceKill,
@@ -170,17 +175,20 @@ impl Supervisor {
             reason = "remaining_processes",
             "processes still running after {grace:?}, sending SIGKILL"
         );
-        self.wait_until_gone(KILL_WAIT, false).await;
+        self.wait_until_gone(&mut sweep, Phase::Kill, KILL_WAIT)
+            .await;
     }
 
-    /// True when every process in scope is gone within `limit`. A stop signal ends the wait
-    /// early when `interruptible` (the user wants out now).
-    async fn wait_until_gone(&mut self, limit: Duration, interruptible: bool) -> bool {
+    /// True when every process in scope is gone within `limit`. Between rounds, newcomers
+    /// get their TERM (at most every TERM_RESCAN: it reads /proc) or everyone their KILL
+    /// again, by `phase`. A stop signal ends the TERM phase early (the user wants out now).
+    async fn wait_until_gone(&mut self, sweep: &mut Sweep, phase: Phase, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
+        let mut rescan = Instant::now() + TERM_RESCAN;
         loop {
             let reaped = self.reaper.reaped();
             self.reaper.reap();
-            if !self.scope.any_left() {
+            if !sweep.any_left() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -191,7 +199,7 @@ impl Supervisor {
                 _ = sleep(SWEEP_POLL) => {}
                 _ = sleep_until(deadline) => {}
                 Some(sig) = self.signals.recv() => {
-                    if interruptible && self.config.is_stop_signal(sig) {
+                    if phase == Phase::Term && self.config.is_stop_signal(sig) {
                         return false;
                     }
                 }
@@ -200,6 +208,25 @@ impl Supervisor {
                     self.judge_request(request);
                 }
             }
+            match phase {
+                Phase::Term if Instant::now() >= rescan => {
+                    sweep.warn();
+                    rescan = Instant::now() + TERM_RESCAN;
+                }
+                Phase::Term => {}
+                Phase::Kill => {
+                    sweep.kill();
+                }
+            }
         }
     }
+}
+
+/// Which signal a sweep's wait sends again between its rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// TERM to newcomers; a stop signal ends the wait.
+    Term,
+    /// KILL to everyone.
+    Kill,
 }

@@ -493,6 +493,44 @@ fn processes_that_joined_the_namespace_get_term_before_tend_exits() {
     );
 }
 
+/// Pids of the processes whose argv is exactly `argv`.
+fn processes_running(argv: &[&str]) -> Vec<i32> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted))
+        .filter(|&pid| process_state(pid).is_some_and(|s| s != 'Z'))
+        .collect()
+}
+
+/// A leftover that keeps forking (and ignores TERM) outruns one snapshot of /proc: the
+/// KILL goes out again every round until nothing is left. As PID 1, kill(-1) is atomic.
+#[test]
+fn a_process_that_keeps_forking_leaves_no_survivor() {
+    const ARGV: [&str; 2] = ["sleep", "1717"];
+    let dir = Scratch::new("forker");
+    let script = "(trap '' TERM; while :; do sleep 1717 & done) & sleep 0.1; exit 6";
+    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", script]);
+    cmd.env("TEND_SHUTDOWN_TIMEOUT", "200ms");
+    let mut t = Running::start(cmd, Mode::Process);
+    assert_eq!(t.wait_exit(), 6);
+    let survivors = processes_running(&ARGV);
+    for &pid in &survivors {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    println!("{:?}", t.events("force_kill"));
+    assert!(
+        survivors.is_empty(),
+        "{} survivors: {survivors:?}",
+        survivors.len()
+    );
+}
+
 /// The state letter of process `pid` (R, S, T, Z…), or None once it is gone.
 fn process_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -28,23 +28,6 @@ impl Scope {
         }
     }
 
-    /// Sends `sig` to every process in scope; returns how many were signalled (for
-    /// `Namespace`, 1 means "at least one").
-    pub fn signal_all(self, sig: i32) -> usize {
-        match self {
-            // Safety: plain syscall. As PID 1, -1 reaches every process in the namespace but us.
-            Scope::Namespace => usize::from(unsafe { libc::kill(-1, sig) } == 0),
-            Scope::Descendants => {
-                let pids = descendants(std::process::id() as i32);
-                for &pid in &pids {
-                    // Safety: plain syscall; ESRCH (already gone) is fine.
-                    unsafe { libc::kill(pid, sig) };
-                }
-                pids.len()
-            }
-        }
-    }
-
     /// Whether any process in scope is left (zombies of our own included, until reaped).
     ///
     /// Every descendant of tend whose parent died is re-parented to tend (PID 1 or
@@ -57,6 +40,107 @@ impl Scope {
     pub fn any_left(self) -> bool {
         has_children() || (self == Scope::Namespace && others_in_namespace().unwrap_or(false))
     }
+}
+
+/// One sweep: signals the processes in scope round after round, re-reading /proc each
+/// time, so that a process that keeps forking cannot outrun a single snapshot.
+pub struct Sweep {
+    scope: Scope,
+    warned: Warned,
+    /// As PID 1, the first warning goes to everyone at once with `kill(-1)`.
+    warned_everyone: bool,
+}
+
+impl Sweep {
+    pub fn new(scope: Scope) -> Self {
+        Sweep {
+            scope,
+            warned: Warned::default(),
+            warned_everyone: false,
+        }
+    }
+
+    pub fn any_left(&self) -> bool {
+        self.scope.any_left()
+    }
+
+    /// SIGTERM, then SIGCONT (a stopped process must act on its TERM now, not at its
+    /// KILL), to every process in scope that has not had them in this sweep: called again,
+    /// it warns only the newcomers (a second TERM means "now" to some programs). Returns
+    /// how many; as PID 1 with a /proc that is not the namespace's, the first call
+    /// returns 1 for "at least one" and later calls reach nobody new.
+    pub fn warn(&mut self) -> usize {
+        let procs = self.list();
+        if self.scope == Scope::Namespace && !self.warned_everyone {
+            self.warned_everyone = true;
+            // kill(-1) is atomic: it also reaches a process forked since the scan.
+            let sent = signal_everyone(libc::SIGTERM);
+            signal_everyone(libc::SIGCONT);
+            return match procs {
+                Some(procs) => self.warned.newcomers(&procs).len(),
+                None => usize::from(sent),
+            };
+        }
+        let pids = self.warned.newcomers(&procs.unwrap_or_default());
+        for sig in [libc::SIGTERM, libc::SIGCONT] {
+            pids.iter().for_each(|&pid| signal(pid, sig));
+        }
+        pids.len()
+    }
+
+    /// SIGKILL to every process in scope, as many times as it is called; returns how many
+    /// there were (as PID 1 with a /proc not its own, 1 for "at least one").
+    pub fn kill(&mut self) -> usize {
+        let procs = self.list();
+        match self.scope {
+            Scope::Namespace => {
+                let sent = signal_everyone(libc::SIGKILL);
+                procs.map_or(usize::from(sent), |procs| procs.len())
+            }
+            Scope::Descendants => {
+                let procs = procs.unwrap_or_default();
+                procs.iter().for_each(|p| signal(p.pid, libc::SIGKILL));
+                procs.len()
+            }
+        }
+    }
+
+    /// The processes in scope now; None when /proc cannot tell.
+    fn list(&self) -> Option<Vec<Proc>> {
+        let me = match self.scope {
+            Scope::Namespace if !proc_is_ours() => return None,
+            Scope::Namespace => 1,
+            Scope::Descendants => std::process::id() as i32,
+        };
+        Some(in_scope(self.scope, &scan().ok()?, me))
+    }
+}
+
+/// Which processes got the warning in one sweep, by pid and start time (a pid may be
+/// reused within the sweep by a process that never had it).
+#[derive(Debug, Default)]
+pub struct Warned(HashSet<(i32, u64)>);
+
+impl Warned {
+    /// The pids of `procs` not warned yet, which from now on count as warned.
+    pub fn newcomers(&mut self, procs: &[Proc]) -> Vec<i32> {
+        procs
+            .iter()
+            .filter(|p| self.0.insert((p.pid, p.start)))
+            .map(|p| p.pid)
+            .collect()
+    }
+}
+
+/// `sig` to every process in the namespace but tend (as PID 1); false when none got it.
+fn signal_everyone(sig: i32) -> bool {
+    // Safety: plain syscall. As PID 1, -1 reaches every process in the namespace but us.
+    unsafe { libc::kill(-1, sig) == 0 }
+}
+
+fn signal(pid: i32, sig: i32) {
+    // Safety: plain syscall; ESRCH (already gone) is fine.
+    unsafe { libc::kill(pid, sig) };
 }
 
 /// Whether tend has any child, running or zombie. `WNOWAIT` leaves the status for the
@@ -177,15 +261,6 @@ pub fn in_scope(scope: Scope, procs: &[Proc], me: i32) -> Vec<Proc> {
     }
 }
 
-/// All live descendants of `root`, from a scan of /proc (none when /proc cannot be read).
-pub fn descendants(root: i32) -> Vec<i32> {
-    let procs = scan().unwrap_or_default();
-    in_scope(Scope::Descendants, &procs, root)
-        .iter()
-        .map(|p| p.pid)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +341,21 @@ mod tests {
     }
 
     #[test]
+    fn only_newcomers_are_warned_again() {
+        let mut warned = Warned::default();
+        assert_eq!(warned.newcomers(&[proc(5, 1), proc(6, 5)]), [5, 6]);
+        // 6 forked 7; 5 is gone and its pid was reused by another process.
+        let reused = Proc {
+            start: 999,
+            ..proc(5, 1)
+        };
+        assert_eq!(warned.newcomers(&[proc(6, 1), proc(7, 6), reused]), [7, 5]);
+        assert!(warned
+            .newcomers(&[proc(6, 1), proc(7, 6), reused])
+            .is_empty());
+    }
+
+    #[test]
     fn finds_a_grandchild() {
         let mut child = std::process::Command::new("sh")
             .args(["-c", "sleep 5 & echo $!; wait"])
@@ -278,7 +368,11 @@ mod tests {
             .read_line(&mut line)
             .expect("read");
         let grandchild: i32 = line.trim().parse().expect("pid");
-        let found = descendants(std::process::id() as i32);
+        let procs = scan().expect("/proc");
+        let found: Vec<i32> = in_scope(Scope::Descendants, &procs, std::process::id() as i32)
+            .iter()
+            .map(|p| p.pid)
+            .collect();
         assert!(found.contains(&(child.id() as i32)));
         assert!(found.contains(&grandchild));
         unsafe { libc::kill(grandchild, libc::SIGKILL) };
