@@ -12,6 +12,7 @@ use crate::config::SignalTarget;
 use crate::control::Ask;
 use crate::emit;
 use crate::events::Event;
+use crate::process::signals;
 use crate::process::sweep::Sweep;
 use crate::process::Exit;
 use crate::status::State;
@@ -149,7 +150,7 @@ impl Supervisor {
     /// left: newcomers get their TERM during the grace, and the KILL is sent again every
     /// round, so that a process that keeps forking is outrun within a few rounds.
     pub(crate) async fn sweep(&mut self, grace: Duration) {
-        self.reaper.reap();
+        signals::reap(&self.reaper);
         let mut sweep = Sweep::new(self.scope);
         if !sweep.any_left() {
             return;
@@ -187,7 +188,7 @@ impl Supervisor {
         let mut rescan = Instant::now() + TERM_RESCAN;
         loop {
             let reaped = self.reaper.reaped();
-            self.reaper.reap();
+            signals::reap(&self.reaper);
             if !sweep.any_left() {
                 return true;
             }

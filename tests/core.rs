@@ -493,6 +493,105 @@ fn processes_that_joined_the_namespace_get_term_before_tend_exits() {
     );
 }
 
+/// The counts in processes_remaining and force_kill are how many processes there were
+/// (as PID 1 too, where one kill(-1) signals them all), and the leftovers reaped during the
+/// sweep are logged as orphan_reaped like any other orphan.
+#[test]
+fn the_sweep_counts_the_leftovers_and_logs_them_reaped() {
+    for mode in MODES {
+        let dir = Scratch::new("counted");
+        let pids = dir.path("pids");
+        // Six leftovers obey TERM, four ignore it; each is one process in its own session.
+        let script = format!(
+            "for i in 1 2 3 4 5 6; do setsid sleep 100 & echo $! >> {0}; done; \
+             for i in 1 2 3 4; do setsid sh -c \"trap '' TERM; echo \\$\\$ >> {0}; exec sleep 100\" & done; \
+             while [ $(wc -l < {0}) -lt 10 ]; do sleep 0.01; done; exit 5",
+            pids.display()
+        );
+        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+        cmd.env("TEND_SHUTDOWN_TIMEOUT", "1s");
+        cmd.env("TEND_LOG_LEVEL", "debug");
+        let mut t = Running::start(cmd, mode);
+        let remaining = t.wait_event("processes_remaining");
+        let kill = t.wait_event_where("force_kill", |e| e["reason"] == "remaining_processes");
+        assert_eq!(t.wait_exit(), 5, "{mode:?}");
+        assert_eq!(remaining["count"], 10, "{mode:?}: {remaining}");
+        assert_eq!(kill["count"], 4, "{mode:?}: {kill}");
+        let reaped: Vec<String> = t
+            .events("orphan_reaped")
+            .iter()
+            .map(|e| e["pid"].to_string())
+            .collect();
+        for pid in std::fs::read_to_string(&pids).unwrap().split_whitespace() {
+            assert!(
+                reaped.iter().any(|r| r == pid),
+                "{mode:?}: no orphan_reaped for {pid}; {reaped:?}"
+            );
+        }
+    }
+}
+
+/// Sets the soft limit on open files of process `pid`; returns the previous limits.
+fn set_open_files(pid: i32, soft: Option<libc::rlimit>) -> libc::rlimit {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(rc, 0, "prlimit");
+    let new = soft.unwrap_or(libc::rlimit {
+        rlim_cur: 3,
+        rlim_max: old.rlim_max,
+    });
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit");
+    old
+}
+
+/// A subreaper out of descriptors cannot read /proc to find the leftovers: it says so
+/// once, naming /proc and the error, and finds them once descriptors are free again.
+#[test]
+fn an_unreadable_proc_is_reported_once_and_read_again() {
+    let dir = Scratch::new("emfile");
+    let (pids, go) = (dir.path("pids"), dir.path("go"));
+    let script = format!(
+        "setsid sleep 100 & echo $! > {}; while [ ! -e {} ]; do sleep 0.01; done; exit 7",
+        pids.display(),
+        go.display()
+    );
+    let mut cmd = tend(Mode::Process, &dir, &["--", "sh", "-c", &script]);
+    cmd.env("TEND_SHUTDOWN_TIMEOUT", "20s");
+    let mut t = Running::start(cmd, Mode::Process);
+    let leftover = read_when_present(&pids).trim().to_string();
+    // Only 0, 1 and 2 fit: every descriptor tend opens from now on fails with EMFILE.
+    let old = set_open_files(t.tend_pid(), None);
+    std::fs::write(&go, "").expect("go");
+    let warning = t.wait_event_where("internal_error", |e| e["reason"] == "proc_unreadable");
+    set_open_files(t.tend_pid(), Some(old));
+    assert_eq!(t.wait_exit(), 7, "{}", t.raw.join("\n"));
+    println!("{warning}");
+    assert_eq!(warning["path"], "/proc");
+    assert!(
+        warning["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Too many open files"),
+        "{warning}"
+    );
+    let warnings = t
+        .events("internal_error")
+        .into_iter()
+        .filter(|e| e["reason"] == "proc_unreadable")
+        .count();
+    assert_eq!(warnings, 1, "{}", t.raw.join("\n"));
+    let gone = !std::path::Path::new(&format!("/proc/{leftover}")).exists();
+    if !gone {
+        unsafe { libc::kill(leftover.parse().expect("pid"), libc::SIGKILL) };
+    }
+    assert!(gone, "leftover {leftover} survived");
+    assert!(t.events("force_kill").is_empty(), "it obeyed its TERM");
+}
+
 /// Pids of the processes whose argv is exactly `argv`.
 fn processes_running(argv: &[&str]) -> Vec<i32> {
     let wanted: Vec<u8> = argv

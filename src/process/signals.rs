@@ -191,8 +191,9 @@ fn read_batch(fd: &OwnedFd, batch: &mut [libc::signalfd_siginfo]) -> io::Result<
     Ok(n as usize / size)
 }
 
-/// Collects every exit there is to collect; orphans are only counted and logged.
-fn reap(reaper: &Reaper) {
+/// Collects every exit there is to collect; orphans are only counted and logged. For the
+/// pump, and for whoever else reaps (the sweep), so that every orphan is logged alike.
+pub fn reap(reaper: &Reaper) {
     for (pid, exit) in reaper.reap() {
         emit!(
             debug,

@@ -8,6 +8,10 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::emit;
+use crate::events::Event;
 
 /// Which processes tend is responsible for cleaning up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +71,8 @@ impl Sweep {
     /// SIGTERM, then SIGCONT (a stopped process must act on its TERM now, not at its
     /// KILL), to every process in scope that has not had them in this sweep: called again,
     /// it warns only the newcomers (a second TERM means "now" to some programs). Returns
-    /// how many; as PID 1 with a /proc that is not the namespace's, the first call
-    /// returns 1 for "at least one" and later calls reach nobody new.
+    /// how many; when /proc cannot tell, as PID 1 the first call returns 1 for "at least
+    /// one" and later calls reach nobody new, as a subreaper calls reach nobody (0).
     pub fn warn(&mut self) -> usize {
         let procs = self.list();
         if self.scope == Scope::Namespace && !self.warned_everyone {
@@ -105,14 +109,15 @@ impl Sweep {
         }
     }
 
-    /// The processes in scope now; None when /proc cannot tell.
+    /// The processes in scope now; None when /proc cannot tell (as PID 1, a /proc of
+    /// another namespace; or /proc unreadable, reported once).
     fn list(&self) -> Option<Vec<Proc>> {
         let me = match self.scope {
             Scope::Namespace if !proc_is_ours() => return None,
             Scope::Namespace => 1,
             Scope::Descendants => std::process::id() as i32,
         };
-        Some(in_scope(self.scope, &scan().ok()?, me))
+        Some(in_scope(self.scope, &scan_or_warn()?, me))
     }
 }
 
@@ -158,7 +163,7 @@ fn others_in_namespace() -> Option<bool> {
     if !proc_is_ours() {
         return None;
     }
-    let procs = scan().ok()?;
+    let procs = scan_or_warn()?;
     Some(!in_scope(Scope::Namespace, &procs, 1).is_empty())
 }
 
@@ -200,6 +205,22 @@ pub fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
         dead: state == "Z" || state == "X",
         kernel: fields.get(6)?.parse::<u64>().ok()? & PF_KTHREAD != 0,
     })
+}
+
+/// `scan`, with a failure reported (once per tend: a sweep reads /proc every round) and
+/// turned into None. tend works on with what it can do without: `kill(-1)` as PID 1, the
+/// next round's reading as a subreaper (descriptors may be free by then).
+fn scan_or_warn() -> Option<Vec<Proc>> {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    scan()
+        .inspect_err(|error| {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                emit!(warn, Event::InternalError, reason = "proc_unreadable", path = "/proc",
+                    error = %error,
+                    "cannot read /proc ({error}); processes left behind may not be found");
+            }
+        })
+        .ok()
 }
 
 /// Every process that /proc lists. A process that is gone before its stat is read is
