@@ -160,6 +160,12 @@ fn has_children() -> bool {
 /// Whether the namespace holds a live process other than tend; None when /proc cannot
 /// tell (it belongs to another namespace, or cannot be read).
 fn others_in_namespace() -> Option<bool> {
+    // Signal 0 to everyone is one system call, and in a container's namespace with
+    // nobody else left (every exit of a container) it settles the question: ESRCH.
+    // /proc is read only when something answers, to leave out what no signal reaches.
+    if !signal_everyone(0) {
+        return Some(false);
+    }
     if !proc_is_ours() {
         return None;
     }
