@@ -180,6 +180,26 @@ fn text_format_and_log_level() {
     );
     assert!(tend.seen.is_empty(), "text lines must not be JSON");
     assert!(tend.raw.iter().any(|l| l.contains("child_started")));
+    // A newline in the command's name stays inside its line: every line is tend's own.
+    let (code, tend) = run(
+        Mode::Process,
+        &dir,
+        &["--", "no-such\n2026-01-01T00:00:00.000Z  INFO forged"],
+        &[("TEND_LOG_FORMAT", "text")],
+    );
+    assert_eq!(code, 127);
+    assert!(
+        tend.raw
+            .iter()
+            .all(|l| l.starts_with(char::is_numeric) && !l.starts_with("2026-01-01")),
+        "{:?}",
+        tend.raw
+    );
+    assert!(
+        tend.raw.iter().any(|l| l.contains("no-such\\n2026")),
+        "{:?}",
+        tend.raw
+    );
     let (_, quiet) = run(
         Mode::Process,
         &dir,

@@ -188,11 +188,31 @@ struct TextFields<'a>(&'a mut String);
 
 impl Visit for TextFields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut out = NoControl(self.0);
         let _ = if field.name() == "message" {
-            write!(self.0, " {value:?}")
+            write!(out, " {value:?}")
         } else {
-            write!(self.0, " {}={value:?}", field.name())
+            write!(out, " {}={value:?}", field.name())
         };
+    }
+}
+
+/// Writes through to the line with control characters escaped (`\n`, `\u{1b}`): the
+/// message and values given with `%` are written as they are, and a newline in one (a
+/// program's name, an error's text) must not start a line of its own, which a reader of
+/// the log would take for tend's.
+struct NoControl<'a>(&'a mut String);
+
+impl fmt::Write for NoControl<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for c in text.chars() {
+            if c.is_control() {
+                self.0.extend(c.escape_default());
+            } else {
+                self.0.push(c);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -256,6 +276,19 @@ mod tests {
               late_ms=2.5 ok=true error=no such file path=\"/tmp/a \\\"b\\\"\\n\" count=-3\n"
             ]
         );
+    }
+
+    #[test]
+    fn text_lines_escape_control_characters_in_messages_and_display_values() {
+        let lines = lines_of(false, || {
+            let name = "prog\nFAKE 2026-01-01T00:00:00.000Z  INFO injected\u{1b}[2J";
+            tracing::info!(error = %name, "started {name}");
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].matches('\n').count(), 1, "{lines:?}");
+        assert!(lines[0].contains("started prog\\nFAKE"), "{lines:?}");
+        assert!(lines[0].contains("error=prog\\nFAKE"), "{lines:?}");
+        assert!(lines[0].contains("\\u{1b}[2J"), "{lines:?}");
     }
 
     proptest::proptest! {
