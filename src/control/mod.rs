@@ -132,19 +132,24 @@ impl Request {
                 pid,
                 "control request {request} from uid {uid} (pid {pid}): {text}"
             ),
-            Err(error) => emit!(
-                info,
-                Event::ControlRequest,
-                request,
-                accepted = false,
-                uid,
-                pid,
-                reason = "state",
-                "control request {request} from uid {uid} (pid {pid}) refused: {error}"
-            ),
+            Err(error) => log_refused(request, uid, pid, "state", &error),
         }
         Some(self.written)
     }
+}
+
+/// Logs a restart or stop that was refused (`control_request`, `accepted=false`).
+pub(crate) fn log_refused(request: &str, uid: u32, pid: i32, reason: &str, error: &str) {
+    emit!(
+        info,
+        Event::ControlRequest,
+        request,
+        accepted = false,
+        uid,
+        pid,
+        reason,
+        "control request {request} from uid {uid} (pid {pid}) refused: {error}"
+    );
 }
 
 /// The supervisor's answer to a request.

@@ -382,16 +382,7 @@ async fn serve(
             Err(error) => refused(&error),
         },
         Err((reason, error)) => {
-            emit!(
-                info,
-                Event::ControlRequest,
-                request,
-                accepted = false,
-                uid,
-                pid,
-                reason,
-                "control request {request} from uid {uid} (pid {pid}) refused: {error}"
-            );
+            super::log_refused(request, uid, pid, reason, &error);
             refused(&error)
         }
     };
