@@ -143,7 +143,8 @@ fn environment(home: Option<&OsStr>) -> io::Result<(Vec<CString>, Option<Vec<u8>
     Ok((envp, path))
 }
 
-fn c_string(bytes: &[u8]) -> io::Result<CString> {
+/// `bytes` as a C string; a NUL byte inside is an error naming the value.
+pub(super) fn c_string(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -152,7 +153,8 @@ fn c_string(bytes: &[u8]) -> io::Result<CString> {
     })
 }
 
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+/// The pointer array exec takes: one per string, then a null.
+pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
         .map(|s| s.as_ptr())

@@ -9,9 +9,11 @@
 //! each signal's disposition before setting it: half of the 128 system calls it makes
 //! between vfork and exec.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+
+use super::exec::{c_string, null_terminated};
 
 extern "C" {
     static environ: *const *mut libc::c_char;
@@ -21,7 +23,10 @@ extern "C" {
 /// environment; a `helper` reads /dev/null and writes its stdout to tend's stderr.
 /// Returns the pid, or the error exec gave.
 pub fn spawn(program: &OsStr, args: &[OsString], helper: bool) -> io::Result<i32> {
-    let argv = c_strings(std::iter::once(program).chain(args.iter().map(OsString::as_os_str)))?;
+    let argv = std::iter::once(program)
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|arg| c_string(arg.as_bytes()))
+        .collect::<io::Result<Vec<_>>>()?;
     let argv_ptrs = null_terminated(&argv);
     let attrs = Attrs::new()?;
     let actions = FileActions::new(helper)?;
@@ -35,7 +40,7 @@ pub fn spawn(program: &OsStr, args: &[OsString], helper: bool) -> io::Result<i32
             argv[0].as_ptr(),
             &actions.0,
             &attrs.0,
-            argv_ptrs.as_ptr(),
+            argv_ptrs.as_ptr().cast(),
             environ,
         )
     };
@@ -43,27 +48,6 @@ pub fn spawn(program: &OsStr, args: &[OsString], helper: bool) -> io::Result<i32
         0 => Ok(pid),
         errno => Err(io::Error::from_raw_os_error(errno)),
     }
-}
-
-fn c_strings<'a>(items: impl Iterator<Item = &'a OsStr>) -> io::Result<Vec<CString>> {
-    items
-        .map(|item| {
-            CString::new(item.as_bytes()).map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{item:?} contains a NUL byte"),
-                )
-            })
-        })
-        .collect()
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*mut libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr().cast_mut())
-        .chain(std::iter::once(std::ptr::null_mut()))
-        .collect()
 }
 
 /// posix_spawn attributes: own process group, empty mask, every signal at default.
