@@ -11,7 +11,7 @@
 #   1 exit codes: the child's code becomes the container's (and 128+N, success codes, 127)
 #   2 docker stop, child handles SIGTERM: drain events, 143 (or 0 with success codes), fast
 #   3 docker stop -t 10, child ignores SIGTERM, TEND_SHUTDOWN_TIMEOUT=2s: force_kill at ~2s
-#   4 orphans are reaped: no zombie left in the container
+#   4 orphans are reaped: no zombie left in the container; a `docker exec` process gets TERM
 #   5 docker-compose example: TEND_WAIT_FOR, healthy through `tend health`, service_healthy
 #   6 health failure -> remediation (restart of the child), seen in events and `tend status`
 #   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed)
@@ -384,6 +384,22 @@ case_4() {
     eq "exit code after docker stop (sleep killed by TERM)" "$(inspect "$c" '{{.State.ExitCode}}')" 143
     check_schema "$c"
     [ $CASE_FAILED -eq 0 ] || dump "$c"
+
+    # A process started by `docker exec` has its parent outside the container: when the
+    # child exits, tend must still give it a TERM before it exits (the kernel would
+    # SIGKILL it unwarned). It records the TERM on stdout, which the exec'd sh writes to
+    # the container's /tmp; read back with docker cp after the container exits.
+    local e
+    e=$(cname c4-exec)
+    run_d c4-exec "$TEST_IMAGE" sh -c 'while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 3'
+    GUARD=$e
+    docker exec -d "$e" sh -c 'trap "echo TERM > /tmp/got; exit 0" TERM; touch /tmp/go; '"$IDLE"
+    check "container exited" wait_exited "$e" 15
+    eq "exit code: the child's 3" "$(inspect "$e" '{{.State.ExitCode}}')" 3
+    check "processes_remaining logged for the exec'd process" has_ev "$e" processes_remaining '.count >= 1'
+    check "no force_kill: it obeyed the TERM" eval '! has_ev "$e" force_kill'
+    eq "the exec'd process got TERM" "$(docker cp "$e:/tmp/got" - 2>/dev/null | tar -xO 2>/dev/null)" TERM
+    [ $CASE_FAILED -eq 0 ] || dump "$e"
 }
 
 case_5() {
