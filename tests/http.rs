@@ -590,8 +590,10 @@ fn silent_connections_cannot_starve_the_probes() {
             "{mode:?}: slowest of {probes} /livez {slowest:?}, 64 silent connections, \
              {closed} closed by tend"
         );
+        // Served, not queued behind the flood until PATIENCE; the bound allows a loaded
+        // machine (how fast a probe is belongs to scripts/bench.sh).
         assert!(
-            slowest < Duration::from_secs(2),
+            slowest < Duration::from_secs(10),
             "{mode:?}: a probe took {slowest:?} behind silent connections"
         );
         assert!(closed >= 32, "{mode:?}: tend closed only {closed}");
@@ -614,9 +616,10 @@ fn a_connection_that_sends_no_request_is_closed_after_one_second() {
         let _ = silent.read_to_end(&mut rest);
         let closed = begin.elapsed();
         eprintln!("{mode:?}: a silent connection closed after {closed:?}");
-        // The 1 s head deadline runs from accept, a little after the connect.
+        // The 1 s head deadline runs from accept, a little after the connect: never
+        // before it; the upper bound (10x) catches a connection left open.
         assert!(
-            closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+            closed >= Duration::from_millis(900) && closed < Duration::from_secs(10),
             "{mode:?}: closed after {closed:?}"
         );
         assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));

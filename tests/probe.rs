@@ -185,8 +185,10 @@ fn exec_probes_are_reaped_and_killed_with_their_group() {
         let hang = "exec:sh -c 'sleep 987.25 & sleep 987.25'";
         let (code, _, running) = wait(mode, &scratch, &[hang, "--timeout", "1s"]);
         assert_eq!(code, 69, "{mode:?}: {}", running.raw.join("\n"));
+        // 1 s timeout against a probe that sleeps 987 s; the bound (10x) catches a probe
+        // that was not killed, not a slow machine.
         assert!(
-            started.elapsed() < Duration::from_secs(3),
+            started.elapsed() < Duration::from_secs(10),
             "{mode:?}: took {:?}",
             started.elapsed()
         );
@@ -226,8 +228,9 @@ fn stop_signal_ends_the_wait_at_once() {
         let code = running.wait_exit();
         let took = sent.elapsed();
         assert_eq!(code, 143, "{mode:?}");
+        // "At once" against the 60 s timeout: the bound catches a wait that goes on.
         assert!(
-            took < Duration::from_secs(1),
+            took < Duration::from_secs(10),
             "{mode:?}: exit took {took:?}"
         );
         eprintln!("{mode:?}: tend wait exited {took:?} after SIGTERM");

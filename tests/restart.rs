@@ -78,11 +78,11 @@ fn on_failure_backs_off_by_the_formula_then_gives_up_with_the_childs_code() {
                 n + 1,
                 expected[n]
             );
-            // Never early; late only by the machine's scheduling delay, which reached a
-            // quarter of a second with the whole suite on a busy two-core machine. The
-            // formula is checked exactly by delay_ms above; this checks the timer.
+            // Never early; late only by the machine's scheduling delay, which a load of
+            // 30 on two cores stretches to seconds. The formula is checked exactly by
+            // delay_ms above; this checks that the timer is not early, and not hung.
             assert!(
-                waited >= expected[n] - 2 && waited < expected[n] + 1000,
+                waited >= expected[n] - 2 && waited < expected[n] + 10_000,
                 "{mode:?}: restart {} waited {waited}ms for a delay of {}ms",
                 n + 1,
                 expected[n]
@@ -148,9 +148,10 @@ fn the_default_policy_is_no() {
 #[test]
 fn the_restart_count_resets_after_a_quiet_window() {
     let scratch = Scratch::new("window");
-    // Runs 1 and 3 fail at once; run 2 lives 900ms first.
+    // Runs 1 and 3 fail at once; run 2 lives 5.1 s first. The window is wide so that
+    // "at once" holds on a loaded machine too (a shell may take a second to start).
     let child = format!(
-        "echo run >> {runs}; n=$(wc -l < {runs}); [ $n -eq 2 ] && sleep 0.9; exit 1",
+        "echo run >> {runs}; n=$(wc -l < {runs}); [ $n -eq 2 ] && sleep 5.1; exit 1",
         runs = scratch.path("runs").display()
     );
     let (code, t) = run(
@@ -161,11 +162,11 @@ fn the_restart_count_resets_after_a_quiet_window() {
             ("TEND_RESTART", "on-failure"),
             ("TEND_RESTART_MAX_ATTEMPTS", "1"),
             ("TEND_RESTART_DELAY", "50ms"),
-            ("TEND_RESTART_WINDOW", "600ms"),
+            ("TEND_RESTART_WINDOW", "5s"),
         ],
     );
     assert_eq!(code, 1);
-    // Run 1 fails: attempt 1. Run 2 fails 900ms later, past the window: attempt 1 again.
+    // Run 1 fails: attempt 1. Run 2 fails 5.1 s later, past the window: attempt 1 again.
     // Run 3 fails at once: a second restart within the window is one too many.
     assert_eq!(runs(&scratch), 3);
     let attempts: Vec<_> = t
@@ -183,10 +184,11 @@ fn a_stop_signal_during_the_backoff_ends_it_at_once() {
         let scratch = Scratch::new("backoff-stop");
         let child = counting_child(&scratch, 5);
         let mut cmd = tend(mode, &scratch, &["--", "sh", "-c", &child]);
-        cmd.envs([("TEND_RESTART", "always"), ("TEND_RESTART_DELAY", "60s")]);
+        // Far longer than the harness's patience: waiting it out cannot pass.
+        cmd.envs([("TEND_RESTART", "always"), ("TEND_RESTART_DELAY", "300s")]);
         let mut t = Running::start(cmd, mode);
         let restart = t.wait_event("restart_initiated");
-        assert_eq!(restart["delay_ms"], 60_000);
+        assert_eq!(restart["delay_ms"], 300_000);
         let status = common::read_when_present(&scratch.path("status.json"));
         assert!(status.contains("\"restarting\""), "{mode:?}: {status}");
         t.signal(libc::SIGTERM);
@@ -196,8 +198,8 @@ fn a_stop_signal_during_the_backoff_ends_it_at_once() {
         assert_eq!(done.len(), 1);
         assert_eq!(done[0]["reason"], "signal_TERM");
         let waited = gap_ms(&restart, done[0]);
-        eprintln!("{mode:?}: stopped {waited}ms into a 60s backoff");
-        assert!(waited < 5_000, "{mode:?}: {waited}ms");
+        eprintln!("{mode:?}: stopped {waited}ms into a 300s backoff");
+        assert!(waited < 30_000, "{mode:?}: {waited}ms");
     }
 }
 
@@ -296,7 +298,9 @@ fn the_report_is_written_after_a_forced_shutdown() {
         let shutdown = report["durations_ms"]["shutdown"]
             .as_u64()
             .expect("shutdown");
-        assert!((1000..5000).contains(&shutdown), "{mode:?}: {shutdown}ms");
+        // The 1 s timeout, then the kill: never shorter; the upper bound (10x) catches a
+        // hang.
+        assert!((1000..10_000).contains(&shutdown), "{mode:?}: {shutdown}ms");
         assert!(report["durations_ms"]["startup"].as_u64().is_some());
         let timeline: Vec<&str> = report["timeline"]
             .as_array()
