@@ -228,6 +228,14 @@ case_1() {
     local v
     v=$(docker run --rm --label "$LABEL" "tend:$TAG" --version 2>&1); rc=$?
     eq "distribution image tend:$TAG runs 'tend --version' ($v)" "$rc" 0
+    # one copy of the binary in one layer: the image is not much more than tend itself
+    local isize bsize layers
+    isize=$(docker image inspect -f '{{.Size}}' "tend:$TAG" 2>/dev/null)
+    bsize=$(stat -c %s "$bin")
+    layers=$(docker history -q --no-trunc "tend:$TAG" | wc -l)
+    check "distribution image: $isize bytes < 1.3 x the binary's $bsize" \
+        awk -v i="${isize:-0}" -v b="$bsize" 'BEGIN { exit !(i > 0 && i < 1.3 * b) }'
+    eq "distribution image: docker history rows (COPY, ENTRYPOINT, CMD)" "$layers" 3
     c=$(cname c1-exit3)
     run_fg c1-exit3 "$TEST_IMAGE" sh -c 'echo out-line; echo err-line >&2; exit 3'; rc=$?
     eq "docker run exit code = child's" "$rc" 3
@@ -290,8 +298,10 @@ case_2() {
     wait
     ta=$(cat "$WORK/c2-ta"); tb=$(cat "$WORK/c2-tb")
     check "both exited" wait_for 15 eval 'is_status "$a" exited && is_status "$b" exited'
-    between "docker stop took (s)" "$ta" 0 5
-    between "docker stop took (s), success codes" "$tb" 0 5
+    # Bounds: below the 10 s grace (tend ended it, not Docker's SIGKILL), generous for a
+    # loaded machine; how fast belongs to scripts/bench.sh.
+    between "docker stop took (s)" "$ta" 0 9
+    between "docker stop took (s), success codes" "$tb" 0 9
     eq "exit code: child's 143" "$(inspect "$a" '{{.State.ExitCode}}')" 143
     eq "exit code with TEND_SUCCESS_EXIT_CODES=143" "$(inspect "$b" '{{.State.ExitCode}}')" 0
     check "child handled the forwarded SIGTERM" out_has "$a" 'child: got TERM'
@@ -313,7 +323,7 @@ case_2() {
     GUARD=$w
     check "waiting for the dependency" wait_ev 15 "$w" dependency_waiting
     took=$(time_stop "$w" -t 10)
-    between "docker stop during the dependency wait took (s)" "$took" 0 3
+    between "docker stop during the dependency wait took (s)" "$took" 0 9
     eq "exit code (TERM during the wait)" "$(inspect "$w" '{{.State.ExitCode}}')" 143
     check "the child never started" eval '! has_ev "$w" child_started && ! out_has "$w" SHOULD-NOT-RUN'
     check_schema "$w"
@@ -328,7 +338,7 @@ case_3() {
     GUARD=$c
     check "child started" wait_for 15 out_has "$c" ready
     took=$(time_stop "$c" -t 10)
-    between "docker stop -t 10 took (s): tend, not Docker's SIGKILL, ended it" "$took" 1.5 6
+    between "docker stop -t 10 took (s): tend, not Docker's SIGKILL, ended it" "$took" 1.5 9.5
     eq "exit code 137 (child SIGKILLed)" "$(inspect "$c" '{{.State.ExitCode}}')" 137
     check_schema "$c"
     check_order "$c" shutdown_initiated signal_forwarded force_kill shutdown_completed
@@ -337,7 +347,8 @@ case_3() {
     t_kill=$(ev_time "$c" force_kill)
     if [ -n "$t_init" ] && [ -n "$t_kill" ]; then
         dt=$(fsub "$t_kill" "$t_init")
-        between "force_kill after shutdown_initiated (s), TEND_SHUTDOWN_TIMEOUT=2s" "$dt" 1.9 2.5
+        # never before the timeout; late only by a loaded machine's scheduling
+        between "force_kill after shutdown_initiated (s), TEND_SHUTDOWN_TIMEOUT=2s" "$dt" 1.9 9
     else
         bad "timestamps of shutdown_initiated/force_kill missing"
     fi
@@ -526,7 +537,7 @@ status_then_stop() {
         else bad "$label: tend status gave no snapshot: '$st' $(docker exec "$@" "$c" /usr/local/bin/tend status 2>&1 >/dev/null | tail -n2)"; fi
     fi
     took=$(time_stop "$c" -t 10)
-    between "$label: docker stop took (s)" "$took" 0 5
+    between "$label: docker stop took (s)" "$took" 0 9
     eq "$label: exit code after stop" "$(inspect "$c" '{{.State.ExitCode}}')" 143
     check "$label: shutdown_completed" has_ev "$c" shutdown_completed
 }
@@ -582,7 +593,7 @@ case_8() {
     run_fg c8-banana -e TEND_SHUTDOWN_TIMEOUT=banana "$TEST_IMAGE" sh -c 'echo SHOULD-NOT-RUN'; rc=$?
     took=$(fsub "$(now)" "$t0")
     eq "TEND_SHUTDOWN_TIMEOUT=banana: exit code" "$rc" 78
-    between "exits at once (s, docker run included)" "$took" 0 5
+    between "exits at once (s, docker run included; catches a hang)" "$took" 0 20
     check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
     check "no child_started" eval '! has_ev "$c" child_started'
     check "config_invalid names the variable and the value" \
