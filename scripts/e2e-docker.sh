@@ -19,6 +19,8 @@
 #   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
 #     probes and metrics from inside the container (busybox wget); `docker exec … tend
 #     restart`; the lifecycle report
+#   10 the snippets of README.md and docker/examples/README.md run as written
+#      (scripts/check-snippets.sh: shell, Dockerfile builds, YAML and the grace rule)
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
 # 8 also several bad variables at once and a bad probe string)
@@ -30,7 +32,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_CASES="1 2 3 4 5 6 7 8 9"
+ALL_CASES="1 2 3 4 5 6 7 8 9 10"
 CASES=${E2E_CASES:-$ALL_CASES}
 RUN_ID=$(date +%s)$$
 TAG=e2e-$RUN_ID
@@ -41,6 +43,7 @@ TEST_IMAGE=tend-test:$TAG
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tend-e2e.XXXXXX")
 COMPOSE_FILE=$repo/docker/examples/compose.yaml
 COMPOSE=()
+COMPOSE_ENV=(env TEND_IMAGE="tend:$TAG" BASE_IMAGE="tend-busybox:$TAG" EXAMPLE_TAG="$TAG")
 
 say() { echo "e2e: $*" >&2; }
 die() { echo "e2e: ERROR: $*" >&2; echo "e2e: 0 passed, 1 failed"; exit 1; }
@@ -81,8 +84,7 @@ ensure_tools() {
 compose() { # compose [timeout SECONDS] ARGS...
     local t=()
     if [ "$1" = timeout ]; then t=(timeout "$2"); shift 2; fi
-    "${t[@]}" env TEND_IMAGE="tend:$TAG" BASE_IMAGE="tend-busybox:$TAG" EXAMPLE_TAG="$TAG" \
-        "${COMPOSE[@]}" -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
+    "${t[@]}" "${COMPOSE_ENV[@]}" "${COMPOSE[@]}" -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
 }
 
 cleanup() {
@@ -177,8 +179,10 @@ wait_for() { # wait_for TIMEOUT_S COMMAND...: poll every 0.2 s
 wait_ev() { local t=$1; shift; wait_for "$t" has_ev "$@"; }
 is_status() { [ "$(inspect "$1" '{{.State.Status}}')" = "$2" ]; }
 wait_exited() { wait_for "$2" is_status "$1" exited; }
-out_has() { stdout_of "$1" | grep -q -- "$2"; }
-err_has() { stderr_of "$1" | grep -q -- "$2"; }
+# (grep reads to the end: `grep -q` would exit at the first match, and the writer's
+# SIGPIPE fails the pipeline under pipefail)
+out_has() { stdout_of "$1" | grep -- "$2" >/dev/null; }
+err_has() { stderr_of "$1" | grep -- "$2" >/dev/null; }
 
 # Every JSON line has timestamp, level, event and message; tend writes nothing to stdout.
 check_schema() {
@@ -192,7 +196,7 @@ check_schema() {
         events "$c" | jq -c 'select((has("timestamp") and has("level") and has("event") and has("message")) | not)' \
             | head -n 3 | sed 's/^/           /' >&2
     fi
-    if stdout_of "$c" | grep -q '"event"'; then bad "tend wrote JSON events to stdout (stdout belongs to the child)"; fi
+    if stdout_of "$c" | grep '"event"' >/dev/null; then bad "tend wrote JSON events to stdout (stdout belongs to the child)"; fi
 }
 # Events appear in this order (each the first of its name after the previous one).
 check_order() { # check_order C NAME...
@@ -232,10 +236,10 @@ case_1() {
     local isize bsize layers
     isize=$(docker image inspect -f '{{.Size}}' "tend:$TAG" 2>/dev/null)
     bsize=$(stat -c %s "$bin")
-    layers=$(docker history -q --no-trunc "tend:$TAG" | wc -l)
+    layers=$(docker image inspect -f '{{len .RootFS.Layers}}' "tend:$TAG" 2>/dev/null)
     check "distribution image: $isize bytes < 1.3 x the binary's $bsize" \
         awk -v i="${isize:-0}" -v b="$bsize" 'BEGIN { exit !(i > 0 && i < 1.3 * b) }'
-    eq "distribution image: docker history rows (COPY, ENTRYPOINT, CMD)" "$layers" 3
+    eq "distribution image: filesystem layers" "$layers" 1
     c=$(cname c1-exit3)
     run_fg c1-exit3 "$TEST_IMAGE" sh -c 'echo out-line; echo err-line >&2; exit 3'; rc=$?
     eq "docker run exit code = child's" "$rc" 3
@@ -471,13 +475,59 @@ case_5() {
     fi
     check "tend health in app exits 0" docker exec "$app" /usr/local/bin/tend health
     check_schema "$app"
+    # "What you see in the logs" of docker/examples/README.md, point by point
+    check "1. db: starting, then listening on 5432" eval \
+        'stdout_of "$db" | grep -x -e "db: starting" -e "db: listening on 5432" | tr "\n" "|" | grep -qx "db: starting|db: listening on 5432|"'
+    check_order "$app" dependency_waiting dependencies_ready child_started startup_completed
+    check "3. the app warmed up, then served" eval 'out_has "$app" "app: warming up" && out_has "$app" "app: serving on :8080"'
+    eq "3. a clean start: one child_started" "$(ev_count "$app" child_started)" 1
+    check "3. a clean start: no restart_initiated" eval '! has_ev "$app" restart_initiated'
+    [ -z "$worker" ] || check "4. worker: app says hello" out_has "$worker" 'worker: app says hello from '
+    c5_remediation
     # compose stop: stop_grace_period 15s > TEND_SHUTDOWN_TIMEOUT 10s; httpd exits on TERM
     local t0 took
     t0=$(now); compose stop app >/dev/null 2>&1; took=$(fsub "$(now)" "$t0")
-    between "compose stop app took (s)" "$took" 0 8
+    between "compose stop app took (s; below the 15 s grace)" "$took" 0 14
     eq "app exit code (143 mapped to 0 by TEND_SUCCESS_EXIT_CODES)" "$(inspect "$app" '{{.State.ExitCode}}')" 0
     check "app: shutdown_completed" has_ev "$app" shutdown_completed
+    check_order "$app" shutdown_initiated signal_forwarded child_exited shutdown_completed
+    check "5. child_exited with 143" has_ev "$app" child_exited '.exit_code == 143'
+    check "5. shutdown_completed with exit code 0" has_ev "$app" shutdown_completed '.exit_code == 0'
     [ $CASE_FAILED -eq 0 ] || dump "$db" "$app" $worker
+}
+
+# The remediation walk-through of docker/examples/README.md, run as written: docker-compose
+# gets this run's project name and tags, and `logs -f` is stopped (a user's Ctrl-C) once
+# the events its comment names have come, in that order.
+c5_remediation() {
+    local snippet before
+    if ! snippet=$("$repo/scripts/check-snippets.sh" --body remediation); then
+        bad "docker/examples/README.md: the snippet 'e2e remediation' is missing"; return
+    fi
+    before=$(ev_count "$app" restart_initiated)
+    follow_done() {
+        grep -o '"event":"[a-z_]*"' "$WORK/c5-follow.log" | sed 's/"event":"//; s/"$//' | awk -v n="$before" '
+            $0 == "restart_initiated" && ++r > n { s = 1 } s && $0 == "child_started" { found = 1 } END { exit !found }'
+    }
+    docker-compose() {
+        local a logs=0 follow=0
+        for a in "$@"; do
+            if [ $logs -eq 1 ] && { [ "$a" = -f ] || [ "$a" = --follow ]; }; then follow=1; fi
+            [ "$a" = logs ] && logs=1
+        done
+        if [ $follow -eq 0 ]; then "${COMPOSE_ENV[@]}" "${COMPOSE[@]}" -p "$PROJECT" "$@"; return; fi
+        "${COMPOSE_ENV[@]}" "${COMPOSE[@]}" -p "$PROJECT" "$@" > "$WORK/c5-follow.log" 2>&1 &
+        local pid=$!
+        wait_for 60 follow_done
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+        cat "$WORK/c5-follow.log"
+    }
+    ( cd "$repo" || exit; set -e; eval "$snippet" ) > "$WORK/c5-snippet.out" 2>&1
+    eq "remediation snippet runs as written" "$?" 0
+    check "logs -f: health_check_failed, restart_initiated, child_started (in order)" follow_done
+    check "tend status: restarts >= 1" eval \
+        'grep -oE "\"restarts\": ?[0-9]+" "$WORK/c5-snippet.out" | tail -n1 | grep -qE ": ?[1-9]"'
+    [ $CASE_FAILED -eq 0 ] || tail -n 20 "$WORK/c5-snippet.out" | cut -c1-200 | sed 's/^/      /' >&2
 }
 
 health_ok() { docker exec "$1" /usr/local/bin/tend health >/dev/null 2>&1; }
@@ -645,7 +695,7 @@ case_9() {
     check "GET /readyz: 200 (busybox wget fails on any other code)" http_get "$c" /readyz
     check "GET /livez: 200" http_get "$c" /livez
     check "/metrics: tend_child_restarts_total 2" \
-        eval 'docker exec "$c" wget -q -O- http://127.0.0.1:9090/metrics | grep -qx "tend_child_restarts_total 2"'
+        eval 'docker exec "$c" wget -q -O- http://127.0.0.1:9090/metrics | grep -x "tend_child_restarts_total 2" >/dev/null'
     check "/status: JSON with state running" \
         eval 'docker exec "$c" wget -q -O- http://127.0.0.1:9090/status | jq -e ".state == \"running\"" >/dev/null'
     check "docker exec tend restart: accepted" eval 'docker exec "$c" /usr/local/bin/tend restart >/dev/null 2>&1'
@@ -665,6 +715,13 @@ case_9() {
     fi
     check_schema "$c"
     [ $CASE_FAILED -eq 0 ] || dump "$c"
+}
+
+case_10() {
+    local rc
+    "$repo/scripts/check-snippets.sh" --bin "$bin" --tag "$TAG" --label "$LABEL" >"$WORK/c10.out" 2>&1; rc=$?
+    sed 's/^snippets: /    /' "$WORK/c10.out" >&2
+    eq "scripts/check-snippets.sh: $(tail -n1 "$WORK/c10.out")" "$rc" 0
 }
 
 # --- main -----------------------------------------------------------------------------
