@@ -21,7 +21,8 @@
 #                                        it with --body NAME (checked here: it must)
 #   <!-- snippet: illustrative REASON --> cannot run as it is: listed, with the reason
 # A fence without a language is an error (say `text`), as is an unknown marker.
-# docker/examples/compose.yaml is checked like a yaml snippet too (the grace rule).
+# docker/examples/compose.yaml is checked like a yaml snippet too (the grace rule), and
+# the repository's Dockerfiles get the comment lint.
 #
 # Usage: scripts/check-snippets.sh [--list] [--bin TEND] [--tag TAG] [--label K=V]
 #                                  [--skip-docker] [--skip-repo] | --body NAME
@@ -40,6 +41,9 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FILES=(README.md docker/examples/README.md)
 EXTRA_YAML=(docker/examples/compose.yaml)
+# the repository's own Dockerfiles (built by the e2e suite) get the comment lint too:
+# a trailing comment on ENV or CMD does not fail a build, it changes the value
+EXTRA_DOCKERFILES=(docker/Dockerfile docker/test/Dockerfile docker/examples/app/Dockerfile docker/examples/tools/Dockerfile)
 bin=$repo/target/static/tend
 tag=""
 labels=()
@@ -359,6 +363,9 @@ done 3< "$work/index"
 
 for f in "${EXTRA_YAML[@]}"; do
     check_yaml "$f" "$repo/$f"
+done
+for f in "${EXTRA_DOCKERFILES[@]}"; do
+    if lint_dockerfile "$repo/$f" >"$work/out" 2>&1; then ok "$f (no trailing comments)"; else bad "$f" "$work/out"; fi
 done
 
 if [ ${#illustrative[@]} -gt 0 ]; then
