@@ -20,6 +20,7 @@ mod policy;
 mod probe;
 mod process;
 mod readiness;
+mod shown;
 mod report;
 mod restarts;
 mod shutdown;

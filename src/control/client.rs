@@ -106,8 +106,9 @@ fn report(verb: Verb, path: &Path, line: &str) -> i32 {
     let Ok(answer) = serde_json::from_str::<Value>(line) else {
         let shown: String = line.chars().take(200).collect();
         eprintln!(
-            "tend {word}: unexpected answer on {}: {shown:?}",
-            path.display()
+            "tend {word}: unexpected answer on {}: {}",
+            path.display(),
+            crate::shown::quoted(&shown)
         );
         return 1;
     };

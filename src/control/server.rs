@@ -351,7 +351,10 @@ async fn serve(
     };
     let Some(verb) = Verb::parse(&line) else {
         let shown: String = line.chars().take(MAX_REQUEST).collect();
-        let error = format!("unknown request {shown:?}: expected restart, stop or status");
+        let error = format!(
+            "unknown request {}: expected restart, stop or status",
+            crate::shown::quoted(&shown)
+        );
         bad_request(&mut stream, uid, pid, &error).await;
         return;
     };
