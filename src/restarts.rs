@@ -18,11 +18,13 @@ impl Supervisor {
     /// The child exited by itself: the restart policy decides whether it starts again.
     pub(crate) async fn after_exit(&mut self, child: &mut Child, exit: Exit) -> Result<(), Ending> {
         let code = self.exit_code(exit);
-        if code != 0 {
-            self.failure_detected(child.pid, "child_exited", Some(exit.code()));
-        }
+        // Without a restart to come the exit is the end, as `child_exited` and
+        // `shutdown_completed` say: a failure is "detected" only when tend acts on it.
         if !restart_wanted(self.config.restart.policy, code) {
             return Err(Ending::Done(exit, Cause::ChildExited));
+        }
+        if code != 0 {
+            self.failure_detected(child.pid, "child_exited", Some(exit.code()));
         }
         let (attempt, delay) = self
             .count_restart(false)
@@ -30,7 +32,7 @@ impl Supervisor {
         self.announce_restart(child.pid, attempt, delay, "child_exited");
         self.backoff_wait(delay)
             .await
-            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
+            .map_err(|cause| Ending::Done(exit, cause))?;
         self.start_again(child)
     }
 
@@ -43,7 +45,7 @@ impl Supervisor {
         let exit = self.stop_for_restart(child).await?;
         self.backoff_wait(delay)
             .await
-            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
+            .map_err(|cause| Ending::Done(exit, cause))?;
         self.start_again(child)
     }
 
@@ -52,7 +54,7 @@ impl Supervisor {
     /// way are refused (`stop_child`, `backoff_wait`).
     pub(crate) async fn on_request(&mut self, child: &mut Child, ask: Ask) -> Result<(), Ending> {
         match ask {
-            Ask::Stop => Err(Ending::Signal(libc::SIGTERM)),
+            Ask::Stop => Err(Ending::StopRequested),
             Ask::Restart => {
                 self.snapshot.restarts += 1;
                 self.announce_restart(
@@ -109,7 +111,7 @@ impl Supervisor {
             .await;
         self.record_child_exit(child, exit);
         match self.stop_requested {
-            Some(sig) => Err(Ending::Done(exit, Cause::Signal(sig))),
+            Some(cause) => Err(Ending::Done(exit, cause)),
             None => Ok(exit),
         }
     }
@@ -117,19 +119,19 @@ impl Supervisor {
     /// Waits out a restart delay; a stop signal or an accepted `tend stop` ends it (Err
     /// with the signal). No child runs meanwhile, so other signals have nobody to go to;
     /// a `tend restart` is refused (a restart is under way).
-    async fn backoff_wait(&mut self, delay: Duration) -> Result<(), i32> {
+    async fn backoff_wait(&mut self, delay: Duration) -> Result<(), Cause> {
         let deadline = tokio::time::Instant::now() + delay;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => return Ok(()),
                 Some(sig) = self.signals.recv() => {
                     if self.config.is_stop_signal(sig) {
-                        return Err(sig);
+                        return Err(Cause::Signal(sig));
                     }
                 }
                 Some(request) = self.requests.recv() => {
                     if self.judge_request(request) == Some(Ask::Stop) {
-                        return Err(libc::SIGTERM);
+                        return Err(Cause::StopRequested);
                     }
                 }
             }

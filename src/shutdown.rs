@@ -16,7 +16,7 @@ use crate::process::signals;
 use crate::process::sweep::Sweep;
 use crate::process::Exit;
 use crate::status::State;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Cause, Supervisor};
 
 /// How often the sweep re-checks for processes that were not our children (their exits
 /// reach us only when their own parent dies first).
@@ -29,14 +29,27 @@ const TERM_RESCAN: Duration = Duration::from_millis(100);
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
 impl Supervisor {
-    /// From a stop signal to the child's exit.
-    pub(crate) async fn drain(&mut self, child: &mut Child, first: i32) -> Exit {
+    /// From a stop signal (`received`), or `tend stop` (None), to the child's exit. A
+    /// `tend stop` is carried out as a TERM would be, and logged as what it was.
+    pub(crate) async fn drain(&mut self, child: &mut Child, received: Option<i32>) -> Exit {
         let timeout = self.config.shutdown_timeout;
         let delay = self.config.drain_delay;
         self.set_state(State::Draining);
-        emit!(info, Event::ShutdownInitiated, signal = %signal_name(first), reason = "signal",
-            drain_delay_ms = delay.as_millis() as u64, timeout_ms = timeout.as_millis() as u64,
-            "received {}, shutting down", signal_name(first));
+        let (delay_ms, timeout_ms) = (delay.as_millis() as u64, timeout.as_millis() as u64);
+        match received {
+            Some(sig) => emit!(info, Event::ShutdownInitiated, signal = %signal_name(sig),
+                reason = "signal", drain_delay_ms = delay_ms, timeout_ms,
+                "received {}, shutting down", signal_name(sig)),
+            None => emit!(
+                info,
+                Event::ShutdownInitiated,
+                reason = "requested",
+                drain_delay_ms = delay_ms,
+                timeout_ms,
+                "stop requested over the control socket, shutting down"
+            ),
+        }
+        let first = received.unwrap_or(libc::SIGTERM);
         if !delay.is_zero() {
             if let Some(exit) = self.drain_delay(child, delay).await {
                 return exit;
@@ -101,7 +114,7 @@ impl Supervisor {
                     Some(sig) = self.signals.recv() => {
                         // A restart must not start a new child after this.
                         if self.config.is_stop_signal(sig) {
-                            self.stop_requested.get_or_insert(sig);
+                            self.stop_requested.get_or_insert(Cause::Signal(sig));
                             self.forward_stop(child, sig);
                         } else {
                             self.forward(child, sig);
@@ -112,7 +125,7 @@ impl Supervisor {
                     // does; at shutdown (stopping) a restart is refused, a stop is a no-op.
                     Some(request) = self.requests.recv() => {
                         if self.judge_request(request) == Some(Ask::Stop) {
-                            self.stop_requested.get_or_insert(libc::SIGTERM);
+                            self.stop_requested.get_or_insert(Cause::StopRequested);
                         }
                     }
                 }
