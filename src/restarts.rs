@@ -107,7 +107,7 @@ impl Supervisor {
     async fn stop_for_restart(&mut self, child: &mut Child) -> Result<Exit, Ending> {
         self.health = None;
         let exit = self
-            .stop_child(child, libc::SIGTERM, self.config.shutdown_timeout)
+            .stop_child(child, None, self.config.shutdown_timeout)
             .await;
         self.record_child_exit(child, exit);
         match self.stop_requested {

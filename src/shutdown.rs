@@ -49,14 +49,14 @@ impl Supervisor {
                 "stop requested over the control socket, shutting down"
             ),
         }
-        let first = received.unwrap_or(libc::SIGTERM);
+
         if !delay.is_zero() {
             if let Some(exit) = self.drain_delay(child, delay).await {
                 return exit;
             }
         }
         self.set_state(State::Stopping);
-        self.stop_child(child, first, timeout).await
+        self.stop_child(child, received, timeout).await
     }
 
     /// TEND_REMEDIATION `exit`: the stop sequence without the drain delay (the child is
@@ -71,7 +71,7 @@ impl Supervisor {
             timeout_ms = timeout.as_millis() as u64,
             "child still unhealthy, shutting down"
         );
-        self.stop_child(child, libc::SIGTERM, timeout).await
+        self.stop_child(child, None, timeout).await
     }
 
     /// Keeps the child running for the drain delay (so that load balancers can stop
@@ -96,16 +96,18 @@ impl Supervisor {
         }
     }
 
-    /// Forwards `sig`, waits up to `timeout`, then kills the child's process group.
+    /// Forwards the stop signal `received`, or sends TERM when tend stops the child on its
+    /// own account (None: a restart, `tend stop`, the remediation `exit`), waits up to
+    /// `timeout`, then kills the child's process group.
     pub(crate) async fn stop_child(
         &mut self,
         child: &mut Child,
-        sig: i32,
+        received: Option<i32>,
         timeout: Duration,
     ) -> Exit {
         let deadline = Instant::now() + timeout;
         if !timeout.is_zero() {
-            self.forward_stop(child, sig);
+            self.forward_stop(child, received);
             loop {
                 tokio::select! {
                     exit = child.wait() => return exit,
@@ -115,7 +117,7 @@ impl Supervisor {
                         // A restart must not start a new child after this.
                         if self.config.is_stop_signal(sig) {
                             self.stop_requested.get_or_insert(Cause::Signal(sig));
-                            self.forward_stop(child, sig);
+                            self.forward_stop(child, Some(sig));
                         } else {
                             self.forward(child, sig);
                         }
@@ -152,8 +154,11 @@ impl Supervisor {
     /// Forwards a stop signal, then SIGCONT to the same target: a stopped process
     /// (`kill -STOP`, a debugger's stop) keeps the TERM pending and would wait out the
     /// whole timeout for its KILL. systemd sends the same CONT after its TERM.
-    fn forward_stop(&mut self, child: &mut Child, sig: i32) {
-        self.forward(child, sig);
+    fn forward_stop(&mut self, child: &mut Child, received: Option<i32>) {
+        match received {
+            Some(sig) => self.forward(child, sig),
+            None => self.send_stop(child),
+        }
         let group = self.config.signal_target == SignalTarget::Group;
         child.signal(libc::SIGCONT, group);
     }

@@ -350,8 +350,9 @@ impl Supervisor {
             step = step.as_ref().map(Step::name),
             "no health check passed within {timeout:?}"
         );
-        self.failure_detected(pid, "startup_timeout", None);
+        // A failure tend does nothing about is told by `startup_timeout` alone.
         if let Some(step) = &step {
+            self.failure_detected(pid, "startup_timeout", None);
             self.remediation_started(pid, step);
         }
         step
@@ -435,7 +436,8 @@ impl Supervisor {
                 before.name(),
                 health.name()
             );
-            if health == Health::Unhealthy {
+            // With no remediation step left, `health_state_changed` tells it all.
+            if health == Health::Unhealthy && self.ladder.has_next() {
                 self.failure_detected(child.pid, "unhealthy", None);
             }
         }
@@ -541,6 +543,18 @@ impl Supervisor {
             emit!(info, Event::SignalForwarded, pid = child.pid, signal = %signal_name(sig),
                 received = %signal_name(received),
                 "forwarded {} to {}{}", signal_name(sig), if group { "process group " } else { "pid " }, child.pid);
+        }
+    }
+
+    /// Sends the stop signal when tend stops the child on its own account (a restart,
+    /// `tend stop`, the remediation `exit`): TERM after rewriting, as a received TERM
+    /// would go, logged without `received` since none was.
+    pub(crate) fn send_stop(&mut self, child: &mut Child) {
+        let sig = self.config.rewrite(libc::SIGTERM);
+        let group = self.config.signal_target == SignalTarget::Group;
+        if child.signal(sig, group) {
+            emit!(info, Event::SignalForwarded, pid = child.pid, signal = %signal_name(sig),
+                "sent {} to {}{} to stop it", signal_name(sig), if group { "process group " } else { "pid " }, child.pid);
         }
     }
 

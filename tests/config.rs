@@ -374,3 +374,86 @@ fn the_path_hint_is_only_for_bare_names() {
         assert_eq!(hints.len(), 1, "{mode:?}");
     }
 }
+
+/// `failure_detected` is for a failure tend acts on; with nothing left to do (no
+/// remediation step) the health events tell it, as `child_exited` does for TEND_RESTART=no.
+#[test]
+fn failures_tend_does_nothing_about_are_not_failure_detected() {
+    for mode in MODES {
+        let scratch = Scratch::new("no-remedy");
+        let marker = scratch.path("healthy");
+        std::fs::write(&marker, "").expect("marker");
+        let check = format!("exec:test -e {}", marker.display());
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.envs([
+            ("TEND_HEALTH_CHECK", check.as_str()),
+            ("TEND_HEALTH_INTERVAL", "100ms"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            ("TEND_REMEDIATION", "none"),
+        ]);
+        let mut t = Running::start(cmd, mode);
+        t.wait_event("startup_completed");
+        std::fs::remove_file(&marker).expect("remove marker");
+        t.wait_event_where("health_state_changed", |e| e["to"] == "unhealthy");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        assert!(
+            t.events("failure_detected").is_empty(),
+            "{mode:?}: {:?}",
+            t.events("failure_detected")
+        );
+
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.envs([
+            ("TEND_HEALTH_CHECK", "exec:false"),
+            ("TEND_HEALTH_INTERVAL", "100ms"),
+            ("TEND_STARTUP_TIMEOUT", "300ms"),
+            ("TEND_REMEDIATION", "none"),
+        ]);
+        let mut t = Running::start(cmd, mode);
+        t.wait_event("startup_timeout");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        assert!(
+            t.events("failure_detected").is_empty(),
+            "{mode:?}: {:?}",
+            t.events("failure_detected")
+        );
+    }
+}
+
+/// A stop tend decides on (`tend stop`, `tend restart`) sends TERM; no TERM was received,
+/// and no event says one was.
+#[test]
+fn a_stop_tend_decides_on_is_not_logged_as_received() {
+    for mode in MODES {
+        let scratch = Scratch::new("own-stop");
+        let mut t = Running::start(tend(mode, &scratch, &["--", "sleep", "60"]), mode);
+        t.wait_event("startup_completed");
+        wait_for("the control socket", || {
+            scratch.path("control.sock").exists()
+        });
+        let status = scratch.path("status.json");
+        let out = client(&t, "restart")
+            .env("TEND_STATUS_FILE", &status)
+            .output()
+            .expect("tend restart");
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {out:?}");
+        t.wait_event("restart_initiated");
+        let sent = t.wait_event("signal_forwarded");
+        assert!(sent["received"].is_null(), "{mode:?}: {sent}");
+        assert_eq!(sent["signal"], "TERM");
+        t.wait_event("child_started");
+        let out = client(&t, "stop")
+            .env("TEND_STATUS_FILE", &status)
+            .output()
+            .expect("tend stop");
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {out:?}");
+        let sent = t.wait_event("signal_forwarded");
+        assert!(sent["received"].is_null(), "{mode:?}: {sent}");
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        let all = t.raw.join("\n");
+        assert!(!all.contains("received TERM"), "{mode:?}: {all}");
+        assert!(!all.contains("\"received\":\"TERM\""), "{mode:?}: {all}");
+    }
+}
