@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::child::Child;
+use crate::config::values::format_duration;
 use crate::control::Ask;
 use crate::emit;
 use crate::events::Event;
@@ -80,7 +81,8 @@ impl Supervisor {
                 Event::RestartsExhausted,
                 attempts = max,
                 window_ms = window.as_millis() as u64,
-                "{max} restarts within {window:?}: giving up"
+                "{max} restarts within {}: giving up",
+                format_duration(window)
             );
             return Err(Cause::RestartsExhausted { unhealthy });
         }
@@ -99,7 +101,8 @@ impl Supervisor {
             attempt,
             delay_ms = delay.as_millis() as u64,
             reason,
-            "restarting pid {pid} ({reason}), attempt {attempt}, in {delay:?}"
+            "restarting pid {pid} ({reason}), attempt {attempt}, in {}",
+            format_duration(delay)
         );
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::child::Child;
-use crate::config::values::signal_name;
+use crate::config::values::{format_duration, signal_name};
 use crate::config::SignalTarget;
 use crate::control::Ask;
 use crate::emit;
@@ -141,8 +141,9 @@ impl Supervisor {
             timeout_ms = timeout.as_millis() as u64,
             late_ms = late.as_secs_f64() * 1000.0,
             reason = "shutdown_timeout",
-            "pid {} still running after {timeout:?}, sending SIGKILL to its process group",
-            child.pid
+            "pid {} still running after {}, sending SIGKILL to its process group",
+            child.pid,
+            format_duration(timeout)
         );
         child.kill();
         tokio::select! {
@@ -192,7 +193,8 @@ impl Supervisor {
             Event::ForceKill,
             count,
             reason = "remaining_processes",
-            "processes still running after {grace:?}, sending SIGKILL"
+            "processes still running after {}, sending SIGKILL",
+            format_duration(grace)
         );
         self.wait_until_gone(&mut sweep, Phase::Kill, KILL_WAIT)
             .await;

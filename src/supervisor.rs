@@ -12,7 +12,7 @@ use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::child::Child;
-use crate::config::values::signal_name;
+use crate::config::values::{format_duration, signal_name};
 use crate::config::{Config, SignalTarget};
 use crate::control::{self, Ask, Request, Verdict};
 use crate::emit;
@@ -348,7 +348,8 @@ impl Supervisor {
             pid,
             timeout_ms = timeout.as_millis() as u64,
             step = step.as_ref().map(Step::name),
-            "no health check passed within {timeout:?}"
+            "no health check passed within {}",
+            format_duration(timeout)
         );
         // A failure tend does nothing about is told by `startup_timeout` alone.
         if let Some(step) = &step {

@@ -457,3 +457,52 @@ fn a_stop_tend_decides_on_is_not_logged_as_received() {
         assert!(!all.contains("\"received\":\"TERM\""), "{mode:?}: {all}");
     }
 }
+
+/// Durations in messages are written as the variables take them (`1h`, `1500ms`), not in
+/// Rust's debug notation (`3600s`, `1.5s`, `0ns`).
+#[test]
+fn durations_in_messages_read_as_they_are_configured() {
+    for mode in MODES {
+        let scratch = Scratch::new("durations");
+        let (code, t) = run(
+            mode,
+            &scratch,
+            &["--", "sh", "-c", "exit 3"],
+            &[
+                ("TEND_RESTART", "always"),
+                ("TEND_RESTART_MAX_ATTEMPTS", "1"),
+                ("TEND_RESTART_DELAY", "10ms"),
+            ],
+        );
+        assert_eq!(code, 3, "{mode:?}");
+        let restart = &t.events("restart_initiated")[0]["message"];
+        assert!(
+            restart.as_str().is_some_and(|m| m.ends_with("in 10ms")),
+            "{restart}"
+        );
+        let gave_up = &t.events("restarts_exhausted")[0]["message"];
+        assert_eq!(gave_up, "1 restarts within 1h: giving up", "{mode:?}");
+    }
+    let scratch = Scratch::new("durations-kill");
+    let mut cmd = tend(
+        Mode::Process,
+        &scratch,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; echo up; while :; do sleep 1; done",
+        ],
+    );
+    cmd.env("TEND_SHUTDOWN_TIMEOUT", "1500ms")
+        .stdout(Stdio::piped());
+    let mut t = Running::start(cmd, Mode::Process);
+    let mut up = String::new();
+    let stdout = t.child.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut up).expect("up");
+    t.signal(libc::SIGTERM);
+    let kill = t.wait_event("force_kill");
+    let message = kill["message"].as_str().unwrap_or_default();
+    assert!(message.contains("still running after 1500ms"), "{message}");
+    t.wait_exit();
+}
