@@ -223,7 +223,8 @@ pub fn first_of_each<I>(vars: I) -> impl Iterator<Item = (OsString, OsString)>
 where
     I: IntoIterator<Item = (OsString, OsString)>,
 {
-    let mut seen = std::collections::HashSet::new();
+    // Not a HashSet: its random keys cost a getrandom call on every start.
+    let mut seen = std::collections::BTreeSet::new();
     vars.into_iter()
         .filter(move |(name, _)| seen.insert(name.clone()))
 }
