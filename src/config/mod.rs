@@ -219,7 +219,7 @@ pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Result<Config, Vec<ConfigErr
 /// can hold a name twice (execve takes any list); getenv(3), and with it every program
 /// in the container (the child, `tend health`, std's `env::var`), finds the first, so
 /// tend reads the first too: one value per name, the same one everywhere.
-pub fn first_of_each<I>(vars: I) -> impl Iterator<Item = (OsString, OsString)>
+fn first_of_each<I>(vars: I) -> impl Iterator<Item = (OsString, OsString)>
 where
     I: IntoIterator<Item = (OsString, OsString)>,
 {
