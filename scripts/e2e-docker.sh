@@ -23,7 +23,8 @@
 #      (scripts/check-snippets.sh: shell, Dockerfile builds, YAML and the grace rule)
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
-# 8 also several bad variables at once and a bad probe string)
+# 8 also several bad variables at once, a bad probe string, TEND_USER=4294967295 and
+# `tend check-config` in the image)
 #
 # Every case asserts on exit codes, `docker inspect` state and the JSON lines (one object
 # per line, on stderr) of `docker logs`. Waits are bounded polls on events and states.
@@ -669,6 +670,28 @@ case_8() {
     check "config_invalid shows the bad entry" has_ev "$c" config_invalid '(tostring | test("ftp://db:21"))'
     check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
     [ $CASE_FAILED -eq 0 ] || dump "$(cname c8-banana)" "$(cname c8-many)" "$c"
+
+    # An id the system reads as "no change" is a configuration error, not a 126 at spawn
+    c=$(cname c8-minus-one)
+    run_fg c8-minus-one -e TEND_USER=4294967295 "$TEST_IMAGE" sh -c 'echo SHOULD-NOT-RUN'; rc=$?
+    eq "TEND_USER=4294967295: exit code" "$rc" 78
+    check "config_invalid names TEND_USER, the value and the range" has_ev "$c" config_invalid \
+        '(.variable == "TEND_USER") and (.message | test("4294967295") and test("0 to 4294967294"))'
+    check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
+
+    # `tend check-config` in the image: what a start would refuse, all at once, as text
+    c=$(cname c8-check)
+    run_fg c8-check -e TEND_USER=ghost -e TEND_REQUIRE_ENV=DB_URL,API_KEY \
+        --entrypoint /usr/local/bin/tend "$TEST_IMAGE" check-config; rc=$?
+    eq "check-config with an unknown user and missing variables: exit code" "$rc" 78
+    check "check-config names the unknown user" err_has "$c" 'TEND_USER: no user "ghost" in /etc/passwd'
+    check "check-config lists the missing variables" err_has "$c" 'DB_URL, API_KEY'
+    c=$(cname c8-check-ok)
+    run_fg c8-check-ok --read-only -e TEND_USER=app --entrypoint /usr/local/bin/tend "$TEST_IMAGE" check-config; rc=$?
+    eq "check-config, valid: exit code" "$rc" 0
+    check "check-config shows the status file a start would use" out_has "$c" '^status_file  *\(/run/tend\|/dev/shm/tend-0\)/status.json$'
+    check "check-config shows the control socket beside it" out_has "$c" '^interfaces.control_socket  */.*/control.sock$'
+    [ $CASE_FAILED -eq 0 ] || dump "$(cname c8-minus-one)" "$(cname c8-check)" "$c"
 }
 
 case_9() {

@@ -9,12 +9,14 @@ use crate::config::variables;
 use crate::control::Verb;
 use crate::probe::Probe;
 use crate::readiness::Question;
+use crate::shown::{quoted, quoted_os};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     /// Supervise this command (the default).
     Run(Vec<OsString>),
-    CheckConfig,
+    /// `tend check-config [--json]`: `true` for JSON.
+    CheckConfig(bool),
     Status,
     /// `tend restart`, `tend stop`, `tend status --socket`: a request over the control socket.
     Control(Verb),
@@ -68,7 +70,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
         }
         Some(word @ ("restart" | "stop")) => {
             if let Some(extra) = args.get(1) {
-                return Err(format!("`tend {word}` takes no arguments, got {extra:?}"));
+                return Err(format!(
+                    "`tend {word}` takes no arguments, got {}",
+                    quoted_os(extra)
+                ));
             }
             Ok(Command::Control(if word == "restart" {
                 Verb::Restart
@@ -76,28 +81,43 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
                 Verb::Stop
             }))
         }
-        Some(word @ ("check-config" | "status")) => {
+        Some("check-config") => match &args[1..] {
+            [] => Ok(Command::CheckConfig(false)),
+            [only] if only == "--json" => Ok(Command::CheckConfig(true)),
+            [first, ..] => Err(format!(
+                "`tend check-config`: unknown argument {} (only --json)",
+                quoted_os(first)
+            )),
+        },
+        Some(word @ "status") => {
             if let Some(extra) = args.get(1) {
-                return Err(format!("`tend {word}` takes no arguments, got {extra:?}"));
+                return Err(format!(
+                    "`tend {word}` takes no arguments, got {}",
+                    quoted_os(extra)
+                ));
             }
-            Ok(if word == "status" {
-                Command::Status
-            } else {
-                Command::CheckConfig
-            })
+            Ok(Command::Status)
         }
         Some(option) if option.starts_with('-') => Err(format!(
-            "unknown option {option:?}: tend is configured with TEND_* variables (see `tend --help`)"
+            "unknown option {}: tend is configured with TEND_* variables (see `tend --help`)",
+            quoted(option)
         )),
         _ => Ok(Command::Run(args)),
     }
 }
 
 fn parse_health(args: &[OsString]) -> Result<Question, String> {
+    const USAGE: &str = "usage: tend health [--live]";
     match args {
         [] => Ok(Question::Ready),
-        [only] if only == "--live" => Ok(Question::Live),
-        _ => Err(format!("expected no argument or --live, got {args:?}")),
+        [first, rest @ ..] if first == "--live" => match rest.first() {
+            None => Ok(Question::Live),
+            Some(extra) => Err(format!(
+                "unexpected argument {} after --live; {USAGE}",
+                quoted_os(extra)
+            )),
+        },
+        [first, ..] => Err(format!("unknown argument {}; {USAGE}", quoted_os(first))),
     }
 }
 
@@ -112,7 +132,7 @@ fn parse_wait(args: &[OsString]) -> Result<WaitArgs, String> {
     while let Some(word) = words.next() {
         let text = word
             .to_str()
-            .ok_or_else(|| format!("`tend wait`: {word:?} is not UTF-8"))?;
+            .ok_or_else(|| format!("`tend wait`: {} is not UTF-8", quoted_os(word)))?;
         let timeout = match text {
             "--" => {
                 wait.command = words.by_ref().cloned().collect();
@@ -131,7 +151,8 @@ fn parse_wait(args: &[OsString]) -> Result<WaitArgs, String> {
             }
             None if text.starts_with('-') => {
                 return Err(format!(
-                    "`tend wait`: unknown option {text:?} (only --timeout)"
+                    "`tend wait`: unknown option {} (only --timeout)",
+                    quoted(text)
                 ))
             }
             None => wait
@@ -159,7 +180,9 @@ pub fn help() -> String {
         "tend {} - a small, capable init for containers\n\n\
 USAGE:\n    \
     tend [--] CMD [ARGS...]   run CMD as the supervised child (no shell)\n    \
-    tend check-config         validate TEND_* variables, print the effective config as JSON\n    \
+    tend check-config [--json]\n                              \
+run every check a start runs (creating nothing), print the\n                              \
+effective configuration (JSON with --json); 78 on any problem\n    \
     tend status [--socket]    print the running tend's status snapshot as JSON\n                              \
 (from the status file, or asked over the control socket)\n    \
     tend restart              ask the running tend to restart the child (control socket)\n    \
@@ -228,7 +251,15 @@ mod tests {
 
     #[test]
     fn subcommands() {
-        assert_eq!(parse(args(&["check-config"])), Ok(Command::CheckConfig));
+        assert_eq!(
+            parse(args(&["check-config"])),
+            Ok(Command::CheckConfig(false))
+        );
+        assert_eq!(
+            parse(args(&["check-config", "--json"])),
+            Ok(Command::CheckConfig(true))
+        );
+        assert!(parse(args(&["check-config", "--yaml"])).is_err());
         assert_eq!(parse(args(&["--help"])), Ok(Command::Help));
         assert_eq!(parse(args(&["-V"])), Ok(Command::Version));
         assert_eq!(parse(args(&["status"])), Ok(Command::Status));
@@ -253,10 +284,18 @@ mod tests {
             parse(args(&["health", "--live"])),
             Ok(Command::Health(Ok(Question::Live)))
         );
-        assert!(matches!(
+        assert_eq!(
             parse(args(&["health", "--bogus"])),
-            Ok(Command::Health(Err(_)))
-        ));
+            Ok(Command::Health(Err(
+                "unknown argument \"--bogus\"; usage: tend health [--live]".into()
+            )))
+        );
+        assert_eq!(
+            parse(args(&["health", "--live", "now"])),
+            Ok(Command::Health(Err(
+                "unexpected argument \"now\" after --live; usage: tend health [--live]".into()
+            )))
+        );
     }
 
     #[test]

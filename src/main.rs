@@ -8,6 +8,7 @@
 //! needs of it is done in `main`: SIGPIPE ignored, stdout flushed.
 #![cfg_attr(not(test), no_main)]
 
+mod check_config;
 mod child;
 mod cli;
 mod config;
@@ -22,6 +23,7 @@ mod process;
 mod readiness;
 mod report;
 mod restarts;
+mod shown;
 mod shutdown;
 mod startup;
 mod status;
@@ -59,7 +61,7 @@ fn tend() -> libc::c_int {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let code = match cli::parse(args) {
         Ok(Command::Run(argv)) => exit_now(run(argv)),
-        Ok(Command::CheckConfig) => check_config(),
+        Ok(Command::CheckConfig(json)) => check_config::main(environment(), json),
         Ok(Command::Status) => print_status(),
         Ok(Command::Control(verb)) => control::main(verb),
         Ok(Command::Health(Ok(question))) => readiness::main(question),
@@ -228,7 +230,8 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
             control::start(&interfaces, supervisor.status_path(), snapshots, requests);
         }));
     let code = supervisor.run().await;
-    if let Some(hint) = (code == 127)
+    // A subcommand is a bare word: a path that was not found is no mistyped one.
+    if let Some(hint) = (code == 127 && !program.contains('/'))
         .then(|| cli::subcommand_hint(&program))
         .flatten()
     {
@@ -260,19 +263,6 @@ fn wait(args: cli::WaitArgs) -> i32 {
         return code;
     }
     startup::exec(&args.command)
-}
-
-fn check_config() -> i32 {
-    let env = environment();
-    let (format, level) = config::logging_from_vars(&env);
-    events::init(format, &level);
-    match load_config(env) {
-        Ok(config) => {
-            outln!("{:#}", config.to_json());
-            0
-        }
-        Err(code) => code,
-    }
 }
 
 fn print_status() -> i32 {

@@ -118,6 +118,12 @@ impl Ladder {
         Ladder { steps, next: 0 }
     }
 
+    /// Whether a step is left in this episode: without one, tend does nothing more
+    /// about a failure (TEND_REMEDIATION=none, or every step taken).
+    pub fn has_next(&self) -> bool {
+        self.next < self.steps.len()
+    }
+
     /// The next step regardless of the count (the first check never passed in time).
     pub fn take(&mut self) -> Option<Step> {
         let step = self.steps.get(self.next).cloned();
@@ -348,6 +354,11 @@ mod tests {
         assert_eq!(ladder.take(), Some(Step::Exit));
         assert_eq!(ladder.take(), None);
         assert!(Ladder::new(Vec::new()).take().is_none());
+        let mut ladder = Ladder::new(vec![Step::Exit]);
+        assert!(ladder.has_next());
+        ladder.take();
+        assert!(!ladder.has_next());
+        assert!(!Ladder::new(Vec::new()).has_next());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::child::Child;
+use crate::config::values::format_duration;
 use crate::control::Ask;
 use crate::emit;
 use crate::events::Event;
@@ -18,11 +19,13 @@ impl Supervisor {
     /// The child exited by itself: the restart policy decides whether it starts again.
     pub(crate) async fn after_exit(&mut self, child: &mut Child, exit: Exit) -> Result<(), Ending> {
         let code = self.exit_code(exit);
-        if code != 0 {
-            self.failure_detected(child.pid, "child_exited", Some(exit.code()));
-        }
+        // Without a restart to come the exit is the end, as `child_exited` and
+        // `shutdown_completed` say: a failure is "detected" only when tend acts on it.
         if !restart_wanted(self.config.restart.policy, code) {
             return Err(Ending::Done(exit, Cause::ChildExited));
+        }
+        if code != 0 {
+            self.failure_detected(child.pid, "child_exited", Some(exit.code()));
         }
         let (attempt, delay) = self
             .count_restart(false)
@@ -30,7 +33,7 @@ impl Supervisor {
         self.announce_restart(child.pid, attempt, delay, "child_exited");
         self.backoff_wait(delay)
             .await
-            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
+            .map_err(|cause| Ending::Done(exit, cause))?;
         self.start_again(child)
     }
 
@@ -43,7 +46,7 @@ impl Supervisor {
         let exit = self.stop_for_restart(child).await?;
         self.backoff_wait(delay)
             .await
-            .map_err(|sig| Ending::Done(exit, Cause::Signal(sig)))?;
+            .map_err(|cause| Ending::Done(exit, cause))?;
         self.start_again(child)
     }
 
@@ -52,7 +55,7 @@ impl Supervisor {
     /// way are refused (`stop_child`, `backoff_wait`).
     pub(crate) async fn on_request(&mut self, child: &mut Child, ask: Ask) -> Result<(), Ending> {
         match ask {
-            Ask::Stop => Err(Ending::Signal(libc::SIGTERM)),
+            Ask::Stop => Err(Ending::StopRequested),
             Ask::Restart => {
                 self.snapshot.restarts += 1;
                 self.announce_restart(
@@ -78,7 +81,8 @@ impl Supervisor {
                 Event::RestartsExhausted,
                 attempts = max,
                 window_ms = window.as_millis() as u64,
-                "{max} restarts within {window:?}: giving up"
+                "{max} restarts within {}: giving up",
+                format_duration(window)
             );
             return Err(Cause::RestartsExhausted { unhealthy });
         }
@@ -97,7 +101,8 @@ impl Supervisor {
             attempt,
             delay_ms = delay.as_millis() as u64,
             reason,
-            "restarting pid {pid} ({reason}), attempt {attempt}, in {delay:?}"
+            "restarting pid {pid} ({reason}), attempt {attempt}, in {}",
+            format_duration(delay)
         );
     }
 
@@ -105,11 +110,11 @@ impl Supervisor {
     async fn stop_for_restart(&mut self, child: &mut Child) -> Result<Exit, Ending> {
         self.health = None;
         let exit = self
-            .stop_child(child, libc::SIGTERM, self.config.shutdown_timeout)
+            .stop_child(child, None, self.config.shutdown_timeout)
             .await;
         self.record_child_exit(child, exit);
         match self.stop_requested {
-            Some(sig) => Err(Ending::Done(exit, Cause::Signal(sig))),
+            Some(cause) => Err(Ending::Done(exit, cause)),
             None => Ok(exit),
         }
     }
@@ -117,19 +122,19 @@ impl Supervisor {
     /// Waits out a restart delay; a stop signal or an accepted `tend stop` ends it (Err
     /// with the signal). No child runs meanwhile, so other signals have nobody to go to;
     /// a `tend restart` is refused (a restart is under way).
-    async fn backoff_wait(&mut self, delay: Duration) -> Result<(), i32> {
+    async fn backoff_wait(&mut self, delay: Duration) -> Result<(), Cause> {
         let deadline = tokio::time::Instant::now() + delay;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => return Ok(()),
                 Some(sig) = self.signals.recv() => {
                     if self.config.is_stop_signal(sig) {
-                        return Err(sig);
+                        return Err(Cause::Signal(sig));
                     }
                 }
                 Some(request) = self.requests.recv() => {
                     if self.judge_request(request) == Some(Ask::Stop) {
-                        return Err(libc::SIGTERM);
+                        return Err(Cause::StopRequested);
                     }
                 }
             }

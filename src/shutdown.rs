@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::child::Child;
-use crate::config::values::signal_name;
+use crate::config::values::{format_duration, signal_name};
 use crate::config::SignalTarget;
 use crate::control::Ask;
 use crate::emit;
@@ -16,7 +16,7 @@ use crate::process::signals;
 use crate::process::sweep::Sweep;
 use crate::process::Exit;
 use crate::status::State;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Cause, Supervisor};
 
 /// How often the sweep re-checks for processes that were not our children (their exits
 /// reach us only when their own parent dies first).
@@ -29,21 +29,34 @@ const TERM_RESCAN: Duration = Duration::from_millis(100);
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
 impl Supervisor {
-    /// From a stop signal to the child's exit.
-    pub(crate) async fn drain(&mut self, child: &mut Child, first: i32) -> Exit {
+    /// From a stop signal (`received`), or `tend stop` (None), to the child's exit. A
+    /// `tend stop` is carried out as a TERM would be, and logged as what it was.
+    pub(crate) async fn drain(&mut self, child: &mut Child, received: Option<i32>) -> Exit {
         let timeout = self.config.shutdown_timeout;
         let delay = self.config.drain_delay;
         self.set_state(State::Draining);
-        emit!(info, Event::ShutdownInitiated, signal = %signal_name(first), reason = "signal",
-            drain_delay_ms = delay.as_millis() as u64, timeout_ms = timeout.as_millis() as u64,
-            "received {}, shutting down", signal_name(first));
+        let (delay_ms, timeout_ms) = (delay.as_millis() as u64, timeout.as_millis() as u64);
+        match received {
+            Some(sig) => emit!(info, Event::ShutdownInitiated, signal = %signal_name(sig),
+                reason = "signal", drain_delay_ms = delay_ms, timeout_ms,
+                "received {}, shutting down", signal_name(sig)),
+            None => emit!(
+                info,
+                Event::ShutdownInitiated,
+                reason = "requested",
+                drain_delay_ms = delay_ms,
+                timeout_ms,
+                "stop requested over the control socket, shutting down"
+            ),
+        }
+
         if !delay.is_zero() {
             if let Some(exit) = self.drain_delay(child, delay).await {
                 return exit;
             }
         }
         self.set_state(State::Stopping);
-        self.stop_child(child, first, timeout).await
+        self.stop_child(child, received, timeout).await
     }
 
     /// TEND_REMEDIATION `exit`: the stop sequence without the drain delay (the child is
@@ -58,7 +71,7 @@ impl Supervisor {
             timeout_ms = timeout.as_millis() as u64,
             "child still unhealthy, shutting down"
         );
-        self.stop_child(child, libc::SIGTERM, timeout).await
+        self.stop_child(child, None, timeout).await
     }
 
     /// Keeps the child running for the drain delay (so that load balancers can stop
@@ -83,16 +96,18 @@ impl Supervisor {
         }
     }
 
-    /// Forwards `sig`, waits up to `timeout`, then kills the child's process group.
+    /// Forwards the stop signal `received`, or sends TERM when tend stops the child on its
+    /// own account (None: a restart, `tend stop`, the remediation `exit`), waits up to
+    /// `timeout`, then kills the child's process group.
     pub(crate) async fn stop_child(
         &mut self,
         child: &mut Child,
-        sig: i32,
+        received: Option<i32>,
         timeout: Duration,
     ) -> Exit {
         let deadline = Instant::now() + timeout;
         if !timeout.is_zero() {
-            self.forward_stop(child, sig);
+            self.forward_stop(child, received);
             loop {
                 tokio::select! {
                     exit = child.wait() => return exit,
@@ -101,8 +116,8 @@ impl Supervisor {
                     Some(sig) = self.signals.recv() => {
                         // A restart must not start a new child after this.
                         if self.config.is_stop_signal(sig) {
-                            self.stop_requested.get_or_insert(sig);
-                            self.forward_stop(child, sig);
+                            self.stop_requested.get_or_insert(Cause::Signal(sig));
+                            self.forward_stop(child, Some(sig));
                         } else {
                             self.forward(child, sig);
                         }
@@ -112,7 +127,7 @@ impl Supervisor {
                     // does; at shutdown (stopping) a restart is refused, a stop is a no-op.
                     Some(request) = self.requests.recv() => {
                         if self.judge_request(request) == Some(Ask::Stop) {
-                            self.stop_requested.get_or_insert(libc::SIGTERM);
+                            self.stop_requested.get_or_insert(Cause::StopRequested);
                         }
                     }
                 }
@@ -126,8 +141,9 @@ impl Supervisor {
             timeout_ms = timeout.as_millis() as u64,
             late_ms = late.as_secs_f64() * 1000.0,
             reason = "shutdown_timeout",
-            "pid {} still running after {timeout:?}, sending SIGKILL to its process group",
-            child.pid
+            "pid {} still running after {}, sending SIGKILL to its process group",
+            child.pid,
+            format_duration(timeout)
         );
         child.kill();
         tokio::select! {
@@ -139,8 +155,11 @@ impl Supervisor {
     /// Forwards a stop signal, then SIGCONT to the same target: a stopped process
     /// (`kill -STOP`, a debugger's stop) keeps the TERM pending and would wait out the
     /// whole timeout for its KILL. systemd sends the same CONT after its TERM.
-    fn forward_stop(&mut self, child: &mut Child, sig: i32) {
-        self.forward(child, sig);
+    fn forward_stop(&mut self, child: &mut Child, received: Option<i32>) {
+        match received {
+            Some(sig) => self.forward(child, sig),
+            None => self.send_stop(child),
+        }
         let group = self.config.signal_target == SignalTarget::Group;
         child.signal(libc::SIGCONT, group);
     }
@@ -174,7 +193,8 @@ impl Supervisor {
             Event::ForceKill,
             count,
             reason = "remaining_processes",
-            "processes still running after {grace:?}, sending SIGKILL"
+            "processes still running after {}, sending SIGKILL",
+            format_duration(grace)
         );
         self.wait_until_gone(&mut sweep, Phase::Kill, KILL_WAIT)
             .await;

@@ -12,7 +12,7 @@ use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::child::Child;
-use crate::config::values::signal_name;
+use crate::config::values::{format_duration, signal_name};
 use crate::config::{Config, SignalTarget};
 use crate::control::{self, Ask, Request, Verdict};
 use crate::emit;
@@ -42,8 +42,9 @@ pub struct Supervisor {
     ladder: Ladder,
     /// While `starting` with a health check: when the first pass is overdue.
     startup_deadline: Option<tokio::time::Instant>,
-    /// A stop signal that arrived while a restart was stopping the child.
-    pub(crate) stop_requested: Option<i32>,
+    /// Why tend must stop, when a stop signal or `tend stop` came while a restart was
+    /// stopping the child.
+    pub(crate) stop_requested: Option<Cause>,
     /// Restarts counted for TEND_RESTART_MAX_ATTEMPTS and the backoff delay.
     pub(crate) backoff: Backoff,
     /// Set by a failure that tend acted on; cleared (with `recovery_completed`) once the
@@ -75,8 +76,10 @@ pub const EX_UNHEALTHY: i32 = 75;
 /// Why the supervision ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// A stop signal (or `tend stop`) while the child runs: drain it.
+    /// A stop signal while the child runs: drain it.
     Signal(i32),
+    /// `tend stop` while the child runs: drain it as a TERM would (no signal came).
+    StopRequested,
     /// The remediation ladder reached `exit`, or the restarts ran out while unhealthy:
     /// stop the child.
     Unhealthy,
@@ -92,6 +95,8 @@ pub enum Cause {
     /// The child exited and the restart policy did not start it again.
     ChildExited,
     Signal(i32),
+    /// `tend stop`, over the control socket.
+    StopRequested,
     Unhealthy,
     /// TEND_RESTART_MAX_ATTEMPTS restarts within the window; `unhealthy` when the last
     /// failure was a health failure (exit 75) rather than an exit (the child's code).
@@ -105,6 +110,7 @@ impl Cause {
         match self {
             Cause::ChildExited => "child_exited".into(),
             Cause::Signal(sig) => format!("signal_{}", signal_name(sig)),
+            Cause::StopRequested => "stop_requested".into(),
             Cause::Unhealthy => "unhealthy".into(),
             Cause::RestartsExhausted { .. } => "restarts_exhausted".into(),
         }
@@ -210,7 +216,8 @@ impl Supervisor {
         self.health = None;
         let (exit, cause) = match ending {
             Ending::Done(exit, cause) => (exit, cause),
-            Ending::Signal(sig) => (self.drain(&mut child, sig).await, Cause::Signal(sig)),
+            Ending::Signal(sig) => (self.drain(&mut child, Some(sig)).await, Cause::Signal(sig)),
+            Ending::StopRequested => (self.drain(&mut child, None).await, Cause::StopRequested),
             Ending::Unhealthy => (self.stop_unhealthy(&mut child).await, Cause::Unhealthy),
             Ending::SpawnFailed(code) => return self.failed_start(code),
         };
@@ -341,10 +348,12 @@ impl Supervisor {
             pid,
             timeout_ms = timeout.as_millis() as u64,
             step = step.as_ref().map(Step::name),
-            "no health check passed within {timeout:?}"
+            "no health check passed within {}",
+            format_duration(timeout)
         );
-        self.failure_detected(pid, "startup_timeout", None);
+        // A failure tend does nothing about is told by `startup_timeout` alone.
         if let Some(step) = &step {
+            self.failure_detected(pid, "startup_timeout", None);
             self.remediation_started(pid, step);
         }
         step
@@ -428,7 +437,8 @@ impl Supervisor {
                 before.name(),
                 health.name()
             );
-            if health == Health::Unhealthy {
+            // With no remediation step left, `health_state_changed` tells it all.
+            if health == Health::Unhealthy && self.ladder.has_next() {
                 self.failure_detected(child.pid, "unhealthy", None);
             }
         }
@@ -534,6 +544,18 @@ impl Supervisor {
             emit!(info, Event::SignalForwarded, pid = child.pid, signal = %signal_name(sig),
                 received = %signal_name(received),
                 "forwarded {} to {}{}", signal_name(sig), if group { "process group " } else { "pid " }, child.pid);
+        }
+    }
+
+    /// Sends the stop signal when tend stops the child on its own account (a restart,
+    /// `tend stop`, the remediation `exit`): TERM after rewriting, as a received TERM
+    /// would go, logged without `received` since none was.
+    pub(crate) fn send_stop(&mut self, child: &mut Child) {
+        let sig = self.config.rewrite(libc::SIGTERM);
+        let group = self.config.signal_target == SignalTarget::Group;
+        if child.signal(sig, group) {
+            emit!(info, Event::SignalForwarded, pid = child.pid, signal = %signal_name(sig),
+                "sent {} to {}{} to stop it", signal_name(sig), if group { "process group " } else { "pid " }, child.pid);
         }
     }
 

@@ -29,10 +29,39 @@ pub fn parse_spec(text: &str) -> Result<UserSpec, String> {
     if !valid(user) || !group.map_or(true, valid) {
         return Err(EXPECTED.into());
     }
+    // All digits is an id: one the system calls cannot take is refused here, where the
+    // configuration is checked, not when the child is spawned.
+    for (id, kind) in [(user, "uid"), (group.unwrap_or(""), "gid")] {
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            match id.parse::<u32>() {
+                Ok(n) => usable(n, kind)?,
+                Err(_) => return Err(out_of_range(kind)),
+            }
+        }
+    }
     Ok(UserSpec {
         user: user.into(),
         group: group.map(Into::into),
     })
+}
+
+/// The largest id the kernel takes: (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to
+/// setresuid/setresgid/chown, so a child "switched" to them would keep tend's identity.
+const MAX_ID: u32 = u32::MAX - 1;
+
+fn out_of_range(kind: &str) -> String {
+    format!(
+        "a {kind} from 0 to {MAX_ID} ({} is (uid_t)-1, which the system reads as \"no change\")",
+        u32::MAX
+    )
+}
+
+/// An id tend can switch to, else what is expected instead.
+fn usable(id: u32, kind: &str) -> Result<(), String> {
+    if id > MAX_ID {
+        return Err(out_of_range(kind));
+    }
+    Ok(())
 }
 
 /// One line of /etc/passwd: name, uid, gid, home.
@@ -105,7 +134,12 @@ pub fn resolve_in(spec: &UserSpec, passwd: &str, group: &str) -> Result<Credenti
     let (uid, primary, home, name) = match (entry, spec.user.parse::<u32>()) {
         (Some(e), _) => (e.uid, e.gid, e.home.clone(), Some(e.name.clone())),
         (None, Ok(uid)) => (uid, uid, "/".to_string(), None),
-        (None, Err(_)) => return Err(format!("no user {:?} in /etc/passwd", spec.user)),
+        (None, Err(_)) => {
+            return Err(format!(
+                "no user {} in /etc/passwd",
+                crate::shown::quoted(&spec.user)
+            ))
+        }
     };
     let gid = match &spec.group {
         None => primary,
@@ -113,7 +147,7 @@ pub fn resolve_in(spec: &UserSpec, passwd: &str, group: &str) -> Result<Credenti
             Some(e) => e.gid,
             None => g
                 .parse()
-                .map_err(|_| format!("no group {g:?} in /etc/group"))?,
+                .map_err(|_| format!("no group {} in /etc/group", crate::shown::quoted(g)))?,
         },
     };
     // As initgroups(3): the primary group plus every group that lists the user by name.
@@ -127,6 +161,19 @@ pub fn resolve_in(spec: &UserSpec, passwd: &str, group: &str) -> Result<Credenti
                 }
             }
         }
+    }
+    // /etc/passwd or /etc/group may list an id no system call takes.
+    let named = |kind: &str, id: u32| {
+        usable(id, kind).map_err(|expected| {
+            format!(
+                "{} resolves to {kind} {id}: expected {expected}",
+                crate::shown::quoted(&spec.user)
+            )
+        })
+    };
+    named("uid", uid)?;
+    for g in &list {
+        named("gid", *g)?;
     }
     Ok(Credentials {
         uid,
@@ -196,6 +243,21 @@ app:x:1000:1000:App:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
     }
 
     #[test]
+    fn ids_the_system_reads_as_no_change_are_refused() {
+        let error = parse_spec("4294967295").expect_err("-1");
+        assert!(error.contains("uid from 0 to 4294967294"), "{error}");
+        let error = parse_spec("0:4294967295").expect_err("-1");
+        assert!(error.contains("gid from 0 to 4294967294"), "{error}");
+        assert!(parse_spec("4294967294:4294967294").is_ok());
+        let passwd = "neg:x:4294967295:1:::\nneggid:x:5:4294967295:::\n";
+        let group = "minus:x:4294967295:neggid\n";
+        for user in ["neg", "neggid", "5:minus"] {
+            let error = resolve_in(&spec(user), passwd, group).expect_err(user);
+            assert!(error.contains("4294967295"), "{error}");
+        }
+    }
+
+    #[test]
     fn spec_syntax() {
         assert_eq!(
             spec("app:staff"),
@@ -204,7 +266,20 @@ app:x:1000:1000:App:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
                 group: Some("staff".into())
             }
         );
-        for bad in ["", ":", "app:", ":1", "a b", "a:b:c", "\u{1}x"] {
+        for bad in [
+            "",
+            ":",
+            "app:",
+            ":1",
+            "a b",
+            "a:b:c",
+            "\u{1}x",
+            "4294967295",
+            "4294967296",
+            "99999999999999999999",
+            "1000:4294967295",
+            "app:4294967295",
+        ] {
             assert!(parse_spec(bad).is_err(), "{bad:?} should be rejected");
         }
     }

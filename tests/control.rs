@@ -163,11 +163,23 @@ fn stop_runs_the_shutdown_sequence_and_removes_the_socket() {
         let out = client(&scratch, &["stop"], &env, None);
         assert_eq!(out.code, 0, "{mode:?}: {}", out.stderr);
         assert!(out.stdout.contains("stop requested"), "{}", out.stdout);
+        // No TERM was received: the log says where the stop came from.
         let initiated = t.wait_event("shutdown_initiated");
-        assert_eq!(initiated["signal"], "TERM", "{initiated}");
+        assert_eq!(initiated["reason"], "requested", "{initiated}");
+        assert!(initiated["signal"].is_null(), "{initiated}");
+        assert!(
+            initiated["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("control socket") && !m.contains("received")),
+            "{initiated}"
+        );
         assert_eq!(t.wait_exit(), 143, "{mode:?}: sleep dies of the TERM");
         assert_eq!(t.events("shutdown_completed").len(), 1);
         assert_eq!(t.events("shutdown_completed")[0]["exit_code"], 143);
+        assert_eq!(
+            t.events("shutdown_completed")[0]["reason"],
+            "stop_requested"
+        );
         assert!(!socket.exists(), "{mode:?}: the socket is removed at exit");
         // Nobody listens any more: a clear error naming the path.
         let out = client(&scratch, &["stop"], &env, None);

@@ -813,7 +813,7 @@ fn config_errors_exit_78_listing_every_bad_variable_and_start_nothing() {
 fn durations_in_every_form_are_accepted() {
     for value in ["500ms", "30s", "1m30s", "45"] {
         let out = std::process::Command::new(BIN)
-            .arg("check-config")
+            .args(["check-config", "--json"])
             .env("TEND_SHUTDOWN_TIMEOUT", value)
             .output()
             .unwrap();
@@ -826,7 +826,7 @@ fn durations_in_every_form_are_accepted() {
 #[test]
 fn check_config_prints_the_effective_configuration() {
     let out = std::process::Command::new(BIN)
-        .arg("check-config")
+        .args(["check-config", "--json"])
         .env("TEND_SIGNAL_REWRITE", "TERM:QUIT")
         .env("TEND_SHUTDOWN_TIMEOUT", "90")
         .output()
@@ -836,7 +836,7 @@ fn check_config_prints_the_effective_configuration() {
     assert_eq!(config["shutdown_timeout"], "1m30s");
     assert_eq!(config["signal_rewrite"]["TERM"], "QUIT");
     let bad = std::process::Command::new(BIN)
-        .arg("check-config")
+        .args(["check-config", "--json"])
         .env("TEND_SUBREAPER", "perhaps")
         .output()
         .unwrap();

@@ -140,7 +140,19 @@ fn the_default_policy_is_no() {
     let (code, t) = run(Mode::Process, &scratch, &["--", "sh", "-c", &child], &[]);
     assert_eq!((code, runs(&scratch)), (4, 1));
     assert!(t.events("restart_initiated").is_empty());
-    assert_eq!(t.events("failure_detected")[0]["exit_code"], 4);
+    // tend does nothing about the exit but end with it: no `failure_detected`, the exit
+    // is told as what it is.
+    assert!(
+        t.events("failure_detected").is_empty(),
+        "{:?}",
+        t.events("failure_detected")
+    );
+    assert_eq!(t.events("child_exited")[0]["exit_code"], 4);
+    let done = t.events("shutdown_completed");
+    assert_eq!(
+        (&done[0]["reason"], &done[0]["exit_code"]),
+        (&"child_exited".into(), &4.into())
+    );
 }
 
 /// With one restart allowed per 600ms window, a child that fails at once uses it up, but

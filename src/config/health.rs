@@ -1,6 +1,7 @@
 //! Variables of the health check: one probe run on an interval, judged with
 //! Kubernetes-style thresholds (see `crate::policy`).
 
+use crate::shown::quoted;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -188,7 +189,7 @@ fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
             },
             "restart" => Ok(Step::Restart),
             "exit" => Ok(Step::Exit),
-            _ => Err(format!("{EXPECTED}; {item:?} is not one")),
+            _ => Err(format!("{EXPECTED}; {} is not one", quoted(item))),
         })
         .collect()
 }

@@ -16,6 +16,7 @@ pub mod values;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,7 +73,13 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
-            Some(value) => write!(f, "{}={value:?}: expected {}", self.variable, self.expected),
+            Some(value) => write!(
+                f,
+                "{}={}: expected {}",
+                self.variable,
+                crate::shown::quoted(value),
+                self.expected
+            ),
             None => write!(f, "{}: {}", self.variable, self.expected),
         }
     }
@@ -100,11 +107,31 @@ impl Config {
     where
         I: IntoIterator<Item = (OsString, OsString)>,
     {
+        let (config, errors) = Config::with_errors(vars);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The configuration with the default in place of each bad value, and the errors:
+    /// for `tend check-config`, which goes on to check the rest.
+    pub fn with_errors<I>(vars: I) -> (Config, Vec<ConfigError>)
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
         let mut errors = Vec::new();
         let mut tend_vars = BTreeMap::new();
-        for (name, value) in vars {
-            let Some(name) = name.to_str().filter(|n| n.starts_with("TEND_")) else {
-                continue;
+        for (name, value) in first_of_each(vars) {
+            let name = match name.to_str() {
+                Some(name) if name.starts_with("TEND_") => name,
+                Some(_) => continue,
+                None if name.as_bytes().starts_with(b"TEND_") => {
+                    errors.push(non_utf8_name(&name));
+                    continue;
+                }
+                None => continue,
             };
             if variables().all(|spec| spec.name != name) {
                 errors.push(unknown_variable(name));
@@ -125,11 +152,7 @@ impl Config {
         }
         let mut parser = Parser::new(&tend_vars, &mut errors);
         let config = build(&mut parser);
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(errors)
-        }
+        (config, errors)
     }
 
     /// The effective configuration, as `tend check-config` prints it.
@@ -190,6 +213,32 @@ pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Result<Config, Vec<ConfigErr
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v))),
     )
+}
+
+/// The environment with every name after its first occurrence dropped. An environment
+/// can hold a name twice (execve takes any list); getenv(3), and with it every program
+/// in the container (the child, `tend health`, std's `env::var`), finds the first, so
+/// tend reads the first too: one value per name, the same one everywhere.
+fn first_of_each<I>(vars: I) -> impl Iterator<Item = (OsString, OsString)>
+where
+    I: IntoIterator<Item = (OsString, OsString)>,
+{
+    // Not a HashSet: its random keys cost a getrandom call on every start.
+    let mut seen = std::collections::BTreeSet::new();
+    vars.into_iter()
+        .filter(move |(name, _)| seen.insert(name.clone()))
+}
+
+/// A `TEND_` name that is not UTF-8 is no variable tend knows: refused like a typo
+/// rather than ignored (the user meant something by it).
+fn non_utf8_name(name: &OsStr) -> ConfigError {
+    ConfigError {
+        variable: name.to_string_lossy().into_owned(),
+        value: None,
+        expected: "not a tend variable: the name is not UTF-8 (shown with U+FFFD for the \
+                   bytes that are not); tend variables are ASCII"
+            .into(),
+    }
 }
 
 fn unknown_variable(name: &str) -> ConfigError {
@@ -322,7 +371,6 @@ pub(crate) fn parse_absolute_path(text: &str) -> Result<PathBuf, String> {
 /// client commands (`tend health`, `tend status`, `tend restart`, `tend stop`) must read
 /// it to find the same file: trimmed, and `None` (the default) when empty or blank.
 pub fn path_setting(value: &OsStr) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
     let path = match value.to_str() {
         Some(text) => PathBuf::from(text.trim()),
         // tend itself refuses a non-UTF-8 value; a client does with it what it can.
@@ -341,7 +389,7 @@ pub fn path_var(name: &str) -> Option<PathBuf> {
 pub fn logging_from_vars(vars: &[(OsString, OsString)]) -> (LogFormat, String) {
     let mut format = LogFormat::Json;
     let mut level = String::from("info");
-    for (name, value) in vars {
+    for (name, value) in first_of_each(vars.iter().cloned()) {
         match name.to_str() {
             Some("TEND_LOG_FORMAT") => {
                 format = parse_log_format(&value.to_string_lossy()).unwrap_or(format)
@@ -456,6 +504,17 @@ mod tests {
         ] {
             assert!(parse_rewrite(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn logging_reads_the_first_of_a_variable_given_twice() {
+        let env = vars(&[
+            ("TEND_LOG_FORMAT", "text"),
+            ("TEND_LOG_FORMAT", "json"),
+            ("TEND_LOG_LEVEL", "debug"),
+            ("TEND_LOG_LEVEL", "error"),
+        ]);
+        assert_eq!(logging_from_vars(&env), (LogFormat::Text, "debug".into()));
     }
 
     #[test]

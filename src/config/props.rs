@@ -144,6 +144,71 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A variable given twice is read as its first (as getenv(3) finds it): the outcome is
+    /// exactly that of the first alone, whatever the second says.
+    #[test]
+    fn a_variable_given_twice_reads_as_its_first(
+        index in 0usize..64,
+        first in value(),
+        second in value(),
+    ) {
+        let specs: Vec<_> = variables().collect();
+        let name = OsString::from(specs[index % specs.len()].name);
+        let once = Config::from_vars([(name.clone(), OsString::from(&first))]);
+        let twice = Config::from_vars([
+            (name.clone(), OsString::from(&first)),
+            (name, OsString::from(&second)),
+        ]);
+        match (once, twice) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a.to_json(), b.to_json()),
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "once {:?}, twice {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+
+    /// A `TEND_` name that is not UTF-8 is refused, named with U+FFFD for its bad bytes,
+    /// whatever follows the prefix; other names that are not UTF-8 are not tend's.
+    #[test]
+    fn tend_names_that_are_not_utf8_are_refused(
+        rest in prop::collection::vec(any::<u8>(), 0..40),
+        bad in 0x80u8..=0xff,
+        value in value(),
+    ) {
+        let mut name = b"TEND_".to_vec();
+        name.push(bad);
+        name.extend(&rest);
+        let name = OsString::from_vec(name);
+        prop_assume!(name.to_str().is_none());
+        let errors = Config::from_vars([(name.clone(), OsString::from(&value))])
+            .expect_err("refused");
+        prop_assert_eq!(errors.len(), 1);
+        prop_assert_eq!(&errors[0].variable, &name.to_string_lossy().into_owned());
+        prop_assert!(errors[0].expected.contains("not UTF-8"));
+        let mut other = b"X".to_vec();
+        other.extend(name.as_encoded_bytes());
+        prop_assert!(Config::from_vars([(OsString::from_vec(other), OsString::from(&value))]).is_ok());
+    }
+
+    /// TEND_USER as a number: accepted exactly when the system can switch to it.
+    #[test]
+    fn numeric_users_are_accepted_only_when_usable(uid in id(), gid in id()) {
+        for (text, usable) in [
+            (uid.to_string(), uid < u64::from(u32::MAX)),
+            (format!("0:{gid}"), gid < u64::from(u32::MAX)),
+        ] {
+            let result = Config::from_vars([(OsString::from("TEND_USER"), OsString::from(&text))]);
+            prop_assert_eq!(result.is_ok(), usable, "{}", text);
+        }
+    }
+}
+
+/// Numbers around the edges an id can have, and any.
+fn id() -> impl Strategy<Value = u64> {
+    let max = u64::from(u32::MAX);
+    prop_oneof![any::<u64>(), (max - 2)..=(max + 2), 0u64..70_000]
+}
+
 /// Inputs the properties found, kept as a corpus that always runs.
 #[test]
 fn found_cases() {

@@ -1,6 +1,7 @@
 //! Variables of the startup gate: environment checks, dependency waiting, pre-start
 //! hooks and the user to run as.
 
+use crate::shown::quoted;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -269,7 +270,8 @@ fn parse_names(text: &str) -> Result<Vec<String>, String> {
     };
     match names.iter().find(|n| !valid(n)) {
         Some(bad) => Err(format!(
-            "a comma list of variable names (letters, digits, _), such as DATABASE_URL,API_KEY; {bad:?} is not one"
+            "a comma list of variable names (letters, digits, _), such as DATABASE_URL,API_KEY; {} is not one",
+            quoted(bad)
         )),
         None => Ok(names),
     }
@@ -278,8 +280,12 @@ fn parse_names(text: &str) -> Result<Vec<String>, String> {
 fn parse_paths(text: &str) -> Result<Vec<PathBuf>, String> {
     split_list(text)
         .map(|item| {
-            super::parse_absolute_path(item)
-                .map_err(|_| format!("a comma list of absolute paths; {item:?} is not absolute"))
+            super::parse_absolute_path(item).map_err(|_| {
+                format!(
+                    "a comma list of absolute paths; {} is not absolute",
+                    quoted(item)
+                )
+            })
         })
         .collect()
 }
@@ -290,9 +296,9 @@ fn parse_disk_free(text: &str) -> Result<Vec<(PathBuf, u64)>, String> {
         .map(|item| {
             let (path, size) = item.rsplit_once(':').ok_or(EXPECTED)?;
             let path = super::parse_absolute_path(path)
-                .map_err(|_| format!("{EXPECTED}; {path:?} is not absolute"))?;
-            let size =
-                parse_size(size).map_err(|e| format!("{EXPECTED}; {size:?}: expected {e}"))?;
+                .map_err(|_| format!("{EXPECTED}; {} is not absolute", quoted(path)))?;
+            let size = parse_size(size)
+                .map_err(|e| format!("{EXPECTED}; {}: expected {e}", quoted(size)))?;
             Ok((path, size))
         })
         .collect()

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{client_paths, Verb, CLIENT_TIMEOUT};
+use crate::config::values::format_duration;
 
 /// Runs one request and returns the exit code.
 pub fn main(verb: Verb) -> i32 {
@@ -76,7 +77,10 @@ fn ask(path: &Path, verb: Verb) -> Result<String, String> {
     })?;
     let timed_out = |e: std::io::Error| match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-            format!("no answer from tend on {shown} within {CLIENT_TIMEOUT:?}")
+            format!(
+                "no answer from tend on {shown} within {}",
+                format_duration(CLIENT_TIMEOUT)
+            )
         }
         _ => format!("lost the connection to tend on {shown}: {e}"),
     };
@@ -106,8 +110,9 @@ fn report(verb: Verb, path: &Path, line: &str) -> i32 {
     let Ok(answer) = serde_json::from_str::<Value>(line) else {
         let shown: String = line.chars().take(200).collect();
         eprintln!(
-            "tend {word}: unexpected answer on {}: {shown:?}",
-            path.display()
+            "tend {word}: unexpected answer on {}: {}",
+            path.display(),
+            crate::shown::quoted(&shown)
         );
         return 1;
     };

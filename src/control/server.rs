@@ -21,6 +21,7 @@ use super::{
     MAX_CONNECTIONS, MAX_REQUEST, READ_TIMEOUT, SOCKET_NAME, SUPERVISOR_WAIT, WRITE_TIMEOUT,
 };
 use crate::config::lifecycle::{ControlSocket, InterfacesConfig};
+use crate::config::values::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::status::Snapshot;
@@ -344,14 +345,25 @@ async fn serve(
             return;
         }
         Err(_) => {
-            emit!(debug, Event::ControlRequest, accepted = false, uid, pid, reason = "timeout",
-                "control connection from uid {uid} (pid {pid}) sent no request within {READ_TIMEOUT:?}: closed");
+            emit!(
+                debug,
+                Event::ControlRequest,
+                accepted = false,
+                uid,
+                pid,
+                reason = "timeout",
+                "control connection from uid {uid} (pid {pid}) sent no request within {}: closed",
+                format_duration(READ_TIMEOUT)
+            );
             return;
         }
     };
     let Some(verb) = Verb::parse(&line) else {
         let shown: String = line.chars().take(MAX_REQUEST).collect();
-        let error = format!("unknown request {shown:?}: expected restart, stop or status");
+        let error = format!(
+            "unknown request {}: expected restart, stop or status",
+            crate::shown::quoted(&shown)
+        );
         bad_request(&mut stream, uid, pid, &error).await;
         return;
     };
@@ -424,7 +436,8 @@ async fn ask_supervisor(
             "busy",
             format!(
                 "tend is busy (running a remediation command or the post-stop hooks) and did \
-                 not take the request within {SUPERVISOR_WAIT:?}: it was not carried out; ask again"
+                 not take the request within {}: it was not carried out; ask again",
+                format_duration(SUPERVISOR_WAIT)
             ),
         )),
     }

@@ -28,7 +28,10 @@ pub fn parse(text: &str) -> Result<Probe, String> {
         "https" => {
             Err("http:// (https is not built into tend; probe the plain port or use exec:)".into())
         }
-        other => Err(format!("a known scheme, not {other:?}")),
+        other => Err(format!(
+            "a known scheme, not {}",
+            crate::shown::quoted(other)
+        )),
     }
 }
 
@@ -140,7 +143,7 @@ fn host_port(text: &str) -> Result<(String, Option<u16>), String> {
             p.parse::<u16>()
                 .ok()
                 .filter(|&n| n > 0)
-                .ok_or_else(|| format!("a port 1-65535, not {p:?}"))?,
+                .ok_or_else(|| format!("a port 1-65535, not {}", crate::shown::quoted(p)))?,
         ),
     };
     Ok((host.to_string(), port))

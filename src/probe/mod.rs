@@ -67,8 +67,8 @@ impl Probe {
     pub fn parse(text: &str) -> Result<Probe, String> {
         grammar::parse(text).map_err(|expected| {
             format!(
-                "{:?}: expected {expected}; a probe is one of {ACCEPTED_FORMS}",
-                redact_value(text.trim())
+                "{}: expected {expected}; a probe is one of {ACCEPTED_FORMS}",
+                crate::shown::quoted(&redact_value(text.trim()))
             )
         })
     }

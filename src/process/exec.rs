@@ -148,7 +148,10 @@ pub(super) fn c_string(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{:?} contains a NUL byte", OsStr::from_bytes(bytes)),
+            format!(
+                "{} contains a NUL byte",
+                crate::shown::quoted_os(OsStr::from_bytes(bytes))
+            ),
         )
     })
 }

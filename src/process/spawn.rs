@@ -102,15 +102,19 @@ impl SpawnError {
         }
     }
 
-    /// The sentence for a `spawn_failed` event about `program`.
+    /// The sentence for a `spawn_failed` event about `program`. Only a bare name was
+    /// looked up in PATH, so only a bare name gets the hint about PATH.
     pub fn message(&self, program: &str) -> String {
+        let shown = crate::shown::quoted(program);
         match self {
             SpawnError::NoProcess(_) => format!(
-                "cannot run {program:?}: {self} (a process limit such as RLIMIT_NPROC or \
+                "cannot run {shown}: {self} (a process limit such as RLIMIT_NPROC or \
                  pids.max, or memory, is exhausted)"
             ),
+            _ if program.contains('/') => format!("cannot run {shown}: {self}"),
             _ => format!(
-                "cannot run {program:?}: {self} (PATH is searched when the name has no '/')"
+                "cannot run {shown}: {self} (a name without '/' is looked up in the \
+                 directories of PATH)"
             ),
         }
     }
@@ -294,5 +298,24 @@ fn check(result: libc::c_int) -> io::Result<libc::c_int> {
         Err(io::Error::last_os_error())
     } else {
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_hint_is_only_for_bare_names() {
+        let not_found = || SpawnError::from_io(io::Error::from_raw_os_error(libc::ENOENT));
+        let denied = || SpawnError::from_io(io::Error::from_raw_os_error(libc::EACCES));
+        for error in [not_found(), denied()] {
+            assert!(error.message("app").contains("PATH"));
+            for named in ["./app", "/usr/bin/app", "bin/app"] {
+                let message = error.message(named);
+                assert!(!message.contains("PATH"), "{message}");
+                assert!(message.starts_with(&format!("cannot run \"{named}\": ")));
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@
 mod environment;
 mod hooks;
 mod limits;
+mod preview;
 pub mod wait;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::process::signals::Signals;
 use crate::process::spawn::Credentials;
 use crate::process::Reaper;
 
+pub use environment::{writable_by, Failure};
 pub use hooks::{post_stop, EX_HOOK_FAILED};
 pub use wait::EX_UNAVAILABLE;
 
@@ -86,25 +88,13 @@ fn check_environment(
 ) -> Result<Option<Credentials>, i32> {
     let startup = &config.startup;
     let mut failures = Vec::new();
-    let credentials = match startup.user.as_ref().map(crate::users::resolve).transpose() {
-        Ok(credentials) => switchable(credentials, &mut failures),
-        Err(message) => {
-            failures.push(environment::Failure {
-                variable: "TEND_USER",
-                message,
-            });
-            None
-        }
-    };
-    failures.extend(environment::missing_env(&startup.require_env, |name| {
-        std::env::var_os(name)
-    }));
+    let credentials = check_user(config, &mut failures);
+    failures.extend(check_require_env(config));
     failures.extend(environment::ensure_dirs(
         &startup.ensure_dirs,
         credentials.as_ref(),
     ));
-    failures.extend(environment::disk_free(&startup.min_disk_free));
-    failures.extend(limits.and_then(|limits| environment::memory(startup.min_memory, limits)));
+    failures.extend(check_resources(config, limits));
     if failures.is_empty() {
         return Ok(credentials);
     }
@@ -133,10 +123,57 @@ fn check_environment(
     Err(EX_CONFIG)
 }
 
+/// `tend check-config`: every check of the gate's environment step, with the one that
+/// changes something (TEND_ENSURE_DIRS creates and chowns) replaced by a prediction.
+/// The dependency wait and the hooks are not run: they act on the world.
+pub fn preview(config: &Config) -> Vec<Failure> {
+    let limits = limits_needed(config).then(limits::detect);
+    let mut failures = Vec::new();
+    let credentials = check_user(config, &mut failures);
+    failures.extend(check_require_env(config));
+    failures.extend(preview::ensure_dirs(
+        &config.startup.ensure_dirs,
+        credentials.as_ref(),
+    ));
+    failures.extend(check_resources(config, limits.as_ref()));
+    failures
+}
+
+/// TEND_USER resolved against /etc/passwd and /etc/group, and switchable to.
+fn check_user(config: &Config, failures: &mut Vec<Failure>) -> Option<Credentials> {
+    match config
+        .startup
+        .user
+        .as_ref()
+        .map(crate::users::resolve)
+        .transpose()
+    {
+        Ok(credentials) => switchable(credentials, failures),
+        Err(message) => {
+            failures.push(Failure {
+                variable: "TEND_USER",
+                message,
+            });
+            None
+        }
+    }
+}
+
+fn check_require_env(config: &Config) -> Option<Failure> {
+    environment::missing_env(&config.startup.require_env, |name| std::env::var_os(name))
+}
+
+fn check_resources(config: &Config, limits: Option<&limits::Limits>) -> Vec<Failure> {
+    let startup = &config.startup;
+    let mut failures = environment::disk_free(&startup.min_disk_free);
+    failures.extend(limits.and_then(|limits| environment::memory(startup.min_memory, limits)));
+    failures
+}
+
 /// Switching users needs root; asking for the user tend already is needs no switch.
 fn switchable(
     credentials: Option<Credentials>,
-    failures: &mut Vec<environment::Failure>,
+    failures: &mut Vec<Failure>,
 ) -> Option<Credentials> {
     let c = credentials?;
     // Safety: plain getters.
@@ -145,7 +182,7 @@ fn switchable(
         return Some(c);
     }
     if c.uid != euid || c.gid != egid {
-        failures.push(environment::Failure {
+        failures.push(Failure {
             variable: "TEND_USER",
             message: format!(
                 "uid {} gid {} needs tend to run as root to switch to, but tend runs as uid {euid}",
