@@ -70,6 +70,8 @@ fn changed_to(running: &mut Running, to: &'static str) -> usize {
 fn flapping_check_respects_both_thresholds() {
     for mode in MODES {
         let scratch = Scratch::new("flap");
+        // Up at once; the failures below come once it runs (while starting none count).
+        std::fs::write(scratch.path("ok"), "").expect("ok");
         let mut t = start(
             mode,
             &scratch,
@@ -78,14 +80,15 @@ fn flapping_check_respects_both_thresholds() {
                 ("TEND_HEALTH_SUCCESS_THRESHOLD", "2"),
             ],
         );
-        let begin = wait_at(&mut t, "child_started", |_| true);
+        wait_at(&mut t, "startup_completed", |_| true);
+        std::fs::remove_file(scratch.path("ok")).expect("rm ok");
+        let begin = wait_at(&mut t, "health_check_failed", |_| true);
         let unhealthy = changed_to(&mut t, "unhealthy");
         assert_eq!(
             count_between(&t, "health_check_failed", begin, unhealthy),
             3,
             "{mode:?}: unhealthy on the third failure"
         );
-        assert_eq!(t.seen[unhealthy]["from"], "unknown");
         assert_eq!(t.seen[unhealthy - 1]["consecutive_failures"], 3);
         std::fs::write(scratch.path("ok"), "").expect("ok");
         let first_pass = wait_at(&mut t, "health_check_passed", |_| true);
@@ -116,20 +119,27 @@ fn flapping_check_respects_both_thresholds() {
 
 #[test]
 fn start_period_failures_do_not_count() {
+    // The start period outlasts `starting` (one pass): later failures within it are not
+    // counted either.
     let scratch = Scratch::new("start-period");
+    std::fs::write(scratch.path("ok"), "").expect("ok");
     let mut t = start(
         Mode::Process,
         &scratch,
         &[
             ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
-            ("TEND_HEALTH_START_PERIOD", "400ms"),
+            ("TEND_HEALTH_START_PERIOD", "5s"),
         ],
     );
+    t.wait_event("startup_completed");
+    std::fs::remove_file(scratch.path("ok")).expect("rm ok");
     let first = t.wait_event("health_check_failed");
     assert_eq!(first["counted"], false);
+    assert_eq!(first["level"], "DEBUG");
     assert_eq!(first["consecutive_failures"], 0);
     let change = changed_to(&mut t, "unhealthy");
     assert_eq!(t.seen[change - 1]["counted"], true);
+    assert_eq!(t.seen[change - 1]["level"], "WARN");
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait_exit(), 143);
 }
@@ -138,17 +148,27 @@ fn start_period_failures_do_not_count() {
 fn remediation_restarts_then_exits_75() {
     for mode in MODES {
         let scratch = Scratch::new("ladder");
+        std::fs::write(scratch.path("ok"), "").expect("ok");
         let mut t = start(
             mode,
             &scratch,
             &[
                 ("TEND_REMEDIATION", "restart,exit"),
                 ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
+                ("TEND_STARTUP_TIMEOUT", "1s"),
             ],
         );
         let first = t.wait_event("child_started")["pid"].clone();
+        t.wait_event("startup_completed");
+        std::fs::remove_file(scratch.path("ok")).expect("rm ok");
+        let begin = t.seen.len();
         let step = t.wait_event("remediation_started");
         assert_eq!(step["step"], "restart", "{mode:?}");
+        assert_eq!(
+            count_between(&t, "health_check_failed", begin, t.seen.len()),
+            2,
+            "{mode:?}: the first step after a failure threshold"
+        );
         let restart = t.wait_event("restart_initiated");
         assert_eq!(
             (restart["attempt"].as_u64(), &restart["pid"]),
@@ -157,14 +177,11 @@ fn remediation_restarts_then_exits_75() {
         t.wait_event_where("child_exited", |e| e["pid"] == first);
         let second = t.wait_event("child_started")["pid"].clone();
         assert_ne!(first, second, "{mode:?}: a new child");
-        let start = t.seen.len();
+        // The new child never passes: only the startup timeout ends its start.
+        let overdue = t.wait_event("startup_timeout");
+        assert_eq!(overdue["step"], "exit", "{mode:?}");
         let step = t.wait_event("remediation_started");
         assert_eq!(step["step"], "exit", "{mode:?}");
-        assert_eq!(
-            count_between(&t, "health_check_failed", start, t.seen.len()),
-            2,
-            "{mode:?}: the next step after another failure threshold"
-        );
         let shutdown = t.wait_event("shutdown_initiated");
         assert_eq!(shutdown["reason"], "unhealthy");
         assert_eq!(t.wait_exit(), 75, "{mode:?}");
@@ -185,6 +202,8 @@ fn default_remediation_restarts_and_recovery_is_reported() {
         &[
             ("TEND_REMEDIATION", ""),
             ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            // Never passing: the startup timeout takes the (default) restart step.
+            ("TEND_STARTUP_TIMEOUT", "500ms"),
         ],
     );
     t.wait_event("restart_initiated");
@@ -211,6 +230,7 @@ fn a_stop_signal_during_a_restart_shuts_down_without_a_new_child() {
         ("TEND_HEALTH_CHECK", check.as_str()),
         ("TEND_HEALTH_INTERVAL", "50ms"),
         ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+        ("TEND_STARTUP_TIMEOUT", "500ms"),
         ("TEND_SHUTDOWN_TIMEOUT", "2s"),
     ]);
     let mut t = Running::start(cmd, Mode::Process);
@@ -241,6 +261,9 @@ fn startup_timeout_takes_the_next_step() {
     );
     assert_eq!(t.wait_exit(), 75);
     assert!(t.events("startup_completed").is_empty());
+    let failed = t.events("health_check_failed");
+    assert!(!failed.is_empty(), "the checks ran while starting");
+    assert!(failed.iter().all(|e| e["counted"] == false), "{failed:?}");
 }
 
 /// The child's pid from the status file, to clean up after tend was killed.
@@ -384,5 +407,49 @@ fn while_dependencies_are_awaited_tend_is_alive_but_not_ready() {
         assert_eq!(ask(&t, &scratch, false).0, 0, "{mode:?}");
         t.signal(libc::SIGTERM);
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
+}
+
+/// A child that needs a while to start is waited for (its failures while `starting`
+/// neither count nor warn) and is seen as soon as it is up, not one interval later.
+#[test]
+fn a_slow_start_is_waited_for_and_seen_at_once() {
+    for mode in MODES {
+        let scratch = Scratch::new("slow-start");
+        let ok = scratch.path("ok");
+        let check = format!("file://{}", ok.display());
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.envs([
+            ("TEND_HEALTH_CHECK", check.as_str()),
+            // Far beyond the test's bound: a start seen only at the next normal check fails.
+            ("TEND_HEALTH_INTERVAL", "120s"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            ("TEND_LOG_LEVEL", "debug"),
+        ]);
+        let mut t = Running::start(cmd, mode);
+        // Two failed checks at the start interval (1s by default): the app is slow.
+        t.wait_event("health_check_failed");
+        t.wait_event("health_check_failed");
+        let up = std::time::Instant::now();
+        std::fs::write(&ok, "").expect("ok");
+        t.wait_event("startup_completed");
+        assert!(
+            up.elapsed() < std::time::Duration::from_secs(60),
+            "{mode:?}: running {:?} after the app was up",
+            up.elapsed()
+        );
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        assert!(t.events("restart_initiated").is_empty(), "{mode:?}");
+        assert_eq!(t.events("child_started").len(), 1, "{mode:?}");
+        for failed in t.events("health_check_failed") {
+            assert_eq!(
+                (&failed["level"], &failed["counted"]),
+                (&Value::from("DEBUG"), &Value::from(false)),
+                "{mode:?}: {failed}"
+            );
+        }
+        let warnings: Vec<_> = t.raw.iter().filter(|l| l.contains("\"WARN\"")).collect();
+        assert!(warnings.is_empty(), "{mode:?}: {warnings:?}");
     }
 }
