@@ -453,3 +453,31 @@ fn a_slow_start_is_waited_for_and_seen_at_once() {
         assert!(warnings.is_empty(), "{mode:?}: {warnings:?}");
     }
 }
+
+/// One word per state: `state_changed` names the state as the status file does.
+#[test]
+fn state_changed_uses_the_status_file_words() {
+    let scratch = Scratch::new("state-words");
+    std::fs::write(scratch.path("ok"), "").expect("ok");
+    let mut t = start(Mode::Process, &scratch, &[]);
+    let changed = t.wait_event_where("state_changed", |e| e["state"] == "running");
+    t.wait_event("startup_completed");
+    let status: Value =
+        serde_json::from_str(&common::read_when_present(&scratch.path("status.json")))
+            .expect("json");
+    assert_eq!(status["state"], changed["state"], "{changed}");
+    t.signal(libc::SIGTERM);
+    t.wait_exit();
+    let words: Vec<_> = t
+        .events("state_changed")
+        .iter()
+        .map(|e| e["state"].clone())
+        .collect();
+    assert!(words.contains(&Value::from("draining")), "{words:?}");
+    assert!(
+        words
+            .iter()
+            .all(|w| w.as_str().is_some_and(|w| w == w.to_lowercase())),
+        "{words:?}"
+    );
+}
