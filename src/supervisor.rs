@@ -473,7 +473,7 @@ impl Supervisor {
         let timeout = self.config.health.timeout;
         let credentials = self.spec.credentials.clone();
         let reaper = self.reaper.clone();
-        let run = command.check_as(timeout, &reaper, credentials.as_ref());
+        let run = command.run_step_as(timeout, &reaper, credentials.as_ref());
         tokio::pin!(run);
         let result = loop {
             tokio::select! {

@@ -481,3 +481,57 @@ fn state_changed_uses_the_status_file_words() {
         "{words:?}"
     );
 }
+
+/// An exec probe's output never reaches tend's stderr raw: dropped when it passes, a
+/// redacted excerpt in `health_check_failed` when it fails.
+#[test]
+fn exec_probe_output_is_captured() {
+    for mode in MODES {
+        let scratch = Scratch::new("probe-output");
+        let ok = scratch.path("ok");
+        let script = format!(
+            "echo PONG-ON-STDOUT; echo PONG-ON-STDERR >&2; test -f {} || {{ echo 'not up: see http://u:ProbeOutPw@db/'; exit 3; }}",
+            ok.display()
+        );
+        let check = format!("exec:sh -c {}", shell_quote(&script));
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.envs([
+            ("TEND_HEALTH_CHECK", check.as_str()),
+            ("TEND_HEALTH_INTERVAL", "50ms"),
+            ("TEND_HEALTH_START_INTERVAL", "50ms"),
+            ("TEND_LOG_LEVEL", "debug"),
+            ("TEND_REMEDIATION", "none"),
+        ]);
+        let mut t = Running::start(cmd, mode);
+        let failed = t.wait_event("health_check_failed");
+        let error = failed["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains("exited with code 3"), "{mode:?}: {error}");
+        assert!(
+            error.contains("PONG-ON-STDOUT PONG-ON-STDERR not up: see http://u:***@db/"),
+            "{mode:?}: the excerpt, on one line: {error}"
+        );
+        std::fs::write(&ok, "").expect("ok");
+        t.wait_event("startup_completed");
+        t.wait_event("health_check_passed");
+        t.wait_event("health_check_passed");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        let raw = t.raw.join("\n");
+        assert!(!raw.contains("ProbeOutPw"), "{mode:?}: {raw}");
+        for line in &t.raw {
+            assert!(
+                serde_json::from_str::<Value>(line).is_ok(),
+                "{mode:?}: a line that is not an event: {line:?}"
+            );
+        }
+        let passed = t.events("health_check_passed");
+        assert!(
+            passed.iter().all(|e| !e.to_string().contains("PONG")),
+            "{mode:?}: output dropped on a pass: {passed:?}"
+        );
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}

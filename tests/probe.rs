@@ -253,3 +253,48 @@ fn usage_errors_and_missing_command() {
     );
     assert_eq!(code, 127, "{}", running.raw.join("\n"));
 }
+
+/// A dependency's exec probe: its output never reaches tend's stderr or stdout; a failure
+/// carries an excerpt.
+#[test]
+fn exec_probe_output_is_captured_in_tend_wait() {
+    let scratch = Scratch::new("probe-wait-output");
+    let (code, out, running) = wait(
+        Mode::Process,
+        &scratch,
+        &[
+            // Computed, so that the probe's own text (in the events) never holds it.
+            "exec:sh -c 'echo WAIT-PROBE-$((40+2)); echo too >&2'",
+            "--timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(code, 0, "{}", running.raw.join("\n"));
+    assert_eq!(out, "");
+    assert!(
+        running.raw.iter().all(|l| !l.contains("WAIT-PROBE-42")),
+        "{}",
+        running.raw.join("\n")
+    );
+    let (code, _, running) = wait(
+        Mode::Process,
+        &scratch,
+        &[
+            "exec:sh -c 'echo refusing connections; exit 2'",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(code, 69);
+    let failed = &running.events("dependency_failed")[0];
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("exited with code 2; output: refusing connections"),
+        "{failed}"
+    );
+    assert!(
+        running.raw.iter().all(|l| l.starts_with('{')),
+        "{:?}",
+        running.raw
+    );
+}
