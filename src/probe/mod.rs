@@ -13,12 +13,13 @@ mod grammar;
 mod http;
 #[cfg(test)]
 mod props;
+mod resolve;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::UnixStream;
 
 use crate::process::capture::Capture;
 use crate::process::command::{self, RunError};
@@ -92,11 +93,18 @@ impl Probe {
     ) -> Result<(), ProbeError> {
         match self {
             Probe::Exec { argv } => exec(argv, timeout, reaper, credentials, Output::Capture).await,
-            // The other probes are plain I/O; one timeout covers resolving and connecting.
-            _ => match tokio::time::timeout(timeout, self.check_io()).await {
-                Ok(result) => result,
-                Err(_) => Err(ProbeError(format!("no answer within {timeout:?}"))),
-            },
+            // The other probes are plain I/O; one deadline covers resolving and
+            // connecting, and a name lookup that hangs is abandoned at it.
+            _ => {
+                let deadline = tokio::time::Instant::now() + timeout;
+                match tokio::time::timeout_at(deadline, self.check_io(deadline)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(ProbeError(format!(
+                        "no answer within {}",
+                        crate::config::values::format_duration(timeout)
+                    ))),
+                }
+            }
         }
     }
 
@@ -116,17 +124,14 @@ impl Probe {
         }
     }
 
-    async fn check_io(&self) -> Result<(), ProbeError> {
+    async fn check_io(&self, deadline: tokio::time::Instant) -> Result<(), ProbeError> {
         match self {
-            Probe::Tcp { host, port } => TcpStream::connect((host.as_str(), *port))
-                .await
-                .map(drop)
-                .map_err(|e| ProbeError(format!("cannot connect: {e}"))),
+            Probe::Tcp { host, port } => resolve::connect(host, *port, deadline).await.map(drop),
             Probe::Unix { path } => UnixStream::connect(path)
                 .await
                 .map(drop)
                 .map_err(|e| ProbeError(format!("cannot connect to {}: {e}", path.display()))),
-            Probe::Http(target) => http::get(target).await,
+            Probe::Http(target) => http::get(target, deadline).await,
             Probe::File { path, max_age } => file(path, *max_age),
             Probe::Exec { .. } => Ok(()),
         }
