@@ -535,3 +535,35 @@ fn exec_probe_output_is_captured() {
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
+
+/// Past TEND_STARTUP_TIMEOUT without a pass, the start-up grace is over: failures count
+/// (and warn) at the normal interval, so that the ladder goes on after its first step.
+#[test]
+fn after_the_startup_timeout_failures_count() {
+    let scratch = Scratch::new("after-startup-timeout");
+    let mut t = start(
+        Mode::Process,
+        &scratch,
+        &[
+            ("TEND_STARTUP_TIMEOUT", "300ms"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
+        ],
+    );
+    let overdue = t.wait_event("startup_timeout");
+    assert_eq!(overdue["step"], Value::Null, "remediation none: no step");
+    let at = t.seen.len();
+    let change = changed_to(&mut t, "unhealthy");
+    let counted: Vec<_> = t.seen[at..change]
+        .iter()
+        .filter(|e| e["event"] == "health_check_failed")
+        .collect();
+    assert_eq!(counted.len(), 2, "{counted:?}");
+    assert!(
+        counted
+            .iter()
+            .all(|e| e["counted"] == true && e["level"] == "WARN"),
+        "{counted:?}"
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
+}
