@@ -475,6 +475,10 @@ case_5() {
         bad "worker was not created (app never healthy?)"
     fi
     check "tend health in app exits 0" docker exec "$app" /usr/local/bin/tend health
+    # The app warms up for 2 s: a slow start is waited for, never a failure (issue 12, 8).
+    no_warn() { [ -z "$(events "$1" | jq -c 'select(.level == "WARN")' 2>/dev/null)" ]; }
+    check "app was not restarted while it warmed up" eval '! has_ev "$app" restart_initiated'
+    check "app logged no WARN while it warmed up" no_warn "$app"
     check_schema "$app"
     # "What you see in the logs" of docker/examples/README.md, point by point
     check "1. db: starting, then listening on 5432" eval \

@@ -1,12 +1,16 @@
-//! The health check task: runs the configured probe every interval and sends each result
-//! to the supervisor, which alone judges it (with `crate::policy`) and changes state.
+//! The health check task: runs the configured probe and sends each result to the
+//! supervisor, which alone judges it (with `crate::policy`) and changes state. While the
+//! child is starting the checks come every TEND_HEALTH_START_INTERVAL, so that a fast
+//! start is seen at once; after the first pass (or once the supervisor ends the start-up
+//! grace at TEND_STARTUP_TIMEOUT) every TEND_HEALTH_INTERVAL.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{interval, MissedTickBehavior};
+use tokio::time::Instant;
 
 use crate::config::health::HealthConfig;
 use crate::probe::{Probe, ProbeError};
@@ -26,6 +30,16 @@ pub struct CheckResult {
 pub struct HealthTask {
     pub results: mpsc::Receiver<CheckResult>,
     handle: JoinHandle<()>,
+    /// True while the checks use the start interval; the supervisor clears it when the
+    /// start-up grace ends without a pass (TEND_STARTUP_TIMEOUT).
+    starting: Arc<AtomicBool>,
+}
+
+impl HealthTask {
+    /// From now on the normal interval applies (the start-up grace is over).
+    pub fn end_start_interval(&self) {
+        self.starting.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Drop for HealthTask {
@@ -44,21 +58,36 @@ pub fn start(
     // One slot is enough: the supervisor reads every result before the next is due, and
     // a slow supervisor should delay checks rather than queue stale results.
     let (tx, results) = mpsc::channel(1);
-    let (every, timeout) = (config.interval, config.timeout);
+    let (every, start_every, timeout) = (config.interval, config.start_interval, config.timeout);
+    let starting = Arc::new(AtomicBool::new(true));
+    let still_starting = starting.clone();
     let handle = tokio::spawn(async move {
-        let mut ticks = interval(every);
-        // A check slower than the interval must not be followed by a burst of catch-ups.
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            // The first tick is immediate: the child is checked as soon as it starts.
-            ticks.tick().await;
+            // The first check is immediate: the child is checked as soon as it starts.
+            let began = Instant::now();
             let result = check(&probe, timeout, &reaper, credentials.as_ref()).await;
+            // The first pass ends `starting` (the supervisor's rule too): seen here at
+            // once, the next check need not wait for the supervisor to read this one.
+            if result.result.is_ok() {
+                still_starting.store(false, Ordering::Relaxed);
+            }
             if tx.send(result).await.is_err() {
                 return;
             }
+            let period = match still_starting.load(Ordering::Relaxed) {
+                true => start_every,
+                false => every,
+            };
+            // Time between the starts of two checks; a check slower than that is
+            // followed by the next one at once, never by a burst of catch-ups.
+            tokio::time::sleep_until(began + period).await;
         }
     });
-    Some(HealthTask { results, handle })
+    Some(HealthTask {
+        results,
+        handle,
+        starting,
+    })
 }
 
 async fn check(

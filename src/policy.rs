@@ -60,9 +60,29 @@ impl HealthTracker {
         }
     }
 
-    /// Records one result, `since_start` after the child started; returns the new verdict
-    /// when it changed.
+    /// Records one result of a running child, `since_start` after it started; returns
+    /// the new verdict when it changed.
+    #[cfg(test)]
     pub fn record(&mut self, passed: bool, since_start: Duration) -> Option<Health> {
+        self.record_in(passed, since_start, false)
+    }
+
+    /// Whether a failure counts towards the failure threshold. While the child is
+    /// `starting` (no pass yet, TEND_STARTUP_TIMEOUT not reached) failures are expected:
+    /// only the startup timeout ends that wait. Within TEND_HEALTH_START_PERIOD of the
+    /// start they do not count either, even after a first pass.
+    pub fn counts(&self, since_start: Duration, starting: bool) -> bool {
+        !starting && since_start >= self.thresholds.start_period
+    }
+
+    /// Records one result, `since_start` after the child started, `starting` or not;
+    /// returns the new verdict when it changed.
+    pub fn record_in(
+        &mut self,
+        passed: bool,
+        since_start: Duration,
+        starting: bool,
+    ) -> Option<Health> {
         let before = self.health;
         if passed {
             self.consecutive_failures = 0;
@@ -73,7 +93,7 @@ impl HealthTracker {
         } else {
             self.consecutive_successes = 0;
             // A slow starter's early failures are expected, so they are not counted.
-            if since_start >= self.thresholds.start_period {
+            if self.counts(since_start, starting) {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 if self.consecutive_failures >= self.thresholds.failure.max(1) {
                     self.health = Health::Unhealthy;
@@ -263,6 +283,17 @@ mod tests {
             t.record(false, Duration::from_secs(30)),
             Some(Health::Unhealthy)
         );
+    }
+
+    #[test]
+    fn failures_while_starting_never_count() {
+        let mut t = tracker(0, 1, 1);
+        for s in [0, 1, 3600] {
+            assert_eq!(t.record_in(false, Duration::from_secs(s), true), None);
+        }
+        assert_eq!((t.consecutive_failures, t.health), (0, Health::Unknown));
+        assert_eq!(t.record_in(true, LATE, true), Some(Health::Healthy));
+        assert_eq!(t.record_in(false, LATE, false), Some(Health::Unhealthy));
     }
 
     #[test]

@@ -76,11 +76,8 @@ pub fn judge(snapshot: &Snapshot, question: Question) -> (i32, String) {
     }
 }
 
-fn state_name(state: State) -> String {
-    serde_json::to_value(state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{state:?}"))
+fn state_name(state: State) -> &'static str {
+    state.name()
 }
 
 #[cfg(test)]

@@ -339,7 +339,11 @@ impl Supervisor {
 
     /// No check passed within TEND_STARTUP_TIMEOUT: the next remediation step is due.
     fn startup_overdue(&mut self, pid: i32) -> Option<Step> {
+        // The start-up grace is over: failures count from now on, at the normal interval.
         self.startup_deadline = None;
+        if let Some(task) = &self.health {
+            task.end_start_interval();
+        }
         let timeout = self.config.health.startup_timeout;
         let step = self.ladder.take();
         emit!(
@@ -412,8 +416,12 @@ impl Supervisor {
     /// step now due, if any.
     fn on_check(&mut self, child: &Child, check: CheckResult) -> Option<Step> {
         let since_start = child.started.elapsed();
+        // Starting and within TEND_STARTUP_TIMEOUT: failures do not count.
+        let starting = self.startup_deadline.is_some();
         let before = self.tracker.health;
-        let changed = self.tracker.record(check.result.is_ok(), since_start);
+        let changed = self
+            .tracker
+            .record_in(check.result.is_ok(), since_start, starting);
         self.snapshot.health = self.tracker.health;
         self.snapshot.consecutive_failures = self.tracker.consecutive_failures;
         self.snapshot.last_check_at = Some(crate::events::rfc3339_millis(check.at));
@@ -425,7 +433,7 @@ impl Supervisor {
         }
         // The file first: whoever acts on the events below must find it up to date.
         self.write_status();
-        self.report_check(&check, since_start);
+        self.report_check(&check, self.tracker.counts(since_start, starting));
         if let Some(health) = changed {
             emit!(
                 info,
@@ -475,7 +483,7 @@ impl Supervisor {
         let timeout = self.config.health.timeout;
         let credentials = self.spec.credentials.clone();
         let reaper = self.reaper.clone();
-        let run = command.check_as(timeout, &reaper, credentials.as_ref());
+        let run = command.run_step_as(timeout, &reaper, credentials.as_ref());
         tokio::pin!(run);
         let result = loop {
             tokio::select! {
@@ -495,7 +503,9 @@ impl Supervisor {
         Ok(())
     }
 
-    fn report_check(&self, check: &CheckResult, since_start: Duration) {
+    /// A failure that does not count (starting, or within the start period) is expected
+    /// and logged at debug; one that counts at warn.
+    fn report_check(&self, check: &CheckResult, counted: bool) {
         let duration_ms = check.duration.as_millis() as u64;
         let Some(error) = &self.snapshot.last_error else {
             emit!(
@@ -506,10 +516,14 @@ impl Supervisor {
             );
             return;
         };
-        let counted = since_start >= self.config.health.thresholds.start_period;
         let failures = self.tracker.consecutive_failures;
-        emit!(warn, Event::HealthCheckFailed, error = %error, consecutive_failures = failures,
-            counted, duration_ms, "health check failed ({failures} in a row): {error}");
+        if counted {
+            emit!(warn, Event::HealthCheckFailed, error = %error, consecutive_failures = failures,
+                counted, duration_ms, "health check failed ({failures} in a row): {error}");
+        } else {
+            emit!(debug, Event::HealthCheckFailed, error = %error, consecutive_failures = failures,
+                counted, duration_ms, "health check failed, not counted (starting or in the start period): {error}");
+        }
     }
 
     pub(crate) fn start_child(&mut self) -> Result<Child, i32> {
@@ -631,7 +645,14 @@ impl Supervisor {
         if self.snapshot.state == state {
             return false;
         }
-        emit!(debug, Event::StateChanged, state = ?state, "state changed to {state:?}");
+        // The status file's word (`running`), never the Rust name (`Running`).
+        emit!(
+            debug,
+            Event::StateChanged,
+            state = state.name(),
+            "state changed to {}",
+            state.name()
+        );
         self.snapshot.state = state;
         self.publish();
         true

@@ -421,8 +421,10 @@ fn hung_and_misbehaving_probes_are_killed_with_their_group_and_the_loop_goes_on(
             let mut cmd = tend(mode, &scratch, &["sleep", "100000"]);
             cmd.env("TEND_HEALTH_CHECK", &check)
                 .env("TEND_HEALTH_INTERVAL", "100ms")
+                .env("TEND_HEALTH_START_INTERVAL", "100ms")
                 .env("TEND_HEALTH_TIMEOUT", "300ms")
                 .env("TEND_REMEDIATION", "none")
+                .env("TEND_LOG_LEVEL", "debug")
                 .stdout(Stdio::null());
             let mut run = Running::start(cmd, mode);
             let mut durations = Vec::new();

@@ -70,6 +70,8 @@ fn changed_to(running: &mut Running, to: &'static str) -> usize {
 fn flapping_check_respects_both_thresholds() {
     for mode in MODES {
         let scratch = Scratch::new("flap");
+        // Up at once; the failures below come once it runs (while starting none count).
+        std::fs::write(scratch.path("ok"), "").expect("ok");
         let mut t = start(
             mode,
             &scratch,
@@ -78,14 +80,15 @@ fn flapping_check_respects_both_thresholds() {
                 ("TEND_HEALTH_SUCCESS_THRESHOLD", "2"),
             ],
         );
-        let begin = wait_at(&mut t, "child_started", |_| true);
+        wait_at(&mut t, "startup_completed", |_| true);
+        std::fs::remove_file(scratch.path("ok")).expect("rm ok");
+        let begin = wait_at(&mut t, "health_check_failed", |_| true);
         let unhealthy = changed_to(&mut t, "unhealthy");
         assert_eq!(
             count_between(&t, "health_check_failed", begin, unhealthy),
             3,
             "{mode:?}: unhealthy on the third failure"
         );
-        assert_eq!(t.seen[unhealthy]["from"], "unknown");
         assert_eq!(t.seen[unhealthy - 1]["consecutive_failures"], 3);
         std::fs::write(scratch.path("ok"), "").expect("ok");
         let first_pass = wait_at(&mut t, "health_check_passed", |_| true);
@@ -116,21 +119,28 @@ fn flapping_check_respects_both_thresholds() {
 
 #[test]
 fn start_period_failures_do_not_count() {
+    // The start period outlasts `starting` (one pass): later failures within it are not
+    // counted either.
     let scratch = Scratch::new("start-period");
+    std::fs::write(scratch.path("ok"), "").expect("ok");
     let mut t = start(
         Mode::Process,
         &scratch,
         &[
             ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
             // Wide enough that the first check falls inside it on a loaded machine too.
-            ("TEND_HEALTH_START_PERIOD", "3s"),
+            ("TEND_HEALTH_START_PERIOD", "5s"),
         ],
     );
+    t.wait_event("startup_completed");
+    std::fs::remove_file(scratch.path("ok")).expect("rm ok");
     let first = t.wait_event("health_check_failed");
     assert_eq!(first["counted"], false);
+    assert_eq!(first["level"], "DEBUG");
     assert_eq!(first["consecutive_failures"], 0);
     let change = changed_to(&mut t, "unhealthy");
     assert_eq!(t.seen[change - 1]["counted"], true);
+    assert_eq!(t.seen[change - 1]["level"], "WARN");
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait_exit(), 143);
 }
@@ -139,17 +149,27 @@ fn start_period_failures_do_not_count() {
 fn remediation_restarts_then_exits_75() {
     for mode in MODES {
         let scratch = Scratch::new("ladder");
+        std::fs::write(scratch.path("ok"), "").expect("ok");
         let mut t = start(
             mode,
             &scratch,
             &[
                 ("TEND_REMEDIATION", "restart,exit"),
                 ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
+                ("TEND_STARTUP_TIMEOUT", "1s"),
             ],
         );
         let first = t.wait_event("child_started")["pid"].clone();
+        t.wait_event("startup_completed");
+        std::fs::remove_file(scratch.path("ok")).expect("rm ok");
+        let begin = t.seen.len();
         let step = t.wait_event("remediation_started");
         assert_eq!(step["step"], "restart", "{mode:?}");
+        assert_eq!(
+            count_between(&t, "health_check_failed", begin, t.seen.len()),
+            2,
+            "{mode:?}: the first step after a failure threshold"
+        );
         let restart = t.wait_event("restart_initiated");
         assert_eq!(
             (restart["attempt"].as_u64(), &restart["pid"]),
@@ -158,14 +178,11 @@ fn remediation_restarts_then_exits_75() {
         t.wait_event_where("child_exited", |e| e["pid"] == first);
         let second = t.wait_event("child_started")["pid"].clone();
         assert_ne!(first, second, "{mode:?}: a new child");
-        let start = t.seen.len();
+        // The new child never passes: only the startup timeout ends its start.
+        let overdue = t.wait_event("startup_timeout");
+        assert_eq!(overdue["step"], "exit", "{mode:?}");
         let step = t.wait_event("remediation_started");
         assert_eq!(step["step"], "exit", "{mode:?}");
-        assert_eq!(
-            count_between(&t, "health_check_failed", start, t.seen.len()),
-            2,
-            "{mode:?}: the next step after another failure threshold"
-        );
         let shutdown = t.wait_event("shutdown_initiated");
         assert_eq!(shutdown["reason"], "unhealthy");
         assert_eq!(t.wait_exit(), 75, "{mode:?}");
@@ -186,6 +203,8 @@ fn default_remediation_restarts_and_recovery_is_reported() {
         &[
             ("TEND_REMEDIATION", ""),
             ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            // Never passing: the startup timeout takes the (default) restart step.
+            ("TEND_STARTUP_TIMEOUT", "500ms"),
         ],
     );
     t.wait_event("restart_initiated");
@@ -212,6 +231,7 @@ fn a_stop_signal_during_a_restart_shuts_down_without_a_new_child() {
         ("TEND_HEALTH_CHECK", check.as_str()),
         ("TEND_HEALTH_INTERVAL", "50ms"),
         ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+        ("TEND_STARTUP_TIMEOUT", "500ms"),
         ("TEND_SHUTDOWN_TIMEOUT", "2s"),
     ]);
     let mut t = Running::start(cmd, Mode::Process);
@@ -242,6 +262,9 @@ fn startup_timeout_takes_the_next_step() {
     );
     assert_eq!(t.wait_exit(), 75);
     assert!(t.events("startup_completed").is_empty());
+    let failed = t.events("health_check_failed");
+    assert!(!failed.is_empty(), "the checks ran while starting");
+    assert!(failed.iter().all(|e| e["counted"] == false), "{failed:?}");
 }
 
 /// The child's pid from the status file, to clean up after tend was killed.
@@ -386,4 +409,162 @@ fn while_dependencies_are_awaited_tend_is_alive_but_not_ready() {
         t.signal(libc::SIGTERM);
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
     }
+}
+
+/// A child that needs a while to start is waited for (its failures while `starting`
+/// neither count nor warn) and is seen as soon as it is up, not one interval later.
+#[test]
+fn a_slow_start_is_waited_for_and_seen_at_once() {
+    for mode in MODES {
+        let scratch = Scratch::new("slow-start");
+        let ok = scratch.path("ok");
+        let check = format!("file://{}", ok.display());
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.envs([
+            ("TEND_HEALTH_CHECK", check.as_str()),
+            // Far beyond the test's bound: a start seen only at the next normal check fails.
+            ("TEND_HEALTH_INTERVAL", "120s"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            ("TEND_LOG_LEVEL", "debug"),
+        ]);
+        let mut t = Running::start(cmd, mode);
+        // Two failed checks at the start interval (1s by default): the app is slow.
+        t.wait_event("health_check_failed");
+        t.wait_event("health_check_failed");
+        let up = std::time::Instant::now();
+        std::fs::write(&ok, "").expect("ok");
+        t.wait_event("startup_completed");
+        assert!(
+            up.elapsed() < std::time::Duration::from_secs(60),
+            "{mode:?}: running {:?} after the app was up",
+            up.elapsed()
+        );
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        assert!(t.events("restart_initiated").is_empty(), "{mode:?}");
+        assert_eq!(t.events("child_started").len(), 1, "{mode:?}");
+        for failed in t.events("health_check_failed") {
+            assert_eq!(
+                (&failed["level"], &failed["counted"]),
+                (&Value::from("DEBUG"), &Value::from(false)),
+                "{mode:?}: {failed}"
+            );
+        }
+        let warnings: Vec<_> = t.raw.iter().filter(|l| l.contains("\"WARN\"")).collect();
+        assert!(warnings.is_empty(), "{mode:?}: {warnings:?}");
+    }
+}
+
+/// One word per state: `state_changed` names the state as the status file does.
+#[test]
+fn state_changed_uses_the_status_file_words() {
+    let scratch = Scratch::new("state-words");
+    std::fs::write(scratch.path("ok"), "").expect("ok");
+    let mut t = start(Mode::Process, &scratch, &[]);
+    let changed = t.wait_event_where("state_changed", |e| e["state"] == "running");
+    t.wait_event("startup_completed");
+    let status: Value =
+        serde_json::from_str(&common::read_when_present(&scratch.path("status.json")))
+            .expect("json");
+    assert_eq!(status["state"], changed["state"], "{changed}");
+    t.signal(libc::SIGTERM);
+    t.wait_exit();
+    let words: Vec<_> = t
+        .events("state_changed")
+        .iter()
+        .map(|e| e["state"].clone())
+        .collect();
+    assert!(words.contains(&Value::from("draining")), "{words:?}");
+    assert!(
+        words
+            .iter()
+            .all(|w| w.as_str().is_some_and(|w| w == w.to_lowercase())),
+        "{words:?}"
+    );
+}
+
+/// An exec probe's output never reaches tend's stderr raw: dropped when it passes, a
+/// redacted excerpt in `health_check_failed` when it fails.
+#[test]
+fn exec_probe_output_is_captured() {
+    for mode in MODES {
+        let scratch = Scratch::new("probe-output");
+        let ok = scratch.path("ok");
+        let script = format!(
+            "echo PONG-ON-STDOUT; echo PONG-ON-STDERR >&2; test -f {} || {{ echo 'not up: see http://u:ProbeOutPw@db/'; exit 3; }}",
+            ok.display()
+        );
+        let check = format!("exec:sh -c {}", shell_quote(&script));
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
+        cmd.envs([
+            ("TEND_HEALTH_CHECK", check.as_str()),
+            ("TEND_HEALTH_INTERVAL", "50ms"),
+            ("TEND_HEALTH_START_INTERVAL", "50ms"),
+            ("TEND_LOG_LEVEL", "debug"),
+            ("TEND_REMEDIATION", "none"),
+        ]);
+        let mut t = Running::start(cmd, mode);
+        let failed = t.wait_event("health_check_failed");
+        let error = failed["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains("exited with code 3"), "{mode:?}: {error}");
+        assert!(
+            error.contains("PONG-ON-STDOUT PONG-ON-STDERR not up: see http://u:***@db/"),
+            "{mode:?}: the excerpt, on one line: {error}"
+        );
+        std::fs::write(&ok, "").expect("ok");
+        t.wait_event("startup_completed");
+        t.wait_event("health_check_passed");
+        t.wait_event("health_check_passed");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        let raw = t.raw.join("\n");
+        assert!(!raw.contains("ProbeOutPw"), "{mode:?}: {raw}");
+        for line in &t.raw {
+            assert!(
+                serde_json::from_str::<Value>(line).is_ok(),
+                "{mode:?}: a line that is not an event: {line:?}"
+            );
+        }
+        let passed = t.events("health_check_passed");
+        assert!(
+            passed.iter().all(|e| !e.to_string().contains("PONG")),
+            "{mode:?}: output dropped on a pass: {passed:?}"
+        );
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Past TEND_STARTUP_TIMEOUT without a pass, the start-up grace is over: failures count
+/// (and warn) at the normal interval, so that the ladder goes on after its first step.
+#[test]
+fn after_the_startup_timeout_failures_count() {
+    let scratch = Scratch::new("after-startup-timeout");
+    let mut t = start(
+        Mode::Process,
+        &scratch,
+        &[
+            ("TEND_STARTUP_TIMEOUT", "300ms"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
+        ],
+    );
+    let overdue = t.wait_event("startup_timeout");
+    assert_eq!(overdue["step"], Value::Null, "remediation none: no step");
+    let at = t.seen.len();
+    let change = changed_to(&mut t, "unhealthy");
+    let counted: Vec<_> = t.seen[at..change]
+        .iter()
+        .filter(|e| e["event"] == "health_check_failed")
+        .collect();
+    assert_eq!(counted.len(), 2, "{counted:?}");
+    assert!(
+        counted
+            .iter()
+            .all(|e| e["counted"] == true && e["level"] == "WARN"),
+        "{counted:?}"
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait_exit(), 143);
 }

@@ -322,6 +322,8 @@ fn not_ready_while_starting_or_restarting() {
         ("TEND_HEALTH_INTERVAL", "100ms"),
         ("TEND_STARTUP_TIMEOUT", "60s"),
         ("TEND_REMEDIATION", "none"),
+        // Failures while starting are logged at debug only.
+        ("TEND_LOG_LEVEL", "debug"),
     ];
     let (mut t, port) = start(Mode::Process, &scratch, &env, &["--", "sleep", "60"]);
     t.wait_event("health_check_failed");

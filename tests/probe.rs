@@ -256,3 +256,160 @@ fn usage_errors_and_missing_command() {
     );
     assert_eq!(code, 127, "{}", running.raw.join("\n"));
 }
+
+/// A dependency's exec probe: its output never reaches tend's stderr or stdout; a failure
+/// carries an excerpt.
+#[test]
+fn exec_probe_output_is_captured_in_tend_wait() {
+    let scratch = Scratch::new("probe-wait-output");
+    let (code, out, running) = wait(
+        Mode::Process,
+        &scratch,
+        &[
+            // Computed, so that the probe's own text (in the events) never holds it.
+            "exec:sh -c 'echo WAIT-PROBE-$((40+2)); echo too >&2'",
+            "--timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(code, 0, "{}", running.raw.join("\n"));
+    assert_eq!(out, "");
+    assert!(
+        running.raw.iter().all(|l| !l.contains("WAIT-PROBE-42")),
+        "{}",
+        running.raw.join("\n")
+    );
+    let (code, _, running) = wait(
+        Mode::Process,
+        &scratch,
+        &[
+            "exec:sh -c 'echo refusing connections; exit 2'",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(code, 69);
+    let failed = &running.events("dependency_failed")[0];
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("exited with code 2; output: refusing connections"),
+        "{failed}"
+    );
+    assert!(
+        running.raw.iter().all(|l| l.starts_with('{')),
+        "{:?}",
+        running.raw
+    );
+}
+
+/// Turns the calling thread's network and mount namespaces into fresh ones in which name
+/// lookups hang: loopback up, /etc/resolv.conf (bind-mounted over, in this thread's mount
+/// namespace only) names 127.0.0.2, where a UDP socket takes the queries and never
+/// answers. Processes spawned from this thread inherit both namespaces. Returns the socket
+/// (to prove that the resolver was asked), or None where namespaces cannot be made.
+fn hanging_resolver(scratch: &Scratch) -> Option<std::net::UdpSocket> {
+    let conf = scratch.path("resolv.conf");
+    std::fs::write(
+        &conf,
+        "nameserver 127.0.0.2\noptions timeout:5 attempts:3\n",
+    )
+    .ok()?;
+    // Safety: plain system calls on this thread's own namespaces and an ifreq it owns.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS) != 0 {
+            eprintln!("skipped: unshare: {}", std::io::Error::last_os_error());
+            return None;
+        }
+        let root = c"/";
+        let private = libc::MS_REC | libc::MS_PRIVATE;
+        assert_eq!(
+            libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                private,
+                std::ptr::null()
+            ),
+            0
+        );
+        let source = std::ffi::CString::new(conf.display().to_string()).expect("path");
+        let target = c"/etc/resolv.conf";
+        let bind = libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        );
+        assert_eq!(
+            bind,
+            0,
+            "bind resolv.conf: {}",
+            std::io::Error::last_os_error()
+        );
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        assert!(fd >= 0);
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            ifr.ifr_name[i] = *b as libc::c_char;
+        }
+        assert_eq!(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr), 0);
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        assert_eq!(libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr), 0, "lo up");
+        libc::close(fd);
+    }
+    Some(std::net::UdpSocket::bind("127.0.0.2:53").expect("bind the silent resolver"))
+}
+
+/// A name lookup that hangs (the resolver never answers: getaddrinfo alone would take
+/// 5 s × 3 tries per address family) is abandoned at the deadline: `tend wait` ends
+/// within its --timeout, and says which target did not pass within what time.
+#[test]
+fn a_hanging_name_lookup_is_abandoned_at_the_deadline() {
+    for mode in MODES {
+        let scratch = Scratch::new("dns-hang");
+        let scratch_path = scratch.0.clone();
+        // A thread of its own: the namespaces go with it.
+        let outcome = thread::spawn(move || {
+            let scratch = Scratch(scratch_path);
+            let resolver = hanging_resolver(&scratch)?;
+            let began = Instant::now();
+            let (code, _, running) =
+                wait(mode, &scratch, &["tcp://name.invalid:1", "--timeout", "2s"]);
+            let took = began.elapsed();
+            resolver.set_nonblocking(true).expect("nonblocking");
+            let asked = resolver.peek_from(&mut [0u8; 512]).is_ok();
+            std::mem::forget(scratch);
+            Some((
+                code,
+                took,
+                asked,
+                running.raw.join("\n"),
+                running
+                    .events("dependency_failed")
+                    .first()
+                    .map(|e| e.to_string()),
+            ))
+        })
+        .join()
+        .expect("the namespace thread");
+        let Some((code, took, asked, raw, failed)) = outcome else {
+            return;
+        };
+        assert!(asked, "{mode:?}: the resolver was asked");
+        assert_eq!(code, 69, "{mode:?}: {raw}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{mode:?}: took {took:?}: {raw}"
+        );
+        let failed = failed.unwrap_or_default();
+        assert!(
+            failed.contains("tcp://name.invalid:1 did not pass within 2s"),
+            "{mode:?}: {failed}"
+        );
+        assert!(
+            failed.contains("name lookup of name.invalid did not finish"),
+            "{mode:?}: {failed}"
+        );
+    }
+}

@@ -229,6 +229,8 @@ fn remediation_steps_run_in_order() {
             ("TEND_HEALTH_CHECK", check.as_str()),
             ("TEND_HEALTH_INTERVAL", "50ms"),
             ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
+            // Never passing: each start ends at the startup timeout, which takes a step.
+            ("TEND_STARTUP_TIMEOUT", "300ms"),
             ("TEND_REMEDIATION", ladder.as_str()),
             ("TEND_RESTART_DELAY", "10ms"),
         ]);
@@ -242,7 +244,14 @@ fn remediation_steps_run_in_order() {
         assert_eq!(steps, ["exec", "restart", "exit"], "{mode:?}");
         assert!(flushed.exists(), "{mode:?}: the exec step ran");
         let failure = t.events("failure_detected");
-        assert_eq!(failure[0]["reason"], "unhealthy", "{mode:?}");
+        let reasons: Vec<_> = failure.iter().map(|f| f["reason"].clone()).collect();
+        // exec at the first start's timeout, restart after a threshold of counted
+        // failures, exit at the second start's timeout.
+        assert_eq!(
+            reasons,
+            ["startup_timeout", "unhealthy", "startup_timeout"],
+            "{mode:?}"
+        );
         assert_eq!(t.events("restart_initiated")[0]["reason"], "unhealthy");
         assert_eq!(t.events("shutdown_completed")[0]["reason"], "unhealthy");
     }
@@ -257,6 +266,7 @@ fn a_failing_remediation_command_is_reported_and_the_ladder_goes_on() {
         ("TEND_HEALTH_CHECK", check.as_str()),
         ("TEND_HEALTH_INTERVAL", "50ms"),
         ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+        ("TEND_STARTUP_TIMEOUT", "300ms"),
         ("TEND_REMEDIATION", "exec:false,exit"),
     ]);
     let mut t = Running::start(cmd, Mode::Process);

@@ -119,6 +119,7 @@ fn url_passwords_with_delimiters_never_appear() {
         ("TEND_HEALTH_CHECK", "exec:false http://u:Leak5a#Leak5b@h/"),
         ("TEND_HEALTH_INTERVAL", "100ms"),
         ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+        ("TEND_STARTUP_TIMEOUT", "300ms"),
         ("TEND_REMEDIATION", "exec:true http://u:Leak6a/Leak6b?@h/"),
         ("TEND_REPORT_FILE", report_path.as_str()),
         ("TEND_LOG_LEVEL", "debug"),
@@ -449,7 +450,8 @@ fn hooks_probes_and_tend_wait_never_run_a_script_without_shebang_with_a_shell() 
 
         let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
         cmd.env("TEND_HEALTH_CHECK", format!("exec:{script}"))
-            .env("TEND_HEALTH_INTERVAL", "100ms");
+            .env("TEND_HEALTH_INTERVAL", "100ms")
+            .env("TEND_LOG_LEVEL", "debug");
         let mut t = Running::start(cmd, mode);
         let failed = t.wait_event("health_check_failed");
         t.signal(libc::SIGTERM);

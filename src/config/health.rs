@@ -21,7 +21,12 @@ pub const VARIABLES: &[VarSpec] = &[
     var(
         "TEND_HEALTH_INTERVAL",
         "10s",
-        "time between the starts of two health checks",
+        "time between the starts of two health checks once the child is running",
+    ),
+    var(
+        "TEND_HEALTH_START_INTERVAL",
+        "1s",
+        "time between health checks while starting (until the first pass or TEND_STARTUP_TIMEOUT); failures then do not count",
     ),
     var(
         "TEND_HEALTH_TIMEOUT",
@@ -31,7 +36,7 @@ pub const VARIABLES: &[VarSpec] = &[
     var(
         "TEND_HEALTH_START_PERIOD",
         "0s",
-        "failures within this long of the child's start do not count",
+        "failures within this long of the child's start do not count, even after the first pass",
     ),
     var(
         "TEND_HEALTH_FAILURE_THRESHOLD",
@@ -59,6 +64,8 @@ pub const VARIABLES: &[VarSpec] = &[
 pub struct HealthConfig {
     pub check: Option<Probe>,
     pub interval: Duration,
+    /// While `starting`: time between checks, whose failures do not count.
+    pub start_interval: Duration,
     pub timeout: Duration,
     pub thresholds: Thresholds,
     pub remediation: Vec<Step>,
@@ -70,6 +77,7 @@ impl Default for HealthConfig {
         HealthConfig {
             check: None,
             interval: Duration::from_secs(10),
+            start_interval: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
             thresholds: Thresholds {
                 start_period: Duration::ZERO,
@@ -86,6 +94,7 @@ impl Default for HealthConfig {
 struct Raw {
     health_check: Option<String>,
     health_interval: Option<String>,
+    health_start_interval: Option<String>,
     health_timeout: Option<String>,
     health_start_period: Option<String>,
     health_failure_threshold: Option<String>,
@@ -104,6 +113,12 @@ impl HealthConfig {
                 "TEND_HEALTH_INTERVAL",
                 raw.health_interval,
                 d.interval,
+                positive,
+            ),
+            start_interval: parser.field(
+                "TEND_HEALTH_START_INTERVAL",
+                raw.health_start_interval,
+                d.start_interval,
                 positive,
             ),
             timeout: parser.field(
@@ -152,6 +167,7 @@ impl HealthConfig {
         serde_json::json!({
             "check": self.check.as_ref().map(ToString::to_string),
             "interval": format_duration(self.interval),
+            "start_interval": format_duration(self.start_interval),
             "timeout": format_duration(self.timeout),
             "start_period": format_duration(self.thresholds.start_period),
             "failure_threshold": self.thresholds.failure,
@@ -228,6 +244,7 @@ mod tests {
         let h = from(&[]).expect("defaults");
         assert!(h.check.is_none());
         assert_eq!(h.interval, Duration::from_secs(10));
+        assert_eq!(h.start_interval, Duration::from_secs(1));
         assert_eq!(h.timeout, Duration::from_secs(5));
         assert_eq!(h.thresholds, HealthConfig::default().thresholds);
     }
@@ -237,6 +254,7 @@ mod tests {
         let h = from(&[
             ("TEND_HEALTH_CHECK", "exec:test -f /tmp/ok"),
             ("TEND_HEALTH_INTERVAL", "200ms"),
+            ("TEND_HEALTH_START_INTERVAL", "250ms"),
             ("TEND_HEALTH_TIMEOUT", "1s"),
             ("TEND_HEALTH_START_PERIOD", "30s"),
             ("TEND_HEALTH_FAILURE_THRESHOLD", "2"),
@@ -249,6 +267,7 @@ mod tests {
             Some("exec:test -f /tmp/ok")
         );
         assert_eq!(h.interval, Duration::from_millis(200));
+        assert_eq!(h.start_interval, Duration::from_millis(250));
         assert_eq!(h.thresholds.start_period, Duration::from_secs(30));
         assert_eq!((h.thresholds.failure, h.thresholds.success), (2, 4));
         let flush = Probe::parse("exec:/app/flush --all").expect("probe");
@@ -265,6 +284,7 @@ mod tests {
         for (name, value) in [
             ("TEND_HEALTH_CHECK", "http://u:hunter2@x:bad/"),
             ("TEND_HEALTH_INTERVAL", "0s"),
+            ("TEND_HEALTH_START_INTERVAL", "0s"),
             ("TEND_HEALTH_TIMEOUT", "soon"),
             ("TEND_HEALTH_START_PERIOD", "-1s"),
             ("TEND_HEALTH_FAILURE_THRESHOLD", "0"),

@@ -170,11 +170,8 @@ fn shutting_down(state: State) -> bool {
     )
 }
 
-fn state_name(state: State) -> String {
-    serde_json::to_value(state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{state:?}"))
+fn state_name(state: State) -> &'static str {
+    state.name()
 }
 
 /// The supervisor's verdict on `ask` in its current `state`, with `pid` the child it runs.

@@ -72,7 +72,7 @@ proptest! {
         start_period in millis(10_000),
         failure in 1u32..6,
         success in 1u32..6,
-        results in prop::collection::vec((any::<bool>(), millis(20_000)), 0..80),
+        results in prop::collection::vec((any::<bool>(), millis(20_000), any::<bool>()), 0..80),
     ) {
         let thresholds = Thresholds { start_period, failure, success };
         let mut tracker = HealthTracker::new(thresholds);
@@ -80,10 +80,10 @@ proptest! {
         let (mut failures, mut passes) = (0u32, 0u32);
         let mut health = Health::Unknown;
         let mut since_start = Duration::ZERO;
-        for (passed, step) in results {
+        for (passed, step, starting) in results {
             since_start += step;
             let before = tracker.health;
-            let changed = tracker.record(passed, since_start);
+            let changed = tracker.record_in(passed, since_start, starting);
             if passed {
                 failures = 0;
                 passes += 1;
@@ -92,7 +92,7 @@ proptest! {
                 }
             } else {
                 passes = 0;
-                if since_start >= start_period {
+                if !starting && since_start >= start_period {
                     failures += 1;
                     if failures >= failure {
                         health = Health::Unhealthy;
@@ -106,7 +106,7 @@ proptest! {
             if tracker.health == Health::Unhealthy && before != Health::Unhealthy {
                 prop_assert!(failures >= failure, "unhealthy after {} counted failures", failures);
             }
-            if !passed && since_start < start_period {
+            if !passed && (starting || since_start < start_period) {
                 prop_assert_ne!(changed, Some(Health::Unhealthy), "a failure in the start period counted");
             }
         }

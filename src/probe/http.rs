@@ -6,14 +6,14 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::{bracket, HttpTarget, ProbeError};
 
-pub async fn get(target: &HttpTarget) -> Result<(), ProbeError> {
-    let stream = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| ProbeError(format!("cannot connect: {e}")))?;
+/// One GET; the caller bounds the whole exchange by `deadline` (the connect, and its
+/// name lookup, stop waiting at it too).
+pub async fn get(target: &HttpTarget, deadline: Instant) -> Result<(), ProbeError> {
+    let stream = super::resolve::connect(&target.host, target.port, deadline).await?;
     let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| ProbeError(format!("HTTP handshake failed: {e}")))?;

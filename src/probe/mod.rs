@@ -4,18 +4,24 @@
 //! `http://HOST[:PORT]/PATH` on a 2xx or 3xx answer to GET; `file:///PATH` when the file
 //! exists (and, with `?max_age=30s`, was modified within that age); `exec:CMD ARGS…` when
 //! the command exits 0 (run directly, no shell, killed with its process group on timeout).
+//!
+//! An exec probe's stdout and stderr are captured, never written to tend's stderr (a
+//! `PONG` per check would break the one-JSON-object-per-line log): dropped on a pass, a
+//! redacted excerpt in the failure's message otherwise.
 
 mod grammar;
 mod http;
 #[cfg(test)]
 mod props;
+mod resolve;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::UnixStream;
 
+use crate::process::capture::Capture;
 use crate::process::command::{self, RunError};
 use crate::process::spawn::{Credentials, SpawnSpec};
 use crate::process::Reaper;
@@ -86,26 +92,46 @@ impl Probe {
         credentials: Option<&Credentials>,
     ) -> Result<(), ProbeError> {
         match self {
-            Probe::Exec { argv } => exec(argv, timeout, reaper, credentials).await,
-            // The other probes are plain I/O; one timeout covers resolving and connecting.
-            _ => match tokio::time::timeout(timeout, self.check_io()).await {
-                Ok(result) => result,
-                Err(_) => Err(ProbeError(format!("no answer within {timeout:?}"))),
-            },
+            Probe::Exec { argv } => exec(argv, timeout, reaper, credentials, Output::Capture).await,
+            // The other probes are plain I/O; one deadline covers resolving and
+            // connecting, and a name lookup that hangs is abandoned at it.
+            _ => {
+                let deadline = tokio::time::Instant::now() + timeout;
+                match tokio::time::timeout_at(deadline, self.check_io(deadline)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(ProbeError(format!(
+                        "no answer within {}",
+                        crate::config::values::format_duration(timeout)
+                    ))),
+                }
+            }
         }
     }
 
-    async fn check_io(&self) -> Result<(), ProbeError> {
+    /// Runs an `exec:` remediation step: as `check_as`, but its output passes through to
+    /// tend's stderr, as a hook's does (a command run once, whose words the user wants).
+    pub async fn run_step_as(
+        &self,
+        timeout: Duration,
+        reaper: &Reaper,
+        credentials: Option<&Credentials>,
+    ) -> Result<(), ProbeError> {
         match self {
-            Probe::Tcp { host, port } => TcpStream::connect((host.as_str(), *port))
-                .await
-                .map(drop)
-                .map_err(|e| ProbeError(format!("cannot connect: {e}"))),
+            Probe::Exec { argv } => {
+                exec(argv, timeout, reaper, credentials, Output::PassThrough).await
+            }
+            _ => self.check_as(timeout, reaper, credentials).await,
+        }
+    }
+
+    async fn check_io(&self, deadline: tokio::time::Instant) -> Result<(), ProbeError> {
+        match self {
+            Probe::Tcp { host, port } => resolve::connect(host, *port, deadline).await.map(drop),
             Probe::Unix { path } => UnixStream::connect(path)
                 .await
                 .map(drop)
                 .map_err(|e| ProbeError(format!("cannot connect to {}: {e}", path.display()))),
-            Probe::Http(target) => http::get(target).await,
+            Probe::Http(target) => http::get(target, deadline).await,
             Probe::File { path, max_age } => file(path, *max_age),
             Probe::Exec { .. } => Ok(()),
         }
@@ -137,26 +163,71 @@ fn file(path: &std::path::Path, max_age: Option<Duration>) -> Result<(), ProbeEr
     }
 }
 
+/// Where an exec command's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// Into a pipe tend reads (probes): an excerpt goes with a failure.
+    Capture,
+    /// Onto tend's stderr (remediation steps, like hooks).
+    PassThrough,
+}
+
 async fn exec(
     argv: &[String],
     timeout: Duration,
     reaper: &Reaper,
     credentials: Option<&Credentials>,
+    output: Output,
 ) -> Result<(), ProbeError> {
     let mut spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
     spec.credentials = credentials.cloned();
     let program = &argv[0];
-    match command::run(reaper, spec, timeout).await {
-        Ok(exit) if exit.code() == 0 => Ok(()),
-        Ok(exit) => Err(ProbeError(match exit.signal() {
+    let (result, capture) = match output {
+        Output::Capture => command::run_captured(reaper, spec, timeout).await,
+        Output::PassThrough => (command::run(reaper, spec, timeout).await, None),
+    };
+    let message = match result {
+        Ok(exit) if exit.code() == 0 => return Ok(()),
+        Ok(exit) => match exit.signal() {
             Some(sig) => format!("{program} was killed by signal {sig}"),
             None => format!("{program} exited with code {}", exit.code()),
-        })),
-        Err(RunError::TimedOut) => Err(ProbeError(format!(
-            "{program} still running after {timeout:?}; killed its process group"
-        ))),
-        Err(error) => Err(ProbeError(format!("cannot run {program}: {error}"))),
+        },
+        Err(RunError::TimedOut) => format!(
+            "{program} still running after {}; killed its process group",
+            crate::config::values::format_duration(timeout)
+        ),
+        Err(error) => format!("cannot run {program}: {error}"),
+    };
+    Err(ProbeError(match capture.as_ref().and_then(excerpt) {
+        Some(said) => format!("{message}; output: {said}"),
+        None => message,
+    }))
+}
+
+/// At most this many characters of a failed probe's output go into its message.
+const EXCERPT_CHARS: usize = 512;
+
+/// The captured output as one line (whitespace runs, newlines included, become one
+/// space), URL passwords masked, cut at EXCERPT_CHARS with `…` when there was more.
+/// None when the probe said nothing.
+fn excerpt(capture: &Capture) -> Option<String> {
+    let text = String::from_utf8_lossy(capture.kept());
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    let truncated = capture.total > capture.kept().len();
+    if truncated {
+        // The capture may end inside a word: half a URL would escape the redaction.
+        words.pop();
     }
+    if words.is_empty() {
+        return None;
+    }
+    // Masked before the cut, so that a cut cannot leave a password's head unmasked.
+    let line = redact(&words.join(" "));
+    let mut cut: String = line.chars().take(EXCERPT_CHARS).collect();
+    if truncated || cut.len() < line.len() {
+        cut.push('…');
+    }
+    Some(cut)
 }
 
 impl fmt::Display for Probe {

@@ -6,16 +6,20 @@ use std::time::Duration;
 
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
+use super::capture::{self, Capture};
 use super::spawn::{Isolation, SpawnError, SpawnSpec};
 use super::{Exit, Reaper};
 
 /// SIGKILL cannot be ignored, but a process stuck in the kernel can delay its death; after
-/// this long tend stops waiting for a killed helper rather than hang.
-const KILL_WAIT: Duration = Duration::from_secs(5);
+/// this long tend stops waiting for a killed helper (a hook) rather than overrun its
+/// timeout: the reaper still collects the exit whenever it comes.
+const KILL_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub enum RunError {
     Spawn(SpawnError),
+    /// No pipe for the output to be captured (EMFILE, ENFILE).
+    Pipe(std::io::Error),
     TimedOut,
 }
 
@@ -23,6 +27,7 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Spawn(error) => write!(f, "{error}"),
+            RunError::Pipe(error) => write!(f, "cannot make a pipe for its output: {error}"),
             RunError::TimedOut => f.write_str("timed out"),
         }
     }
@@ -95,8 +100,56 @@ pub async fn run(reaper: &Reaper, spec: SpawnSpec, timeout: Duration) -> Result<
             Ok(exit)
         }
         Err(_) => {
-            helper.kill().await;
+            // Killed, not awaited: a timeout bounds the wall-clock time, and the reaper
+            // collects the exit whenever it comes.
+            helper.signal_group(libc::SIGKILL);
             Err(RunError::TimedOut)
         }
     }
+}
+
+/// Runs a helper to completion like `run`, with its stdout and stderr captured instead of
+/// reaching tend's stderr (`capture`). The output read comes back whatever the outcome.
+pub async fn run_captured(
+    reaper: &Reaper,
+    mut spec: SpawnSpec,
+    timeout: Duration,
+) -> (Result<Exit, RunError>, Option<Capture>) {
+    let (mut capture, write) = match capture::pipe() {
+        Ok(pipe) => pipe,
+        Err(error) => return (Err(RunError::Pipe(error)), None),
+    };
+    spec.output = Some(std::os::fd::AsRawFd::as_raw_fd(&write));
+    let started = Helper::start(reaper, spec);
+    // The helper holds its own copies: the output ends when its last writer is gone.
+    drop(write);
+    let mut helper = match started {
+        Ok(helper) => helper,
+        Err(error) => return (Err(RunError::Spawn(error)), Some(capture)),
+    };
+    let waited = tokio::time::timeout(timeout, async {
+        loop {
+            tokio::select! {
+                exit = helper.wait() => break exit,
+                // Read while it runs, so that it never blocks on a full pipe.
+                () = capture.read_some(), if capture.is_open() => {}
+            }
+        }
+    })
+    .await;
+    let result = match waited {
+        Ok(exit) => {
+            // As in `run`: whatever it left running in its session goes with it.
+            helper.signal_group(libc::SIGKILL);
+            Ok(exit)
+        }
+        Err(_) => {
+            // Killed, not awaited: a timeout bounds the wall-clock time, and the reaper
+            // collects the exit whenever it comes.
+            helper.signal_group(libc::SIGKILL);
+            Err(RunError::TimedOut)
+        }
+    };
+    capture.drain();
+    (result, Some(capture))
 }

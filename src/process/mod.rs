@@ -3,6 +3,7 @@
 //! signalfd for the supervisor), and finding and signalling the processes that are left
 //! when the child is gone.
 
+pub mod capture;
 pub mod command;
 pub mod exec;
 pub mod exit;

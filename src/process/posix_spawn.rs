@@ -11,6 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use super::exec::{c_string, null_terminated};
@@ -20,16 +21,21 @@ extern "C" {
 }
 
 /// Starts `program` (searched in PATH when it has no '/') with `args` and tend's
-/// environment; a `helper` reads /dev/null and writes its stdout to tend's stderr.
-/// Returns the pid, or the error exec gave.
-pub fn spawn(program: &OsStr, args: &[OsString], helper: bool) -> io::Result<i32> {
+/// environment; a `helper` reads /dev/null and writes its stdout to tend's stderr, or
+/// its stdout and stderr to `output` when given. Returns the pid, or the error exec gave.
+pub fn spawn(
+    program: &OsStr,
+    args: &[OsString],
+    helper: bool,
+    output: Option<RawFd>,
+) -> io::Result<i32> {
     let argv = std::iter::once(program)
         .chain(args.iter().map(OsString::as_os_str))
         .map(|arg| c_string(arg.as_bytes()))
         .collect::<io::Result<Vec<_>>>()?;
     let argv_ptrs = null_terminated(&argv);
     let attrs = Attrs::new()?;
-    let actions = FileActions::new(helper)?;
+    let actions = FileActions::new(helper, output)?;
     let mut pid: libc::pid_t = 0;
     // Safety: every pointer is valid for the call: the C strings outlive it, argv ends
     // with a null, environ is libc's own; attrs and actions were initialised by their
@@ -99,11 +105,11 @@ impl Drop for Attrs {
 }
 
 /// For a helper: stdin from /dev/null, stdout onto tend's stderr (tend's stdout belongs
-/// to the child). Nothing for the child itself.
+/// to the child), or stdout and stderr onto `output`. Nothing for the child itself.
 struct FileActions(libc::posix_spawn_file_actions_t);
 
 impl FileActions {
-    fn new(helper: bool) -> io::Result<Self> {
+    fn new(helper: bool, output: Option<RawFd>) -> io::Result<Self> {
         // Safety: initialised before use; the path is a static C string.
         unsafe {
             let mut actions = FileActions(std::mem::zeroed());
@@ -116,7 +122,21 @@ impl FileActions {
                     libc::O_RDONLY,
                     0,
                 ))?;
-                check(libc::posix_spawn_file_actions_adddup2(&mut actions.0, 2, 1))?;
+                match output {
+                    Some(fd) => {
+                        check(libc::posix_spawn_file_actions_adddup2(
+                            &mut actions.0,
+                            fd,
+                            1,
+                        ))?;
+                        check(libc::posix_spawn_file_actions_adddup2(
+                            &mut actions.0,
+                            fd,
+                            2,
+                        ))?;
+                    }
+                    None => check(libc::posix_spawn_file_actions_adddup2(&mut actions.0, 2, 1))?,
+                }
             }
             Ok(actions)
         }
@@ -143,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_nul_byte_is_an_error_not_a_panic() {
-        let error = spawn(OsStr::new("/bin/tr\0ue"), &[], false).expect_err("NUL");
+        let error = spawn(OsStr::new("/bin/tr\0ue"), &[], false, None).expect_err("NUL");
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -44,6 +44,9 @@ pub struct SpawnSpec {
     /// A helper (hook, exec probe): stdin from /dev/null and stdout onto tend's stderr,
     /// because tend's stdout belongs to the child.
     pub helper: bool,
+    /// For a helper whose output tend captures (exec probes): the write end of a pipe
+    /// that becomes its stdout and stderr. The caller keeps it open until `spawn` returns.
+    pub output: Option<RawFd>,
     /// Set no_new_privs before exec (TEND_NO_NEW_PRIVS): no setuid or file-capability gain.
     pub no_new_privs: bool,
 }
@@ -56,6 +59,7 @@ impl SpawnSpec {
             foreground: false,
             credentials: None,
             helper: false,
+            output: None,
             no_new_privs: false,
         }
     }
@@ -147,7 +151,7 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
         fork_and_exec(spec, program, args)
     } else {
         close_inherited_fds_once();
-        super::posix_spawn::spawn(program, args, spec.helper)
+        super::posix_spawn::spawn(program, args, spec.helper, spec.output)
     };
     started.map_err(SpawnError::from_io)
 }
@@ -163,7 +167,17 @@ fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io:
     command.args(args);
     if spec.helper {
         command.stdin(Stdio::null());
-        command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
+        match spec.output {
+            Some(fd) => {
+                // Safety: the caller keeps `fd` open until spawn returns (see `output`).
+                let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+                command.stdout(fd.try_clone_to_owned()?);
+                command.stderr(fd.try_clone_to_owned()?);
+            }
+            None => {
+                command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
+            }
+        }
     }
     let isolation = spec.isolation;
     let foreground = spec.foreground;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::config::values::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::probe::{Probe, ProbeError};
@@ -16,6 +17,8 @@ use crate::process::Reaper;
 /// sysexits EX_UNAVAILABLE: a required dependency never came up.
 pub const EX_UNAVAILABLE: i32 = 69;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
+/// How late past its deadline the wait gives up on attempts still under way.
+const OVERRUN_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -75,6 +78,10 @@ pub async fn dependencies(
         set.spawn(async move { (index, wait_one(&probe, &reaper, deadline, settings).await) });
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
+    // Every attempt is bounded by the deadline; this only makes sure that nothing can
+    // keep the wait past it (a task late on a loaded machine is given up on).
+    let overrun = tokio::time::sleep_until(deadline + OVERRUN_GRACE);
+    tokio::pin!(overrun);
     loop {
         tokio::select! {
             joined = set.join_next() => match joined {
@@ -83,6 +90,10 @@ pub async fn dependencies(
                 Some(Err(_)) => {}
                 None => break,
             },
+            () = &mut overrun => {
+                set.abort_all();
+                break;
+            }
             Some(sig) = signals.recv() => {
                 if is_stop(sig) {
                     // Dropping the tasks kills any exec probe's process group (Helper's Drop).
@@ -92,12 +103,17 @@ pub async fn dependencies(
             }
         }
     }
-    report(&targets, &outcomes)
+    report(&targets, &outcomes, settings.timeout)
 }
 
 /// Emits `dependency_failed` for each target that never passed and `dependencies_ready`
 /// with each passing target's time.
-fn report(targets: &[(Probe, bool)], outcomes: &[Option<Outcome>]) -> Result<(), Abort> {
+fn report(
+    targets: &[(Probe, bool)],
+    outcomes: &[Option<Outcome>],
+    timeout: Duration,
+) -> Result<(), Abort> {
+    let within = format_duration(timeout);
     let mut times = Vec::new();
     let mut unavailable = false;
     for ((probe, required), outcome) in targets.iter().zip(outcomes) {
@@ -107,15 +123,17 @@ fn report(targets: &[(Probe, bool)], outcomes: &[Option<Outcome>]) -> Result<(),
                 continue;
             }
             Some(Outcome::Failed { error, attempts }) => (error.to_string(), *attempts),
-            None => ("the probe task ended unexpectedly".to_string(), 0),
+            None => (format!("no attempt finished within {within}"), 0),
         };
         if *required {
             unavailable = true;
             emit!(error, Event::DependencyFailed, target = %probe, required = true, attempts,
-                error = %error, "required dependency {probe} never passed: {error}");
+                timeout_ms = timeout.as_millis() as u64, error = %error,
+                "required dependency {probe} did not pass within {within}: {error}");
         } else {
             emit!(warn, Event::DependencyFailed, target = %probe, required = false, attempts,
-                error = %error, "optional dependency {probe} never passed ({error}); starting anyway");
+                timeout_ms = timeout.as_millis() as u64, error = %error,
+                "optional dependency {probe} did not pass within {within} ({error}); starting anyway");
         }
     }
     if unavailable {
@@ -134,8 +152,16 @@ async fn wait_one(
 ) -> Outcome {
     let started = Instant::now();
     let mut attempts = 0;
+    let mut last_error = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
+        if let (Some(error), true) = (&last_error, left.is_zero()) {
+            // Woken past the deadline (a loaded machine): no attempt of zero length.
+            return Outcome::Failed {
+                error: ProbeError::clone(error),
+                attempts,
+            };
+        }
         let error = match probe.check(settings.probe_timeout.min(left), reaper).await {
             Ok(()) => return Outcome::Ready(started.elapsed()),
             Err(error) => error,
@@ -150,6 +176,7 @@ async fn wait_one(
         if now >= last_chance {
             return Outcome::Failed { error, attempts };
         }
+        last_error = Some(error);
         tokio::time::sleep_until((now + delay).min(last_chance)).await;
     }
 }
