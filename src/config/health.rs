@@ -169,7 +169,7 @@ fn probe(parser: &mut Parser, raw: Option<String>) -> Option<Probe> {
         Ok(probe) => Some(probe),
         Err(error) => {
             // The error quotes the (redacted) value itself, as for TEND_WAIT_FOR.
-            parser.error("TEND_HEALTH_CHECK", None, error);
+            parser.error_about("TEND_HEALTH_CHECK", &text, error);
             None
         }
     }

@@ -20,7 +20,7 @@ use crate::process::command::{self, RunError};
 use crate::process::spawn::{Credentials, SpawnSpec};
 use crate::process::Reaper;
 
-pub use grammar::{redact, redact_value, ACCEPTED_FORMS};
+pub use grammar::ACCEPTED_FORMS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
@@ -68,7 +68,7 @@ impl Probe {
         grammar::parse(text).map_err(|expected| {
             format!(
                 "{:?}: expected {expected}; a probe is one of {ACCEPTED_FORMS}",
-                redact_value(text.trim())
+                crate::redact::value(text.trim())
             )
         })
     }
@@ -145,7 +145,7 @@ async fn exec(
 ) -> Result<(), ProbeError> {
     let mut spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
     spec.credentials = credentials.cloned();
-    let program = &argv[0];
+    let program = crate::redact::word(&argv[0]);
     match command::run(reaper, spec, timeout).await {
         Ok(exit) if exit.code() == 0 => Ok(()),
         Ok(exit) => Err(ProbeError(match exit.signal() {
@@ -184,7 +184,7 @@ impl fmt::Display for Probe {
                 }
             }
             Probe::Exec { argv } => {
-                write!(f, "exec:{}", redact(&crate::words::join(argv)))
+                write!(f, "exec:{}", crate::redact::words(argv))
             }
         }
     }
