@@ -63,37 +63,46 @@ pub fn value(text: &str) -> String {
 /// more characters that also occurs in one of the value's passwords masked, since a piece
 /// cut out of a URL no longer looks like one.
 pub fn about(message: &str, value: &str) -> String {
-    let message = text(message);
-    let secrets = passwords(value);
-    if secrets.is_empty() {
-        return message;
-    }
-    let grams: std::collections::HashSet<[char; 3]> = secrets
-        .iter()
-        .flat_map(|s| {
-            let chars: Vec<char> = s.chars().collect();
-            chars
-                .windows(3)
-                .map(|w| [w[0], w[1], w[2]])
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let chars: Vec<char> = message.chars().collect();
-    let mut hidden = vec![false; chars.len()];
-    for (at, window) in chars.windows(3).enumerate() {
-        if grams.contains(&[window[0], window[1], window[2]]) {
-            hidden[at..at + 3].iter_mut().for_each(|h| *h = true);
+    Pieces::of(value).hide(message)
+}
+
+/// The three-character pieces of a value's passwords, found once for the many messages
+/// a long list may produce.
+pub struct Pieces(std::collections::HashSet<[char; 3]>);
+
+impl Pieces {
+    pub fn of(value: &str) -> Pieces {
+        let mut grams = std::collections::HashSet::new();
+        for secret in passwords(value) {
+            let chars: Vec<char> = secret.chars().collect();
+            grams.extend(chars.windows(3).map(|w| [w[0], w[1], w[2]]));
         }
+        Pieces(grams)
     }
-    let mut out = String::with_capacity(message.len());
-    for (at, &c) in chars.iter().enumerate() {
-        match (hidden[at], at > 0 && hidden[at - 1]) {
-            (false, _) => out.push(c),
-            (true, false) => out.push_str(MASK),
-            (true, true) => {}
+
+    /// `message` redacted as text, with every piece of a password in it masked.
+    pub fn hide(&self, message: &str) -> String {
+        let message = text(message);
+        if self.0.is_empty() {
+            return message;
         }
+        let chars: Vec<char> = message.chars().collect();
+        let mut hidden = vec![false; chars.len()];
+        for (at, window) in chars.windows(3).enumerate() {
+            if self.0.contains(&[window[0], window[1], window[2]]) {
+                hidden[at..at + 3].iter_mut().for_each(|h| *h = true);
+            }
+        }
+        let mut out = String::with_capacity(message.len());
+        for (at, &c) in chars.iter().enumerate() {
+            match (hidden[at], at > 0 && hidden[at - 1]) {
+                (false, _) => out.push(c),
+                (true, false) => out.push_str(MASK),
+                (true, true) => {}
+            }
+        }
+        out
     }
-    out
 }
 
 /// The passwords `value` masks, as written and as the exec reads them (quotes removed).

@@ -64,13 +64,13 @@ impl<'a> Parser<'a> {
         });
     }
 
-    /// Records an error whose message already shows the value (a probe's), redacted
-    /// against the raw value all the same.
-    pub fn error_about(&mut self, variable: &str, raw: &str, message: String) {
+    /// Records an error whose message already shows the value (a probe's), with every
+    /// piece of the raw value's passwords hidden all the same.
+    pub fn error_hiding(&mut self, variable: &str, pieces: &crate::redact::Pieces, message: &str) {
         self.errors.push(ConfigError {
             variable: variable.into(),
             value: None,
-            expected: crate::redact::about(&message, raw),
+            expected: pieces.hide(message),
         });
     }
 }

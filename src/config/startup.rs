@@ -245,10 +245,11 @@ fn probes(parser: &mut Parser, variable: &str, raw: Option<String>) -> Vec<Probe
         }
     };
     let mut list = Vec::new();
+    let pieces = crate::redact::Pieces::of(&text);
     for item in items {
         match Probe::parse(&item) {
             Ok(probe) => list.push(probe),
-            Err(error) => parser.error_about(variable, &text, error),
+            Err(error) => parser.error_hiding(variable, &pieces, &error),
         }
     }
     list
