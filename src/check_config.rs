@@ -108,6 +108,8 @@ fn effective(config: &Config) -> Value {
         None => Value::from("none (no writable place; `tend health` would report unknown)"),
     };
     document["interfaces"]["control_socket"] = Value::from(socket);
+    // The resolved paths come from the values too: every string shown is redacted.
+    crate::redact::json(&mut document);
     document
 }
 

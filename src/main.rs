@@ -21,6 +21,7 @@ mod policy;
 mod probe;
 mod process;
 mod readiness;
+mod redact;
 mod report;
 mod restarts;
 mod shown;
@@ -67,7 +68,7 @@ fn tend() -> libc::c_int {
         Ok(Command::Health(Ok(question))) => readiness::main(question),
         Ok(Command::Health(Err(message))) => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.
-            outln!("tend health: {message}");
+            outln!("tend health: {}", redact::text(&message));
             1
         }
         Ok(Command::Wait(args)) => wait(args),
@@ -80,6 +81,8 @@ fn tend() -> libc::c_int {
             0
         }
         Err(message) => {
+            // The message may repeat an argument, and an argument may be a URL.
+            let message = redact::text(&message);
             eprintln!("tend: {message}\nRun `tend --help` for usage.");
             EX_USAGE
         }

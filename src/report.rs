@@ -56,7 +56,16 @@ pub fn write(config: &Config, snapshot: &Snapshot, outcome: &Outcome) {
     }
 }
 
+/// The report, every string in it redacted (the timeline's lines were when logged; the
+/// rest is checked again here, as `tend check-config` does, so that nothing new added
+/// to the report can show a password).
 fn build(snapshot: &Snapshot, outcome: &Outcome) -> serde_json::Value {
+    let mut report = contents(snapshot, outcome);
+    crate::redact::json(&mut report);
+    report
+}
+
+fn contents(snapshot: &Snapshot, outcome: &Outcome) -> serde_json::Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": snapshot.started_at,

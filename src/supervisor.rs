@@ -19,7 +19,7 @@ use crate::emit;
 use crate::events::Event;
 use crate::health::{self, CheckResult, HealthTask};
 use crate::policy::{Backoff, Health, HealthTracker, Ladder, Step};
-use crate::probe::{redact, Probe};
+use crate::probe::Probe;
 use crate::process::signals::Signals;
 use crate::process::spawn::{Credentials, Isolation, SpawnSpec};
 use crate::process::sweep::Scope;
@@ -425,7 +425,11 @@ impl Supervisor {
         self.snapshot.health = self.tracker.health;
         self.snapshot.consecutive_failures = self.tracker.consecutive_failures;
         self.snapshot.last_check_at = Some(crate::events::rfc3339_millis(check.at));
-        self.snapshot.last_error = check.result.as_ref().err().map(|e| redact(&e.0));
+        self.snapshot.last_error = check
+            .result
+            .as_ref()
+            .err()
+            .map(|e| crate::redact::text(&e.0));
         self.snapshot.last_check_duration_ms = Some(check.duration.as_millis() as u64);
         match check.result {
             Ok(()) => self.snapshot.checks_passed += 1,

@@ -209,6 +209,63 @@ fn text_format_and_log_level() {
     assert!(quiet.raw.is_empty(), "{:?}", quiet.raw);
 }
 
+/// Issue 12, items 7 and 14: a line separator, NEL or a bidi override in a value (here the
+/// command's name and a bad variable's value) is escaped in the text format, which a
+/// terminal would otherwise show as a line of its own or reversed; values are quoted by
+/// one rule. JSON keeps them as they are, valid JSON.
+#[test]
+fn text_format_escapes_separators_and_bidi_controls() {
+    let dir = Scratch::new("text-escapes");
+    let name =
+        "no-such\u{2028}2026-01-01T00:00:00.000Z  INFO forged\u{85}x\u{202e}evil\u{2066}y\u{200f}";
+    let shown = "no-such\\u{2028}2026-01-01T00:00:00.000Z  INFO forged\\u{85}x\\u{202e}evil\\u{2066}y\\u{200f}";
+    let bad = ("TEND_DRAIN_DELAY", "1s\u{202e}0\u{2029}");
+    let (code, tend) = run(
+        Mode::Process,
+        &dir,
+        &["--", name],
+        &[("TEND_LOG_FORMAT", "text")],
+    );
+    assert_eq!(code, 127);
+    let (_, refused) = run(
+        Mode::Process,
+        &dir,
+        &["--", "true"],
+        &[("TEND_LOG_FORMAT", "text"), bad],
+    );
+    let lines: Vec<&String> = tend.raw.iter().chain(&refused.raw).collect();
+    for line in &lines {
+        assert!(
+            !line.contains(['\u{2028}', '\u{2029}', '\u{85}', '\u{202e}', '\u{2066}', '\u{200f}']),
+            "unescaped: {line:?}"
+        );
+    }
+    let failed = lines
+        .iter()
+        .find(|l| l.contains("event=spawn_failed"))
+        .expect("spawn_failed");
+    assert!(failed.contains(&format!("command=\"{shown}\"")), "{failed}");
+    assert!(
+        lines.iter().any(|l| l.contains("1s\\u{202e}0\\u{2029}")),
+        "{lines:?}"
+    );
+    // One rule for every value: the plain ones bare, the others in quotes.
+    assert!(
+        failed.contains(" reason=not_found exit_code=127 error=\"No such file"),
+        "{failed}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" variable=TEND_DRAIN_DELAY")),
+        "{lines:?}"
+    );
+    // JSON: the same characters, kept, in valid JSON.
+    let (_, json) = run(Mode::Process, &dir, &["--", name], &[]);
+    let failed = json.events("spawn_failed");
+    assert_eq!(failed[0]["command"], name, "{:?}", json.raw);
+}
+
 #[test]
 fn forwards_signals_to_the_child() {
     for mode in MODES {

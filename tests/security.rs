@@ -182,6 +182,130 @@ fn url_passwords_with_delimiters_never_appear() {
     assert!(all.contains("admin:***@"), "redacted form shown:\n{all}");
 }
 
+/// Issue 12, item 5: passwords inside quoted words (holding spaces, quotes and `@`), in
+/// every variable that holds a command or a URL, and in one invalid value, in both log
+/// formats. Every output is searched: stderr, the report, the status file, `tend
+/// status`, the HTTP endpoints, `tend check-config`, and a run refused for the bad value.
+/// Each password's halves are marked `Leak`, so that no piece of one may survive.
+#[test]
+fn quoted_passwords_never_appear_in_any_output_in_either_log_format() {
+    for format in ["json", "text"] {
+        let scratch = Scratch::new(&format!("quoted-secrets-{format}"));
+        let (report, log) = (scratch.path("report.json"), scratch.path("stderr.log"));
+        let (ready, remediated) = (scratch.path("ready"), scratch.path("remediated"));
+        let remediation = format!(
+            "exec:sh -c 'touch \"$0\"' {} '--url=http://u:Leak7a @Leak7b@h/'",
+            remediated.display()
+        );
+        let report_path = report.display().to_string();
+        let env = [
+            ("TEND_LOG_FORMAT", format),
+            ("TEND_LOG_LEVEL", "debug"),
+            (
+                "TEND_PRE_START",
+                "/bin/true '--url=http://u:Leak1a @Leak1b@127.0.0.1/'; \
+                 true \"http://u:Leak2a \\\"Leak2b@h/\"",
+            ),
+            (
+                "TEND_POST_STOP",
+                "true 'postgres://app:Leak3a Leak3b@db/app'",
+            ),
+            (
+                "TEND_WAIT_FOR",
+                "exec:true '--db=redis://:Leak4a Leak4b@h:6379'",
+            ),
+            (
+                "TEND_WAIT_OPTIONAL",
+                "http://admin:Leak5a Leak5b@127.0.0.1:1/",
+            ),
+            ("TEND_WAIT_TIMEOUT", "300ms"),
+            (
+                "TEND_HEALTH_CHECK",
+                "exec:sh -c 'exit 1' 'http://u:Leak6a Leak6b@h/'",
+            ),
+            ("TEND_HEALTH_INTERVAL", "100ms"),
+            ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            ("TEND_REMEDIATION", remediation.as_str()),
+            ("TEND_REQUIRE_ENV", "API_KEY"),
+            ("API_KEY", "Leak8 the value of a required variable"),
+            ("TEND_HTTP_ADDR", "127.0.0.1:0"),
+            ("TEND_REPORT_FILE", report_path.as_str()),
+        ];
+        let script = format!("echo up > {}; sleep 100000 & wait", ready.display());
+        let mut cmd = tend(Mode::Process, &scratch, &["sh", "-c", &script]);
+        cmd.envs(env.iter().copied()).stdout(Stdio::null());
+        let mut run = Running::start_logging_to(cmd, Mode::Process, &log);
+        let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+        wait_for(
+            "the child, the remediation step and the HTTP endpoint",
+            || ready.exists() && remediated.exists() && logged().contains("http_listening"),
+        );
+        let mut all = tend_output(&scratch, &["status"], &[]);
+        all += &std::fs::read_to_string(scratch.path("status.json")).expect("status file");
+        let addr = listening_addr(&logged());
+        for path in ["/status", "/metrics", "/healthz", "/readyz"] {
+            all += &http_get(&addr, path);
+        }
+        run.signal(libc::SIGTERM);
+        assert_eq!(run.wait_exit(), 143);
+        let stderr = logged();
+        for event in [
+            "hook_started",
+            "remediation_started",
+            "dependency_attempt_failed",
+        ] {
+            assert!(stderr.contains(event), "{format}: no {event} in:\n{stderr}");
+        }
+        all += &stderr;
+        all += &std::fs::read_to_string(&report).expect("lifecycle report");
+        all += &std::fs::read_to_string(scratch.path("status.json")).unwrap_or_default();
+        all += &tend_output(&scratch, &["check-config"], &env);
+        let health_url = [
+            ("TEND_LOG_FORMAT", format),
+            (
+                "TEND_HEALTH_CHECK",
+                "http://admin:Leak9a 'Leak9b@127.0.0.1:1/",
+            ),
+        ];
+        all += &tend_output(&scratch, &["check-config"], &health_url);
+        let invalid = [
+            ("TEND_LOG_FORMAT", format),
+            (
+                "TEND_SHUTDOWN_TIMEOUT",
+                "soon '--url=http://u:Leak10a @Leak10b@h/'",
+            ),
+        ];
+        let refused = tend_output(&scratch, &["--", "true"], &invalid);
+        assert!(refused.contains("TEND_SHUTDOWN_TIMEOUT"), "{refused}");
+        all += &refused;
+        all += &tend_output(&scratch, &["check-config"], &invalid);
+        let leaks: Vec<_> = all.lines().filter(|l| l.contains("Leak")).collect();
+        eprintln!(
+            "{format}: {} lines of output searched, {} with a piece of a password",
+            all.lines().count(),
+            leaks.len()
+        );
+        assert!(leaks.is_empty(), "{format}: leaked:\n{}", leaks.join("\n"));
+        assert!(
+            all.contains("u:***@127.0.0.1/"),
+            "{format}: redacted form shown:\n{all}"
+        );
+    }
+}
+
+/// The address in the `http_listening` line, JSON (`"addr":"…"`) or text (`addr=…`).
+fn listening_addr(log: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains("http_listening"))
+        .expect("http_listening logged");
+    let at = line.find("127.0.0.1:").expect("an address");
+    line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || ".:".contains(*c))
+        .collect()
+}
+
 /// The whole answer to one plain HTTP/1.1 GET.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};

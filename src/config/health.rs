@@ -186,7 +186,8 @@ fn probe(parser: &mut Parser, raw: Option<String>) -> Option<Probe> {
         Ok(probe) => Some(probe),
         Err(error) => {
             // The error quotes the (redacted) value itself, as for TEND_WAIT_FOR.
-            parser.error("TEND_HEALTH_CHECK", None, error);
+            let pieces = crate::redact::Pieces::of(&text);
+            parser.error_hiding("TEND_HEALTH_CHECK", &pieces, &error);
             None
         }
     }

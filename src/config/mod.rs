@@ -70,17 +70,16 @@ pub struct ConfigError {
     pub expected: String,
 }
 
+/// Shown redacted whoever built it (`Parser::error` redacts too, for the fields).
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let expected = crate::redact::text(&self.expected);
         match &self.value {
-            Some(value) => write!(
-                f,
-                "{}={}: expected {}",
-                self.variable,
-                crate::shown::quoted(value),
-                self.expected
-            ),
-            None => write!(f, "{}: {}", self.variable, self.expected),
+            Some(value) => {
+                let value = crate::shown::quoted(&crate::redact::value(value));
+                write!(f, "{}={value}: expected {expected}", self.variable)
+            }
+            None => write!(f, "{}: {expected}", self.variable),
         }
     }
 }
@@ -155,8 +154,15 @@ impl Config {
         (config, errors)
     }
 
-    /// The effective configuration, as `tend check-config` prints it.
+    /// The effective configuration, as `tend check-config` prints it: every string in it
+    /// redacted, whichever setting it comes from.
     pub fn to_json(&self) -> serde_json::Value {
+        let mut document = self.settings_json();
+        crate::redact::json(&mut document);
+        document
+    }
+
+    fn settings_json(&self) -> serde_json::Value {
         let rewrite: BTreeMap<String, String> = self
             .signal_rewrite
             .iter()

@@ -46,24 +46,31 @@ impl<'a> Parser<'a> {
         match parse(&text) {
             Ok(value) => value,
             Err(expected) => {
-                // Any value may hold a URL with a password (a hook's command line, a
-                // misplaced probe): the error shows it redacted, as everything else does.
-                self.errors.push(ConfigError {
-                    variable: variable.into(),
-                    value: Some(crate::probe::redact_value(&text)),
-                    expected: crate::probe::redact(&expected),
-                });
+                self.error(variable, Some(text), expected);
                 default
             }
         }
     }
 
-    /// Records an error found by a check across several fields.
+    /// Records an error. Any value may hold a URL with a password (a hook's command
+    /// line, a misplaced probe), and an expectation may quote part of it: both are
+    /// redacted here, so that no caller can forget to.
     pub fn error(&mut self, variable: &str, value: Option<String>, expected: impl Into<String>) {
+        let expected = crate::redact::about(&expected.into(), value.as_deref().unwrap_or(""));
         self.errors.push(ConfigError {
             variable: variable.into(),
-            value,
-            expected: expected.into(),
+            value: value.map(|v| crate::redact::value(&v)),
+            expected,
+        });
+    }
+
+    /// Records an error whose message already shows the value (a probe's), with every
+    /// piece of the raw value's passwords hidden all the same.
+    pub fn error_hiding(&mut self, variable: &str, pieces: &crate::redact::Pieces, message: &str) {
+        self.errors.push(ConfigError {
+            variable: variable.into(),
+            value: None,
+            expected: pieces.hide(message),
         });
     }
 }

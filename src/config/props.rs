@@ -209,6 +209,109 @@ fn id() -> impl Strategy<Value = u64> {
     prop_oneof![any::<u64>(), (max - 2)..=(max + 2), 0u64..70_000]
 }
 
+/// A URL whose password holds two marker halves (`a` and `b`, either of which must never
+/// be shown) joined by what may sit inside a password of that kind of word: `@`, `:`,
+/// `#`, `/`, `?` anywhere; a space or the other quote inside quotes.
+fn planted_word() -> impl Strategy<Value = (String, String, String)> {
+    let half = "[A-Za-z0-9]{8,12}";
+    let quoting = prop::sample::select(vec!["", "'", "\"", "\\"]);
+    let joint = prop::sample::select(vec![
+        "", "@", ":", "#", "/", "?", "@@", " ", " @ ", "'", "\"", "\\",
+    ]);
+    let inside = prop::sample::select(vec!["", "--url=", "x", "-d@", "db="]);
+    let scheme = prop::sample::select(vec!["http", "postgres", "redis", "x+y"]);
+    let user = prop::sample::select(vec!["u", "", "admin", "a@b"]);
+    let host = prop::sample::select(vec!["h", "db:5432/app", "127.0.0.1/x?y=1", "[::1]:80"]);
+    (half, half, quoting, joint, inside, scheme, user, host).prop_filter_map(
+        "the joint must fit the quoting",
+        |(a, b, quoting, joint, inside, scheme, user, host)| {
+            let fits = match quoting {
+                // Unquoted: the word ends at a space, quotes and backslashes are syntax.
+                "" => !joint.contains([' ', '\'', '"', '\\']),
+                "'" => !joint.contains('\''),
+                // Inside double quotes `"` and `\\` are written escaped.
+                "\"" => true,
+                // A backslash-escaped word: every character escaped one by one.
+                _ => true,
+            };
+            if !fits {
+                return None;
+            }
+            let password = format!("{a}{joint}{b}");
+            let url = format!("{scheme}://{user}:{password}@{host}");
+            let word = match quoting {
+                "" => format!("{inside}{url}"),
+                "'" => format!("'{inside}{url}'"),
+                "\"" => format!(
+                    "\"{inside}{}\"",
+                    url.replace('\\', "\\\\").replace('"', "\\\"")
+                ),
+                _ => format!("{inside}{url}")
+                    .chars()
+                    .flat_map(|c| ['\\', c])
+                    .collect(),
+            };
+            Some((word, a, b))
+        },
+    )
+}
+
+/// What may surround the planted word in a value: commands, probes, lists, noise.
+fn context() -> impl Strategy<Value = (String, String)> {
+    let before = prop::sample::select(vec![
+        "",
+        "/bin/true ",
+        "exec:",
+        "exec:curl -s ",
+        "restart, exec:x ",
+        "true; curl ",
+        "tcp://db:1, exec:x ",
+        "30s ",
+        "/data/",
+        "TERM:",
+        "x@y ",
+        "http://a@b/ ",
+    ]);
+    let after = prop::sample::select(vec![
+        "",
+        " -o /dev/null",
+        " a@b",
+        ", tcp://db:5432",
+        "; touch /x",
+        ",restart",
+        " 'open",
+        " x://c:d",
+        "\n",
+        ":500MB",
+    ]);
+    (before, after).prop_map(|(b, a)| (b.to_string(), a.to_string()))
+}
+
+proptest! {
+    /// Item 5 of issue 12, as a property: for every variable, a password planted in a
+    /// URL's userinfo, in a plain, quoted or escaped word, is shown neither by the
+    /// errors (what `config_invalid` and `tend check-config` print) nor by the settings
+    /// `tend check-config` prints.
+    #[test]
+    fn a_planted_password_never_shows_for_any_variable(
+        index in 0usize..64,
+        (word, a, b) in planted_word(),
+        (before, after) in context(),
+    ) {
+        let specs: Vec<_> = variables().collect();
+        let spec = specs[index % specs.len()];
+        let text = format!("{before}{word}{after}");
+        let shown = match Config::from_vars([(OsString::from(spec.name), OsString::from(&text))]) {
+            Ok(config) => format!("{:#}", config.to_json()),
+            Err(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+        };
+        prop_assert!(
+            !shown.contains(&a) && !shown.contains(&b),
+            "{}={:?} shown as:\n{}", spec.name, text, shown
+        );
+    }
+}
+
 /// Inputs the properties found, kept as a corpus that always runs.
 #[test]
 fn found_cases() {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::catalogue::{var, VarSpec};
 use super::parser::Parser;
 use super::values::{format_duration, parse_duration, parse_size, split_list};
-use crate::probe::{redact, redact_value, Probe};
+use crate::probe::Probe;
 use crate::users::{parse_spec, UserSpec};
 
 pub const VARIABLES: &[VarSpec] = &[
@@ -205,7 +205,7 @@ impl StartupConfig {
         let probes = |list: &[Probe]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
         let commands = |list: &[Vec<String>]| {
             list.iter()
-                .map(|c| crate::words::join(c))
+                .map(|c| crate::redact::words(c))
                 .collect::<Vec<_>>()
         };
         serde_json::json!({
@@ -219,8 +219,8 @@ impl StartupConfig {
             "wait_timeout": format_duration(self.wait_timeout),
             "wait_interval_max": format_duration(self.wait_interval_max),
             "wait_probe_timeout": format_duration(self.wait_probe_timeout),
-            "pre_start": commands(&self.pre_start).iter().map(|c| redact(c)).collect::<Vec<_>>(),
-            "post_stop": commands(&self.post_stop).iter().map(|c| redact(c)).collect::<Vec<_>>(),
+            "pre_start": commands(&self.pre_start),
+            "post_stop": commands(&self.post_stop),
             "hook_timeout": format_duration(self.hook_timeout),
             "user": self.user.as_ref().map(|u| match &u.group {
                 Some(g) => format!("{}:{g}", u.user),
@@ -239,17 +239,18 @@ fn probes(parser: &mut Parser, variable: &str, raw: Option<String>) -> Vec<Probe
         Err(expected) => {
             parser.error(
                 variable,
-                Some(redact_value(&text)),
+                Some(text),
                 format!("a comma list of probes with {expected}"),
             );
             return Vec::new();
         }
     };
     let mut list = Vec::new();
+    let pieces = crate::redact::Pieces::of(&text);
     for item in items {
         match Probe::parse(&item) {
             Ok(probe) => list.push(probe),
-            Err(error) => parser.error(variable, None, error),
+            Err(error) => parser.error_hiding(variable, &pieces, &error),
         }
     }
     list

@@ -5,7 +5,12 @@
 //!
 //! JSON: `{"timestamp":"…","level":"INFO",` then the event's fields in the order the call
 //! gives them (`message` first), strings for text and `Debug`/`Display` values, numbers
-//! and booleans as such. Text: `TIMESTAMP  LEVEL message field=value …`, strings quoted.
+//! and booleans as such. Text: `TIMESTAMP  LEVEL message field=value …`, each value quoted
+//! by one rule (`text_value`), characters that do not print escaped.
+//!
+//! Every string goes through `crate::redact` on its way out: an event, the report's
+//! timeline and the text of an error can never show a URL password, whatever code
+//! emitted it.
 
 use std::fmt::{self, Write as _};
 use std::time::SystemTime;
@@ -103,14 +108,25 @@ impl Visit for JsonFields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
         self.0.push('"');
+        let start = self.0.len();
         let _ = write!(Escaped(self.0), "{value:?}");
+        // Escaping leaves ':' and '/' alone: only a value that may hold a URL is formatted
+        // a second time, on its own, to be redacted.
+        if self.0[start..].contains("://") {
+            self.0.truncate(start);
+            push_escaped(self.0, &crate::redact::text(&format!("{value:?}")));
+        }
         self.0.push('"');
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
         self.0.push('"');
-        push_escaped(self.0, value);
+        if value.contains("://") {
+            push_escaped(self.0, &crate::redact::text(value));
+        } else {
+            push_escaped(self.0, value);
+        }
         self.0.push('"');
     }
 
@@ -186,34 +202,98 @@ pub(crate) fn push_escaped(out: &mut String, text: &str) {
 /// Appends ` message` then ` name=value` for each other field.
 struct TextFields<'a>(&'a mut String);
 
-impl Visit for TextFields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut out = NoControl(self.0);
-        let _ = if field.name() == "message" {
-            write!(out, " {value:?}")
+impl TextFields<'_> {
+    fn field(&mut self, field: &Field, value: &str) {
+        let redacted;
+        let value = if value.contains("://") {
+            redacted = crate::redact::text(value);
+            &redacted
         } else {
-            write!(out, " {}={value:?}", field.name())
+            value
         };
+        if field.name() == "message" {
+            self.0.push(' ');
+            push_text(self.0, value, false);
+        } else {
+            self.0.push(' ');
+            self.0.push_str(field.name());
+            self.0.push('=');
+            text_value(self.0, value);
+        }
     }
 }
 
-/// Writes through to the line with control characters escaped (`\n`, `\u{1b}`): the
-/// message and values given with `%` are written as they are, and a newline in one (a
-/// program's name, an error's text) must not start a line of its own, which a reader of
-/// the log would take for tend's.
-struct NoControl<'a>(&'a mut String);
+impl Visit for TextFields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, &format!("{value:?}"));
+    }
 
-impl fmt::Write for NoControl<'_> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        for c in text.chars() {
-            if c.is_control() {
-                self.0.extend(c.escape_default());
-            } else {
-                self.0.push(c);
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, value);
+    }
+}
+
+/// One value of the text format. It is quoted if and only if it is empty or holds
+/// whitespace, `=`, `"` or anything escaped, so that `name=value` pairs split back
+/// unambiguously (as logfmt reads them), whatever the field.
+fn text_value(out: &mut String, value: &str) {
+    let quoted = value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c == '=' || needs_escape(c, true));
+    if quoted {
+        out.push('"');
+        push_text(out, value, true);
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// Appends `text` with every character that does not print escaped, so that no value
+/// can start a line of its own (a newline, U+2028, U+0085), reorder what a terminal
+/// shows (the bidi controls U+202A-U+202E, U+2066-U+2069, U+200E/U+200F) or hide
+/// itself (zero-width and other format characters): `\n`, `\r`, `\t` by name, the
+/// others as `\u{202e}`. In a quoted value, `"` and `\\` are escaped too.
+fn push_text(out: &mut String, text: &str, quoted: bool) {
+    for c in text.chars() {
+        if !needs_escape(c, quoted) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
         }
-        Ok(())
     }
+}
+
+fn needs_escape(c: char, quoted: bool) -> bool {
+    (quoted && (c == '"' || c == '\\')) || !prints(c)
+}
+
+/// Whether a character shows as itself: not a control (C0, DEL, C1 with U+0085), not a
+/// line or paragraph separator, not an invisible format character (Unicode's Cf: bidi
+/// controls, zero-width characters, the BOM, tags).
+pub(crate) fn prints(c: char) -> bool {
+    !(c.is_control()
+        || matches!(c,
+            '\u{ad}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}' | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}'))
 }
 
 #[cfg(test)]
@@ -267,14 +347,27 @@ mod tests {
     }
 
     #[test]
-    fn text_lines_put_the_message_first_and_quote_strings() {
+    fn text_lines_put_the_message_first_and_quote_values_by_one_rule() {
         let lines = lines_of(false, sample);
+        // `event` (a str), `error` (Display) and `path` (Debug, so its own quotes are
+        // part of the value) follow the same rule: quoted iff empty or holding
+        // whitespace, '=', '"' or an escape.
         assert_eq!(
             lines,
             [
-                "2026-11-23T09:20:37.123Z  WARN pid 12 still running event=\"force_kill\" pid=12 \
-              late_ms=2.5 ok=true error=no such file path=\"/tmp/a \\\"b\\\"\\n\" count=-3\n"
+                "2026-11-23T09:20:37.123Z  WARN pid 12 still running event=force_kill pid=12 \
+              late_ms=2.5 ok=true error=\"no such file\" \
+              path=\"\\\"/tmp/a \\\\\\\"b\\\\\\\"\\\\n\\\"\" count=-3\n"
             ]
+        );
+        let lines = lines_of(false, || {
+            tracing::info!(event = "x", empty = "", eq = "a=b", quote = "a\"b", back = "a\\b",
+                plain = "/run/tend/status.json", shown = %"http://db:80/", "m");
+        });
+        assert_eq!(
+            lines[0],
+            "2026-11-23T09:20:37.123Z  INFO m event=x empty=\"\" eq=\"a=b\" quote=\"a\\\"b\" \
+             back=\"a\\\\b\" plain=/run/tend/status.json shown=http://db:80/\n"
         );
     }
 
@@ -287,8 +380,49 @@ mod tests {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0].matches('\n').count(), 1, "{lines:?}");
         assert!(lines[0].contains("started prog\\nFAKE"), "{lines:?}");
-        assert!(lines[0].contains("error=prog\\nFAKE"), "{lines:?}");
+        assert!(lines[0].contains("error=\"prog\\nFAKE"), "{lines:?}");
         assert!(lines[0].contains("\\u{1b}[2J"), "{lines:?}");
+    }
+
+    #[test]
+    fn text_lines_escape_separators_bidi_and_invisible_characters() {
+        let tricky = "a\u{2028}b\u{2029}c\u{85}d\u{202e}e\u{202a}f\u{2066}g\u{2069}h\u{200e}i\u{200f}j\u{200b}k\u{feff}l\u{7f}m";
+        let lines = lines_of(false, || {
+            tracing::info!(value = %tricky, word = "x\u{202e}y", "msg {tricky}");
+        });
+        let escaped = "a\\u{2028}b\\u{2029}c\\u{85}d\\u{202e}e\\u{202a}f\\u{2066}g\\u{2069}h\\u{200e}i\\u{200f}j\\u{200b}k\\u{feff}l\\u{7f}m";
+        assert_eq!(
+            lines[0],
+            format!("2026-11-23T09:20:37.123Z  INFO msg {escaped} value=\"{escaped}\" word=\"x\\u{{202e}}y\"\n")
+        );
+        assert!(
+            lines[0].chars().all(|c| c == '\n' || prints(c)),
+            "{lines:?}"
+        );
+        // Printable text beyond ASCII is shown as it is.
+        let lines = lines_of(false, || tracing::info!(name = "café 😀", "é"));
+        assert!(lines[0].ends_with(" é name=\"café 😀\"\n"), "{lines:?}");
+        // JSON keeps serde_json's escaping: U+2028 raw is valid JSON.
+        let lines = lines_of(true, || tracing::info!(value = %tricky, "{tricky}"));
+        let value: serde_json::Value = serde_json::from_str(&lines[0]).expect("valid JSON");
+        assert_eq!(value["value"], tricky);
+        assert_eq!(value["message"], tricky);
+    }
+
+    #[test]
+    fn every_field_and_message_is_redacted_in_both_formats() {
+        for json in [true, false] {
+            let lines = lines_of(json, || {
+                let command = "/bin/true '--url=http://u:SEC RET@h/'";
+                tracing::info!(event = "hook_started", command = %command, raw = command,
+                    debug = ?command, "running {command}");
+            });
+            assert!(
+                !lines[0].contains("SEC") && !lines[0].contains("RET"),
+                "{lines:?}"
+            );
+            assert_eq!(lines[0].matches("u:***@h/").count(), 4, "{lines:?}");
+        }
     }
 
     proptest::proptest! {

@@ -1,5 +1,5 @@
-//! The probe grammar: one string form for every probe, parsed into `Probe`, and the
-//! redaction that keeps URL passwords out of logs and error messages.
+//! The probe grammar: one string form for every probe, parsed into `Probe`. What a probe
+//! shows of itself goes through `crate::redact`.
 
 use std::path::PathBuf;
 
@@ -67,7 +67,7 @@ fn parse_tcp(rest: &str) -> Result<Probe, String> {
 }
 
 fn parse_http(rest: &str) -> Result<Probe, String> {
-    // The userinfo runs to the last '@' (as `redact` reads it), so a password may hold
+    // The userinfo runs to the last '@' (as `crate::redact` reads it), so a password may hold
     // '/', '?', '#' or spaces; a '@' in the path is written %40.
     let (userinfo, rest) = match rest.rsplit_once('@') {
         Some((userinfo, rest)) => (Some(userinfo), rest),
@@ -147,68 +147,6 @@ fn host_port(text: &str) -> Result<(String, Option<u16>), String> {
         ),
     };
     Ok((host.to_string(), port))
-}
-
-/// Replaces the password of every `scheme://user:password@` in `text` with `***`, so that
-/// any string holding URLs (a probe, a command line, a bad value) can be logged.
-///
-/// Conservative: the userinfo of a URL runs to the LAST `@` of its token (up to the next
-/// whitespace; for a URL right after a quote, up to the closing quote if that is further),
-/// whatever `/`, `?`, `#` or `:` the password holds, and everything after the first `:`
-/// of it is masked. A path or query holding `@` may be masked with it.
-pub fn redact(text: &str) -> String {
-    redact_from(text, false)
-}
-
-/// `redact` for one raw value (a variable's value, a probe): when the value starts with
-/// `scheme://`, its userinfo runs to the last `@` of the whole value, spaces included.
-pub fn redact_value(text: &str) -> String {
-    redact_from(text, true)
-}
-
-fn redact_from(text: &str, value: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut first = true;
-    while let Some(at) = rest.find("://") {
-        let before = &rest[..at];
-        let scheme_start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
-            .map_or(0, |i| {
-                i + before[i..].chars().next().map_or(1, char::len_utf8)
-            });
-        let raw_value = value && first && before.trim_start().len() == at - scheme_start;
-        let quote = before[..scheme_start]
-            .chars()
-            .next_back()
-            .filter(|&c| c == '\'' || c == '"');
-        first = false;
-        let start = at + 3;
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let token_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let end = if raw_value {
-            rest.len()
-        } else if let Some(q) = quote {
-            rest.find(q).map_or(token_end, |e| e.max(token_end))
-        } else {
-            token_end
-        };
-        match rest[..end].rfind('@') {
-            Some(at) => {
-                let info = &rest[..at];
-                let user = info.split_once(':').map_or(info, |(user, _)| user);
-                let masked = if info.contains(':') { ":***" } else { "" };
-                out.push_str(&format!("{user}{masked}@"));
-                rest = &rest[at + 1..];
-            }
-            // Not consumed: it may end in the `scheme:` of a URL nested right after it
-            // (`x://http://u:pw@h`), whose password must be found too.
-            None => continue,
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -310,69 +248,6 @@ mod tests {
             let error = parse(bad).expect_err(bad);
             assert!(error.contains(hint), "{bad}: {error:?} lacks {hint:?}");
         }
-    }
-
-    #[test]
-    fn redaction_hides_passwords_only() {
-        assert_eq!(
-            redact("http://admin:s3cret@db:80/x"),
-            "http://admin:***@db:80/x"
-        );
-        assert_eq!(redact("http://admin@db/"), "http://admin@db/");
-        assert_eq!(
-            redact("exec:psql postgres://u:pw@db/app -c 'select 1'"),
-            "exec:psql postgres://u:***@db/app -c 'select 1'"
-        );
-        assert_eq!(redact("a://x:y@h b://p:q@r"), "a://x:***@h b://p:***@r");
-        assert_eq!(redact("no urls here"), "no urls here");
-        assert_eq!(redact("tcp://db:5432"), "tcp://db:5432");
-        // Found by the property tests: a URL nested right after another scheme.
-        assert_eq!(redact("://http://u:pw@h/"), "://http:***@h/");
-        assert_eq!(redact("x://y://a:b@c"), "x://y:***@c");
-        assert_eq!(redact("x://u:pw://a@c"), "x://u:***@c");
-    }
-
-    #[test]
-    fn redaction_runs_to_the_last_at_of_the_token() {
-        for (text, shown) in [
-            ("http://admin:pa#ssSECRET@db/", "http://admin:***@db/"),
-            (
-                "http://admin:pa/ssSECRET@db:5432/",
-                "http://admin:***@db:5432/",
-            ),
-            ("http://admin:pa?ssSECRET@db/", "http://admin:***@db/"),
-            ("http://admin:p@s:/?#SECRET@db/x", "http://admin:***@db/x"),
-            (
-                "curl http://admin:pa#ssSECRET@db/ -o x",
-                "curl http://admin:***@db/ -o x",
-            ),
-            // A quoted URL (as `words::join` shows an argument) runs to its closing quote.
-            (
-                "curl 'http://admin:pa ssSECRET@db/' -o x",
-                "curl 'http://admin:***@db/' -o x",
-            ),
-            (
-                "\"http://u:a b SECRET@h\" and x@y",
-                "\"http://u:***@h\" and x@y",
-            ),
-            // Without an '@' in its token a URL is left alone, and so is what follows.
-            ("http://db:80/ -u x@y", "http://db:80/ -u x@y"),
-            // Conservative: a '@' in the path takes the path with it.
-            ("http://db:80/x?mail=a@b", "http://db:***@b"),
-        ] {
-            assert_eq!(redact(text), shown, "{text}");
-        }
-        // A raw value that is a URL: its userinfo runs to the last '@' of the value.
-        assert_eq!(
-            redact_value(" http://admin:pa ssSECRET@db/ "),
-            " http://admin:***@db/ "
-        );
-        assert_eq!(
-            redact("http://admin:pa ssSECRET@db/"),
-            "http://admin:pa ssSECRET@db/"
-        );
-        assert_eq!(redact_value("exec:x http://a:b@h"), "exec:x http://a:***@h");
-        assert_eq!(redact_value("a://x:y@h b://p:q@r"), "a://x:***@r");
     }
 
     #[test]

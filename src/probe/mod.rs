@@ -26,7 +26,7 @@ use crate::process::command::{self, RunError};
 use crate::process::spawn::{Credentials, SpawnSpec};
 use crate::process::Reaper;
 
-pub use grammar::{redact, redact_value, ACCEPTED_FORMS};
+pub use grammar::ACCEPTED_FORMS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
@@ -74,7 +74,7 @@ impl Probe {
         grammar::parse(text).map_err(|expected| {
             format!(
                 "{}: expected {expected}; a probe is one of {ACCEPTED_FORMS}",
-                crate::shown::quoted(&redact_value(text.trim()))
+                crate::shown::quoted(&crate::redact::value(text.trim()))
             )
         })
     }
@@ -181,7 +181,7 @@ async fn exec(
 ) -> Result<(), ProbeError> {
     let mut spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
     spec.credentials = credentials.cloned();
-    let program = &argv[0];
+    let program = crate::redact::word(&argv[0]);
     let (result, capture) = match output {
         Output::Capture => command::run_captured(reaper, spec, timeout).await,
         Output::PassThrough => (command::run(reaper, spec, timeout).await, None),
@@ -222,7 +222,7 @@ fn excerpt(capture: &Capture) -> Option<String> {
         return None;
     }
     // Masked before the cut, so that a cut cannot leave a password's head unmasked.
-    let line = redact(&words.join(" "));
+    let line = crate::redact::text(&words.join(" "));
     let mut cut: String = line.chars().take(EXCERPT_CHARS).collect();
     if truncated || cut.len() < line.len() {
         cut.push('…');
@@ -255,7 +255,7 @@ impl fmt::Display for Probe {
                 }
             }
             Probe::Exec { argv } => {
-                write!(f, "exec:{}", redact(&crate::words::join(argv)))
+                write!(f, "exec:{}", crate::redact::words(argv))
             }
         }
     }

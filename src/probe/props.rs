@@ -4,8 +4,9 @@
 
 use proptest::prelude::*;
 
-use super::{redact, redact_value, Probe};
+use super::Probe;
 use crate::config::props::value;
+use crate::redact::{text as redact, value as redact_value};
 
 /// Probes built from the grammar's own pieces, so that most of them parse.
 fn shaped() -> impl Strategy<Value = String> {

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
-use crate::probe::redact;
 use crate::process::command::Helper;
 use crate::process::signals::Signals;
 use crate::process::spawn::SpawnSpec;
@@ -150,5 +149,5 @@ fn describe(error: &HookError, timeout: Duration) -> String {
 }
 
 fn shown(argv: &[String]) -> String {
-    redact(&crate::words::join(argv))
+    crate::redact::words(argv)
 }
