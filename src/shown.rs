@@ -19,7 +19,8 @@ pub fn quoted(text: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             c if hidden(c) => {
-                let _ = write!(out, "\\u{{{:04X}}}", u32::from(c));
+                // The same form as the text log format (`events::lines`) and Rust's own `{:?}`.
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
         }
@@ -36,13 +37,23 @@ pub fn quoted_os(text: &OsStr) -> String {
 
 /// Characters a reader cannot see or that rearrange what follows them.
 fn hidden(c: char) -> bool {
-    c.is_control()
+    !prints(c)
+}
+
+/// Whether a character shows as itself: not a control (C0, DEL, C1 with U+0085), not a
+/// line or paragraph separator, not an invisible format character (Unicode's Cf: bidi
+/// controls, zero-width characters, the BOM, tags).
+pub fn prints(c: char) -> bool {
+    !(c.is_control()
         || matches!(c,
-            '\u{2028}' | '\u{2029}'                 // line and paragraph separators
-            | '\u{200E}' | '\u{200F}'               // directional marks
-            | '\u{202A}'..='\u{202E}'               // embeddings and overrides
-            | '\u{2066}'..='\u{2069}'               // isolates
-            | '\u{FEFF}')
+            '\u{ad}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}' | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}'))
 }
 
 #[cfg(test)]
@@ -61,7 +72,7 @@ mod tests {
     fn what_could_mislead_is_escaped() {
         assert_eq!(quoted("a\"b\\c"), r#""a\"b\\c""#);
         assert_eq!(quoted("a\nb\t\r"), r#""a\nb\t\r""#);
-        assert_eq!(quoted("\u{1b}[31m"), r#""\u{001B}[31m""#);
+        assert_eq!(quoted("\u{1b}[31m"), r#""\u{1b}[31m""#);
         assert_eq!(quoted("x\u{202E}y\u{2028}"), r#""x\u{202E}y\u{2028}""#);
         use std::os::unix::ffi::OsStrExt;
         assert_eq!(quoted_os(OsStr::from_bytes(b"a\xffb")), "\"a\u{FFFD}b\"");

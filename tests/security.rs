@@ -225,6 +225,8 @@ fn quoted_passwords_never_appear_in_any_output_in_either_log_format() {
             ),
             ("TEND_HEALTH_INTERVAL", "100ms"),
             ("TEND_HEALTH_FAILURE_THRESHOLD", "1"),
+            // The check never passes: the startup timeout takes the remediation step.
+            ("TEND_STARTUP_TIMEOUT", "300ms"),
             ("TEND_REMEDIATION", remediation.as_str()),
             ("TEND_REQUIRE_ENV", "API_KEY"),
             ("API_KEY", "Leak8 the value of a required variable"),

@@ -277,23 +277,7 @@ fn push_text(out: &mut String, text: &str, quoted: bool) {
 }
 
 fn needs_escape(c: char, quoted: bool) -> bool {
-    (quoted && (c == '"' || c == '\\')) || !prints(c)
-}
-
-/// Whether a character shows as itself: not a control (C0, DEL, C1 with U+0085), not a
-/// line or paragraph separator, not an invisible format character (Unicode's Cf: bidi
-/// controls, zero-width characters, the BOM, tags).
-pub(crate) fn prints(c: char) -> bool {
-    !(c.is_control()
-        || matches!(c,
-            '\u{ad}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{2028}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-            | '\u{110bd}' | '\u{1d173}'..='\u{1d17a}'
-            | '\u{e0000}'..='\u{e007f}'))
+    (quoted && (c == '"' || c == '\\')) || !crate::shown::prints(c)
 }
 
 #[cfg(test)]
@@ -396,7 +380,9 @@ mod tests {
             format!("2026-11-23T09:20:37.123Z  INFO msg {escaped} value=\"{escaped}\" word=\"x\\u{{202e}}y\"\n")
         );
         assert!(
-            lines[0].chars().all(|c| c == '\n' || prints(c)),
+            lines[0]
+                .chars()
+                .all(|c| c == '\n' || crate::shown::prints(c)),
             "{lines:?}"
         );
         // Printable text beyond ASCII is shown as it is.
