@@ -73,7 +73,7 @@ mod tests {
         assert_eq!(quoted("a\"b\\c"), r#""a\"b\\c""#);
         assert_eq!(quoted("a\nb\t\r"), r#""a\nb\t\r""#);
         assert_eq!(quoted("\u{1b}[31m"), r#""\u{1b}[31m""#);
-        assert_eq!(quoted("x\u{202E}y\u{2028}"), r#""x\u{202E}y\u{2028}""#);
+        assert_eq!(quoted("x\u{202E}y\u{2028}"), r#""x\u{202e}y\u{2028}""#);
         use std::os::unix::ffi::OsStrExt;
         assert_eq!(quoted_os(OsStr::from_bytes(b"a\xffb")), "\"a\u{FFFD}b\"");
     }
