@@ -14,6 +14,7 @@ mod config;
 mod control;
 mod crash;
 mod events;
+mod fsafe;
 mod health;
 mod http;
 mod policy;
