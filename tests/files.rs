@@ -304,3 +304,40 @@ fn a_status_directory_swapped_for_a_symlink_is_not_written_through() {
         );
     }
 }
+
+/// The control socket's directory reached through a symlink the child planted is refused
+/// (a root-only target passes the directory's ownership check if the link is followed);
+/// a stale socket of another user is not unlinked.
+#[test]
+fn the_control_socket_is_never_made_through_a_symlink_or_over_a_foreign_socket() {
+    let scratch = Scratch::new("socket");
+    let vol = volume(&scratch);
+    let secret = secret(&scratch);
+    symlink(&secret, vol.join("run")).expect("plant");
+    let shared = scratch.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o1777);
+    let foreign = shared.join("control.sock");
+    drop(std::os::unix::net::UnixListener::bind(&foreign).expect("bind"));
+    chown(&foreign, Some(65534), Some(65534)).unwrap();
+    for (socket, expected) in [
+        (vol.join("run/control.sock"), "symbolic link"),
+        (foreign.clone(), "owned by uid 65534"),
+    ] {
+        let mut cmd = tend(Mode::Process, &scratch, &["--", "sleep", "1000"]);
+        cmd.env("TEND_CONTROL_SOCKET", &socket);
+        let mut t = Running::start(cmd, Mode::Process);
+        let failed = t.wait_event("control_failed");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143);
+        let message = failed["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{}", messages(&t));
+    }
+    let names: Vec<_> = std::fs::read_dir(&secret)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["victim"]);
+    let meta = std::fs::symlink_metadata(&foreign).expect("still there");
+    assert!(meta.file_type().is_socket() && meta.uid() == 65534);
+}
