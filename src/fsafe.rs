@@ -143,6 +143,14 @@ fn components(path: &Path) -> VecDeque<OsString> {
 /// given. A symlink as the last component is followed only when `follow_last` is set;
 /// elsewhere only in a trusted directory (see the module's comment).
 pub fn walk(path: &Path, create: Option<u32>, follow_last: bool) -> Result<Dir, Error> {
+    // Names the path as given, and the component at fault when it is another one.
+    walk_components(path, create, follow_last).map_err(|e| match e.path == path {
+        true => e,
+        false => error(path, format!("{}: {}", e.path.display(), e.problem)),
+    })
+}
+
+fn walk_components(path: &Path, create: Option<u32>, follow_last: bool) -> Result<Dir, Error> {
     let mut dir = open_root(path)?;
     let mut rest = components(path);
     let mut links = 0;
@@ -343,9 +351,10 @@ pub fn parent_of(path: &Path, create: Option<u32>) -> Result<(Dir, OsString), Er
         .filter(|n| n.as_bytes() != b"..")
         .ok_or_else(|| error(path, "expected a path that names a file"))?;
     let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => walk(dir, create, true)?,
-        None => walk(Path::new("."), None, true)?,
-    };
+        Some(dir) => walk_components(dir, create, true),
+        None => walk_components(Path::new("."), None, true),
+    }
+    .map_err(|e| error(path, format!("{}: {}", e.path.display(), e.problem)))?;
     Ok((dir, name.to_owned()))
 }
 
