@@ -423,21 +423,25 @@ fn write_atomically(path: &Path, snapshot: &Snapshot, spare: Option<Spare>) -> s
     written
 }
 
-/// The spare is in the directory just opened and still the file we made.
+/// The spare is in the directory just opened and still the file we made. A spare left
+/// in a directory that is no longer the status file's is removed from it.
 fn still_ours(spare: &Spare, dir: &fsafe::Dir) -> bool {
-    let same = |a: &nix::sys::stat::FileStat, b: &nix::sys::stat::FileStat| {
-        a.st_dev == b.st_dev && a.st_ino == b.st_ino
-    };
-    let (Ok(old), Ok(new)) = (spare.dir.stat(), dir.stat()) else {
+    use nix::sys::stat::{fstat, FileStat};
+    use std::os::fd::AsRawFd;
+    let same = |a: &FileStat, b: &FileStat| a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    let Ok(mine) = fstat(spare.file.as_raw_fd()) else {
         return false;
     };
-    let mine = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&spare.file));
-    let there = dir.stat_of(&spare.name);
-    if !same(&old, &new) {
-        let _ = spare.dir.unlink(&spare.name);
-        return false;
+    let ours_in = |d: &fsafe::Dir| d.stat_of(&spare.name).is_ok_and(|s| same(&s, &mine));
+    match (spare.dir.stat(), dir.stat()) {
+        (Ok(old), Ok(new)) if same(&old, &new) => ours_in(dir),
+        _ => {
+            if ours_in(&spare.dir) {
+                let _ = spare.dir.unlink(&spare.name);
+            }
+            false
+        }
     }
-    matches!((mine, there), (Ok(a), Ok(b)) if same(&a, &b))
 }
 
 /// A new, empty temporary file beside `path`, made by us alone (O_EXCL, an unpredictable
