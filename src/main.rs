@@ -15,6 +15,7 @@ mod config;
 mod control;
 mod crash;
 mod events;
+mod fsafe;
 mod health;
 mod http;
 mod policy;

@@ -52,7 +52,7 @@ pub fn write(config: &Config, snapshot: &Snapshot, outcome: &Outcome) {
         Ok(()) => emit!(info, Event::ReportWritten, path = %path.display(),
             "lifecycle report written to {}", path.display()),
         Err(error) => emit!(warn, Event::ReportWritten, path = %path.display(), error = %error,
-            "cannot write the lifecycle report {}: {error}", path.display()),
+            "cannot write the lifecycle report: {error}"),
     }
 }
 
@@ -90,15 +90,13 @@ fn contents(snapshot: &Snapshot, outcome: &Outcome) -> serde_json::Value {
     })
 }
 
-fn write_file(path: &Path, report: &serde_json::Value) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut bytes = serde_json::to_vec_pretty(report)?;
+/// Through `fsafe`: TEND_REPORT_FILE may sit in a directory the child can write, where a
+/// symlink, a pipe or a device planted at the report's name or beside it must not be
+/// written through, waited on or replaced.
+fn write_file(path: &Path, report: &serde_json::Value) -> Result<(), String> {
+    let mut bytes = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
     bytes.push(b'\n');
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    crate::fsafe::replace_file(path, &bytes, 0o644).map_err(|e| format!("TEND_REPORT_FILE={e}"))
 }
 
 /// The startup gate failed (invalid environment, dependency, hook): nothing ran.

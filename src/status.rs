@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -13,6 +12,7 @@ mod json;
 
 use crate::emit;
 use crate::events::{rfc3339_millis, Event};
+use crate::fsafe;
 use crate::policy::Health;
 use crate::process::Exit;
 
@@ -235,7 +235,7 @@ pub struct StatusFile {
     /// The temporary file for the next write, made (and given its mode) right after the
     /// previous write: creating a file on tmpfs is a third of a write's cost, and the
     /// write at exit, on the path from the child's exit to tend's, then skips it.
-    spare: Option<fs::File>,
+    spare: Option<Spare>,
 }
 
 impl StatusFile {
@@ -392,47 +392,68 @@ fn prepare(path: &Path) -> bool {
     nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
-/// Writes the snapshot into the temporary file (`spare`, or a new one) and renames it
-/// over `path`, so that readers see the old file or the new one, never half of one.
-fn write_atomically(
-    path: &Path,
-    snapshot: &Snapshot,
-    spare: Option<fs::File>,
-) -> std::io::Result<()> {
+/// The temporary file for the next write, and the directory it was made in.
+pub struct Spare {
+    dir: fsafe::Dir,
+    name: std::ffi::OsString,
+    file: fs::File,
+}
+
+/// Writes the snapshot into a temporary file (`spare`, or a new one) and renames it over
+/// `path`, so that readers see the old file or the new one, never half of one. The
+/// directory is opened afresh each time without following a symlink someone else may
+/// have planted (the child may swap the status directory for a link to another one).
+fn write_atomically(path: &Path, snapshot: &Snapshot, spare: Option<Spare>) -> std::io::Result<()> {
     let mut text = snapshot.to_json();
     text.push('\n');
     let bytes = text.into_bytes();
-    let tmp = temporary(path);
-    if let Some(mut file) = spare {
-        file.write_all(&bytes)?;
-        match fs::rename(&tmp, path) {
-            // Someone removed the spare from the directory: write a new one.
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            done => return done,
+    let (dir, name) = fsafe::parent_of(path, None)?;
+    fsafe::check_replaceable(&dir, &name, path)?;
+    let mut spare = match spare.filter(|s| still_ours(s, &dir)) {
+        Some(spare) => spare,
+        None => create_in(dir, &name)?,
+    };
+    let written = spare
+        .file
+        .write_all(&bytes)
+        .and_then(|()| spare.dir.rename(&spare.name, &name));
+    if written.is_err() {
+        let _ = spare.dir.unlink(&spare.name);
+    }
+    written
+}
+
+/// The spare is in the directory just opened and still the file we made. A spare left
+/// in a directory that is no longer the status file's is removed from it.
+fn still_ours(spare: &Spare, dir: &fsafe::Dir) -> bool {
+    use nix::sys::stat::{fstat, FileStat};
+    use std::os::fd::AsRawFd;
+    let same = |a: &FileStat, b: &FileStat| a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    let Ok(mine) = fstat(spare.file.as_raw_fd()) else {
+        return false;
+    };
+    let ours_in = |d: &fsafe::Dir| d.stat_of(&spare.name).is_ok_and(|s| same(&s, &mine));
+    match (spare.dir.stat(), dir.stat()) {
+        (Ok(old), Ok(new)) if same(&old, &new) => ours_in(dir),
+        _ => {
+            if ours_in(&spare.dir) {
+                let _ = spare.dir.unlink(&spare.name);
+            }
+            false
         }
     }
-    create_temporary(path)?.write_all(&bytes)?;
-    fs::rename(&tmp, path)
 }
 
-fn temporary(path: &Path) -> PathBuf {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    PathBuf::from(tmp)
+/// A new, empty temporary file beside `path`, made by us alone (O_EXCL, an unpredictable
+/// name), 0644 whatever the umask: readers may be another user.
+fn create_temporary(path: &Path) -> std::io::Result<Spare> {
+    let (dir, name) = fsafe::parent_of(path, None)?;
+    create_in(dir, &name)
 }
 
-/// A new, empty temporary file beside `path`: 0644 whatever the umask (readers may be
-/// another user), never through a symlink planted in a shared fallback directory such
-/// as /tmp.
-fn create_temporary(path: &Path) -> std::io::Result<fs::File> {
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(temporary(path))?;
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    Ok(file)
+fn create_in(dir: fsafe::Dir, name: &std::ffi::OsStr) -> std::io::Result<Spare> {
+    let (file, name) = dir.create_temp(name, 0o644)?;
+    Ok(Spare { dir, name, file })
 }
 
 /// Reads the snapshot at `path`.

@@ -1402,9 +1402,19 @@ fn the_status_file_is_still_written_when_its_temporary_is_removed() {
         let mut t = Running::start(tend(mode, &dir, &["--", "sh", "-c", &script]), mode);
         t.wait_event("startup_completed");
         read_when_present(&ready);
-        let spare = dir.path("status.json.tmp");
-        wait_for("the spare temporary file", || spare.exists());
-        std::fs::remove_file(&spare).unwrap();
+        // `.status.json.RANDOM.tmp`: the name is unpredictable, on purpose.
+        let spares = || -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(&dir.0)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                    name.starts_with(".status.json.") && name.ends_with(".tmp")
+                })
+                .collect()
+        };
+        wait_for("the spare temporary file", || spares().len() == 1);
+        std::fs::remove_file(&spares()[0]).unwrap();
         t.signal(libc::SIGTERM);
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
         assert!(t.events("status_write_failed").is_empty(), "{mode:?}");
@@ -1413,7 +1423,7 @@ fn the_status_file_is_still_written_when_its_temporary_is_removed() {
                 .unwrap();
         assert_eq!(status["state"], "stopped", "{mode:?}");
         assert!(
-            !spare.exists(),
+            spares().is_empty(),
             "{mode:?}: no temporary is left after the last write"
         );
     }

@@ -2,9 +2,8 @@
 //! peer's credentials, reads one bounded request, relays it to the supervisor and answers
 //! with the supervisor's verdict.
 
-use std::fs;
+use std::ffi::OsStr;
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener as StdListener, UnixStream as StdStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,6 +23,7 @@ use crate::config::lifecycle::{ControlSocket, InterfacesConfig};
 use crate::config::values::format_duration;
 use crate::emit;
 use crate::events::Event;
+use crate::fsafe;
 use crate::status::Snapshot;
 
 /// At most this much unread input is dropped before closing, for at most this long.
@@ -84,15 +84,20 @@ pub fn remove_socket() {
 /// Removes the socket when dropped, if it is still the one we made.
 struct Cleanup {
     path: PathBuf,
-    dev: u64,
-    ino: u64,
+    dev: libc::dev_t,
+    ino: libc::ino_t,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Ok(meta) = fs::symlink_metadata(&self.path) {
-            if meta.dev() == self.dev && meta.ino() == self.ino {
-                let _ = fs::remove_file(&self.path);
+        // The directory is opened again without following planted symlinks, and only
+        // the very socket we bound is unlinked from it.
+        let Ok((dir, name)) = fsafe::parent_of(&self.path, None) else {
+            return;
+        };
+        if let Ok(meta) = dir.stat_of(&name) {
+            if meta.st_dev == self.dev && meta.st_ino == self.ino {
+                let _ = dir.unlink(&name);
             }
         }
     }
@@ -125,17 +130,19 @@ fn unsafe_dir(mode: u32, owner: u32, own: u32) -> Option<String> {
 /// stale socket (it is replaced) or nothing; the socket is created with mode 0600 (umask
 /// set around `bind`, so there is no moment with a wider mode) and checked afterwards.
 fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .ok_or_else(|| "expected an absolute path in a directory".to_owned())?;
-    fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
-    let meta = fs::metadata(dir).map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
-    if let Some(why) = unsafe_dir(meta.mode(), meta.uid(), own_uid()) {
-        return Err(format!("unsafe directory {}: {why}", dir.display()));
+    if path.parent().map_or(true, |d| d.as_os_str().is_empty()) {
+        return Err("expected an absolute path in a directory".to_owned());
     }
-    remove_stale(path)?;
+    // Made and opened component by component, never through a symlink someone else
+    // may have planted; what follows inspects and unlinks through this directory fd.
+    let (dir, name) = fsafe::parent_of(path, Some(0o755)).map_err(|e| e.to_string())?;
+    let meta = dir
+        .stat()
+        .map_err(|e| format!("cannot inspect {}: {e}", dir.path().display()))?;
+    if let Some(why) = unsafe_dir(meta.st_mode, meta.st_uid, own_uid()) {
+        return Err(format!("unsafe directory {}: {why}", dir.path().display()));
+    }
+    remove_stale(path, &dir, &name)?;
     // umask is per process, but this runs on the runtime's only thread, no other thread
     // creates files, and a child spawned earlier has exec'd with its own copy of the
     // umask (posix_spawn and fork do not share it): nobody else sees the narrow mask.
@@ -143,17 +150,22 @@ fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
     let bound = StdListener::bind(path);
     umask(old);
     let listener = bound.map_err(|e| format!("cannot bind: {e}"))?;
-    let meta = fs::symlink_metadata(path).map_err(|e| format!("cannot inspect it: {e}"))?;
+    // Looked up in the directory we checked: a socket bound anywhere else (a directory
+    // swapped between the check and bind) is not ours to use.
+    let meta = dir
+        .stat_of(&name)
+        .map_err(|e| format!("cannot inspect it: {e}"))?;
     let cleanup = Cleanup {
         path: path.to_path_buf(),
-        dev: meta.dev(),
-        ino: meta.ino(),
+        dev: meta.st_dev,
+        ino: meta.st_ino,
     };
-    if !meta.file_type().is_socket() || meta.mode() & 0o777 != 0o600 || meta.uid() != own_uid() {
+    let is_socket = meta.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+    if !is_socket || meta.st_mode & 0o777 != 0o600 || meta.st_uid != own_uid() {
         return Err(format!(
-            "the new socket has mode {:04o} and owner uid {}: expected 0600 and uid {}",
-            meta.mode() & 0o7777,
-            meta.uid(),
+            "the new socket has mode {:04o} and owner uid {}: expected a socket, 0600 and uid {}",
+            meta.st_mode & 0o7777,
+            meta.st_uid,
             own_uid()
         ));
     }
@@ -164,27 +176,28 @@ fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
         .map_err(|e| format!("cannot listen: {e}"))
 }
 
-/// Clears the path for `bind`: nothing there is fine; a socket nobody listens on (left by
-/// a dead tend) is removed; anything else is left untouched and is an error.
-fn remove_stale(path: &Path) -> Result<(), String> {
-    let meta = match fs::symlink_metadata(path) {
+/// Clears the path for `bind`: nothing there is fine; a socket of our own user that
+/// nobody listens on (left by a dead tend) is removed; anything else is left untouched
+/// and is an error.
+fn remove_stale(path: &Path, dir: &fsafe::Dir, name: &OsStr) -> Result<(), String> {
+    let meta = match dir.stat_of(name) {
         Ok(meta) => meta,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("cannot inspect it: {e}")),
     };
-    let kind = meta.file_type();
-    if !kind.is_socket() {
-        let what = if kind.is_symlink() {
-            "a symbolic link"
-        } else if kind.is_dir() {
-            "a directory"
-        } else if kind.is_file() {
-            "a regular file"
-        } else {
-            "a special file"
-        };
+    let kind = fsafe::Kind::of(&meta);
+    if kind != fsafe::Kind::Socket {
         return Err(format!(
-            "it exists and is {what}: expected a socket or nothing there (left untouched)"
+            "it exists and is {}: expected a socket or nothing there (left untouched)",
+            kind.describe()
+        ));
+    }
+    if meta.st_uid != own_uid() {
+        return Err(format!(
+            "it is a socket owned by uid {}: expected one of tend's user (uid {}) or nothing \
+             there (left untouched)",
+            meta.st_uid,
+            own_uid()
         ));
     }
     match StdStream::connect(path) {
@@ -194,7 +207,13 @@ fn remove_stale(path: &Path) -> Result<(), String> {
                 .to_owned(),
         ),
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-            fs::remove_file(path).map_err(|e| format!("cannot remove the stale socket: {e}"))
+            // Still the socket we inspected: not one swapped in while we connected.
+            match dir.stat_of(name) {
+                Ok(now) if now.st_dev == meta.st_dev && now.st_ino == meta.st_ino => dir
+                    .unlink(name)
+                    .map_err(|e| format!("cannot remove the stale socket: {e}")),
+                _ => Err("it changed while tend looked at it (left untouched)".to_owned()),
+            }
         }
         Err(e) => Err(format!(
             "cannot tell whether the socket there is stale: {e} (left untouched)"

@@ -2,11 +2,10 @@
 //! space and memory. Each check returns its failures; the gate reports them all together.
 
 use std::ffi::OsString;
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::limits::Limits;
+use crate::fsafe;
 use crate::process::spawn::Credentials;
 
 /// One failed check: the variable at fault and a message with the value seen and what
@@ -50,33 +49,33 @@ pub fn ensure_dirs(dirs: &[PathBuf], user: Option<&Credentials>) -> Vec<Failure>
 
 fn ensure_dir(dir: &Path, user: Option<&Credentials>) -> Result<(), String> {
     let shown = dir.display();
-    fs::create_dir_all(dir).map_err(|e| format!("{shown}: cannot create the directory: {e}"))?;
+    // Every component is made and opened without following a symlink someone else may
+    // have planted, and the last one never: the child may own the volume and replace the
+    // directory with a link to /etc between two starts.
+    let opened = fsafe::walk(dir, Some(0o755), false).map_err(|e| e.to_string())?;
     if let Some(c) = user {
-        std::os::unix::fs::chown(dir, Some(c.uid), Some(c.gid)).map_err(|e| {
+        opened.chown(c.uid, c.gid).map_err(|e| {
             format!(
                 "{shown}: cannot give it to uid {} gid {}: {e}",
                 c.uid, c.gid
             )
         })?;
     }
-    let meta = fs::metadata(dir).map_err(|e| format!("{shown}: {e}"))?;
-    if !meta.is_dir() {
-        return Err(format!("{shown}: exists but is not a directory"));
-    }
+    let meta = opened.stat().map_err(|e| format!("{shown}: {e}"))?;
     let (uid, gid, groups) = match user {
         Some(c) => (c.uid, c.gid, c.groups.clone()),
         // Safety: plain getters.
         None => unsafe { (libc::geteuid(), libc::getegid(), Vec::new()) },
     };
-    if !writable_by(meta.mode(), meta.uid(), meta.gid(), uid, gid, &groups) {
+    if !writable_by(meta.st_mode, meta.st_uid, meta.st_gid, uid, gid, &groups) {
         return Err(format!(
             "{shown}: not writable by uid {uid} (mode {:o}, owner {}:{}); expected a writable directory",
-            meta.permissions().mode() & 0o7777,
-            meta.uid(),
-            meta.gid()
+            meta.st_mode & 0o7777,
+            meta.st_uid,
+            meta.st_gid
         ));
     }
-    if read_only_fs(dir) {
+    if read_only_fs(&opened) {
         return Err(format!(
             "{shown}: on a read-only filesystem; expected a writable directory"
         ));
@@ -99,8 +98,9 @@ pub fn writable_by(mode: u32, owner: u32, group: u32, uid: u32, gid: u32, groups
     bits & 0o3 == 0o3 // write, and search to create entries
 }
 
-fn read_only_fs(dir: &Path) -> bool {
-    nix::sys::statvfs::statvfs(dir)
+fn read_only_fs(dir: &fsafe::Dir) -> bool {
+    use std::os::fd::AsFd;
+    nix::sys::statvfs::fstatvfs(dir.as_fd())
         .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
         .unwrap_or(false)
 }
