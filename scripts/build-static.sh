@@ -97,7 +97,7 @@ flags="-C target-feature=+crt-static -C relocation-model=static $remap_deps"
 order=$repo/scripts/symbol-order.txt
 link_args=("${remap_tend[@]}")
 # The order file is for lld (rust-lld links x86_64); aarch64 links with Debian's GNU ld.
-[ "$target" = x86_64-unknown-linux-gnu ] || order=/nonexistent
+[ "$target" = x86_64-unknown-linux-gnu ] || order=none
 if [ -f "$order" ]; then
     hash=$(sha256sum "$order" | cut -c1-16)
     link_args+=(-C "link-arg=-Wl,--symbol-ordering-file=$order" -C link-arg=-Wl,--no-warn-symbol-ordering
