@@ -116,8 +116,14 @@ built_from() { # triple
 
 # The crate list cargo-auditable embedded (zlib-compressed JSON in section .dep-v0).
 embedded_crates() { # binary
-    objcopy --dump-section ".dep-v0=$tmp/dep-v0.z" "$1" "$tmp/discard" \
-        || die "$1 has no .dep-v0 section: not built with cargo auditable"
+    command -v python3 >/dev/null 2>&1 || {
+        log "installing python3-minimal (apt) to read the embedded list"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
+    }
+    # objcopy only warns (exit 0) when the section is missing: test for its output.
+    rm -f "$tmp/dep-v0.z"
+    objcopy --dump-section ".dep-v0=$tmp/dep-v0.z" "$1" "$tmp/discard" 2>/dev/null || true
+    [ -s "$tmp/dep-v0.z" ] || die "$1 has no .dep-v0 section: not built with cargo auditable"
     python3 -c 'import json, sys, zlib
 for p in json.loads(zlib.decompress(open(sys.argv[1], "rb").read()))["packages"]:
     print(p["name"], p["version"])' "$tmp/dep-v0.z" | sort -u
