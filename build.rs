@@ -1,25 +1,29 @@
 //! Tells `tend --version` what it was built from: the git commit and the target triple.
 //!
-//! The commit comes, in this order, from `TEND_GIT_COMMIT` (for builds from a source tarball
+//! The commit comes, in this order, from `BUILD_TEND_COMMIT` (for builds from a source tarball
 //! that know their commit), from `.cargo_vcs_info.json` (written by `cargo package`, so a
 //! crate built from crates.io names the commit it was packaged from), from `git rev-parse`,
 //! and is `unknown` otherwise. Only the commit and the triple go in: no date, no path, no
 //! host name, so two builds of one commit stay byte-identical.
+//!
+//! The variables are not named `TEND_*`: cargo also sets `rustc-env` variables when it runs
+//! the tests, and tend reads every `TEND_*` variable as configuration (an unknown one is a
+//! configuration error).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    println!("cargo:rerun-if-env-changed=TEND_GIT_COMMIT");
+    println!("cargo:rerun-if-env-changed=BUILD_TEND_COMMIT");
     println!("cargo:rerun-if-changed=build.rs");
     let commit = from_env()
         .or_else(|| from_vcs_info(&dir))
         .or_else(|| from_git(&dir))
         .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=TEND_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=BUILD_TEND_COMMIT={commit}");
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_owned());
-    println!("cargo:rustc-env=TEND_TARGET={target}");
+    println!("cargo:rustc-env=BUILD_TEND_TARGET={target}");
 }
 
 /// A full hexadecimal object name (SHA-1 or SHA-256), nothing else.
@@ -29,7 +33,7 @@ fn valid(commit: &str) -> Option<String> {
 }
 
 fn from_env() -> Option<String> {
-    valid(std::env::var("TEND_GIT_COMMIT").ok()?.trim())
+    valid(std::env::var("BUILD_TEND_COMMIT").ok()?.trim())
 }
 
 /// `"sha1": "…"` in the file `cargo package` adds to the crate.

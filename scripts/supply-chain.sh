@@ -171,8 +171,12 @@ step_reproducible() {
 
 # The crate as crates.io would get it; cargo then builds it from the package alone.
 step_package() {
-    cargo package --locked >&2 || die "cargo package"
+    # Its own target directory: the packaged crate's units share their fingerprints with
+    # the working tree's (same metadata, paths relative to each root), and a later build
+    # here would then run the packaged build script's binary.
+    CARGO_TARGET_DIR=$tmp/package-target cargo package --locked >&2 || die "cargo package"
     log "cargo package: $(cargo package --locked --list 2>/dev/null | wc -l) files, verified by building the packaged crate"
+    rm -rf "$tmp/package-target"
 }
 
 # The aarch64 binary, and the behaviour tests run on it under qemu-user. The children are
@@ -223,6 +227,15 @@ step_aarch64() {
     TEND_TEST_BIN=$bin TEND_TEST_RUNNER=$runner \
         cargo test --locked --test core -- --exact "${qemu_tests[@]}" 2>&1 | tee "$tmp/qemu.log" >&2 \
         || die "behaviour tests of the aarch64 binary under qemu (${#qemu_tests[@]} cases)"
+    # Reaping, where qemu allows it: as PID 1 every orphan comes to tend (no subreaper
+    # needed). 50 orphans, each reaped and logged, and the child's exit code passed through.
+    local rc=0 reaped
+    TEND_LOG_LEVEL=debug unshare --pid --fork --mount-proc "$runner" "$bin" -- \
+        sh -c 'for i in $(seq 50); do (sleep 0.2 &); done; sleep 1; exit 5' 2>"$tmp/reap.log" || rc=$?
+    reaped=$(grep -c '"event":"orphan_reaped"' "$tmp/reap.log" || true)
+    [ "$rc" = 5 ] && [ "$reaped" = 50 ] \
+        || { cat "$tmp/reap.log" >&2; die "aarch64 as PID 1: exit $rc (want 5), $reaped of 50 orphans reaped"; }
+    log "aarch64 as PID 1 under qemu: 50 of 50 orphans reaped, exit code 5 passed through"
     local passed
     passed=$(grep -o '[0-9]* passed' "$tmp/qemu.log" | tail -n1)
     [ "${passed%% *}" = "${#qemu_tests[@]}" ] || die "aarch64: expected ${#qemu_tests[@]} tests to pass, got '$passed'"

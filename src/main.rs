@@ -79,8 +79,8 @@ fn tend() -> libc::c_int {
             outln!(
                 "tend {} (commit {}, {})",
                 env!("CARGO_PKG_VERSION"),
-                env!("TEND_GIT_COMMIT"),
-                env!("TEND_TARGET")
+                env!("BUILD_TEND_COMMIT"),
+                env!("BUILD_TEND_TARGET")
             );
             0
         }

@@ -114,10 +114,8 @@ fn version_names_release_commit_and_target() {
         .ok()
         .filter(|out| out.status.success())
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    let commit = std::env::var("TEND_GIT_COMMIT")
-        .ok()
-        .or(head)
-        .unwrap_or_else(|| "unknown".into());
+    // Not the build's own variable (cargo sets it for tests too): git, independently.
+    let commit = head.unwrap_or_else(|| "unknown".into());
     let arch = std::env::consts::ARCH;
     for flag in ["--version", "-V", "version"] {
         let out = std::process::Command::new(BIN)
