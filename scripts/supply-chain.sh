@@ -10,7 +10,7 @@
 #     aarch64       static aarch64 build, then the behaviour tests under qemu-aarch64-static
 #
 # The advisory snapshot is ../shared/supply-chain/rustsec-advisory-db.tgz beside the clone
-# (TEND_SHARED overrides the shared directory; /work/shared is the fallback). Tools are
+# (SUPPLY_CHAIN_SHARED overrides the shared directory; /work/shared is the fallback). Tools are
 # installed with `cargo install --locked` only when missing. Each step prints its time.
 set -euo pipefail
 
@@ -33,14 +33,14 @@ trap 'rm -rf "$tmp"' EXIT
 # ---- the offline advisory snapshot ------------------------------------------------------
 snapshot_dir() {
     local dir
-    for dir in "${TEND_SHARED:-}" "$(dirname "$repo")/shared" /work/shared; do
+    for dir in "${SUPPLY_CHAIN_SHARED:-}" "$(dirname "$repo")/shared" /work/shared; do
         [ -n "$dir" ] && [ -f "$dir/supply-chain/rustsec-advisory-db.tgz" ] && {
             echo "$dir/supply-chain"
             return 0
         }
     done
     die "no advisory snapshot: looked for supply-chain/rustsec-advisory-db.tgz under" \
-        "\$TEND_SHARED (${TEND_SHARED:-unset}), $(dirname "$repo")/shared and /work/shared"
+        "\$SUPPLY_CHAIN_SHARED (${SUPPLY_CHAIN_SHARED:-unset}), $(dirname "$repo")/shared and /work/shared"
 }
 
 # Unpacks the snapshot once; sets adb (the git checkout) and adb_date, adb_commit.
@@ -59,10 +59,10 @@ unpack_snapshot() {
     adb_label="RustSec snapshot ${adb_commit:0:12} of $adb_date ($age days old)"
     log "advisory database: $adb_label, from $src"
     # An old snapshot misses new advisories: warn after 90 days, fail after a year (a
-    # forgotten snapshot must not pass for ever; TEND_ADVISORY_MAX_AGE_DAYS overrides).
+    # forgotten snapshot must not pass for ever; ADVISORY_MAX_AGE_DAYS overrides).
     [ "$age" -le 90 ] || log "WARNING: the advisory snapshot is $age days old: refresh $src"
-    [ "$age" -le "${TEND_ADVISORY_MAX_AGE_DAYS:-365}" ] \
-        || die "the advisory snapshot is $age days old (limit ${TEND_ADVISORY_MAX_AGE_DAYS:-365}): refresh $src"
+    [ "$age" -le "${ADVISORY_MAX_AGE_DAYS:-365}" ] \
+        || die "the advisory snapshot is $age days old (limit ${ADVISORY_MAX_AGE_DAYS:-365}): refresh $src"
 }
 
 # Advisories accepted in deny.toml (`id = "RUSTSEC-…"`), so that cargo audit accepts the
@@ -91,14 +91,14 @@ step_deny() {
     unpack_snapshot
     # cargo-deny looks for each database in db-path under a name derived from its URL
     # (src/advisories/helpers/db.rs: url_to_db_path); deny.toml's db-path reads this variable.
-    export TEND_ADVISORY_DBS="$tmp/advisory-dbs"
-    mkdir -p "$TEND_ADVISORY_DBS"
-    ln -s "$adb" "$TEND_ADVISORY_DBS/advisory-db-3157b0e258782691"
+    local dbs=$tmp/advisory-dbs
+    mkdir -p "$dbs"
+    ln -sfn "$adb" "$dbs/advisory-db-3157b0e258782691"
     # --offline: no advisory fetch (and cargo metadata from the local registry, hence the
     # fetch first: crates.io is reachable, GitHub is not).
     cargo fetch --locked --quiet
     log "cargo deny --offline --locked check (advisories, bans, licenses, sources)"
-    if cargo deny --color never --offline --locked check 2>"$tmp/deny.log"; then
+    if CARGO_DENY_ADVISORY_DBS=$dbs cargo deny --color never --offline --locked check 2>"$tmp/deny.log"; then
         grep -v '^$' "$tmp/deny.log" >&2 || true
         log "cargo deny: advisories ok ($adb_label), bans ok, licenses ok, sources ok"
     else
@@ -224,13 +224,14 @@ step_aarch64() {
     local skip
     for skip in "${qemu_skips[@]}"; do log "aarch64: skipped ${skip%%:*}:${skip#*:}"; done
     # Each test drives the binary as an ordinary process and as PID 1 (unshare + qemu).
-    TEND_TEST_BIN=$bin TEND_TEST_RUNNER=$runner \
+    TEST_TEND_BIN=$bin TEST_TEND_RUNNER=$runner \
         cargo test --locked --test core -- --exact "${qemu_tests[@]}" 2>&1 | tee "$tmp/qemu.log" >&2 \
         || die "behaviour tests of the aarch64 binary under qemu (${#qemu_tests[@]} cases)"
     # Reaping, where qemu allows it: as PID 1 every orphan comes to tend (no subreaper
     # needed). 50 orphans, each reaped and logged, and the child's exit code passed through.
     local rc=0 reaped
-    TEND_LOG_LEVEL=debug unshare --pid --fork --mount-proc "$runner" "$bin" -- \
+    # A clean environment: tend reads every TEND_* variable, and an unknown one is an error.
+    env -i PATH="$PATH" TEND_LOG_LEVEL=debug unshare --pid --fork --mount-proc "$runner" "$bin" -- \
         sh -c 'for i in $(seq 50); do (sleep 0.2 &); done; sleep 1; exit 5' 2>"$tmp/reap.log" || rc=$?
     reaped=$(grep -c '"event":"orphan_reaped"' "$tmp/reap.log" || true)
     [ "$rc" = 5 ] && [ "$reaped" = 50 ] \

@@ -52,11 +52,11 @@ pub enum Mode {
 pub const MODES: [Mode; 2] = [Mode::Process, Mode::Pid1];
 
 /// The tend under test and what runs it: this build's binary, or another architecture's
-/// (`TEND_TEST_BIN`) under an emulator (`TEND_TEST_RUNNER`, e.g. `qemu-aarch64-static`),
+/// (`TEST_TEND_BIN`) under an emulator (`TEST_TEND_RUNNER`, e.g. `qemu-aarch64-static`),
 /// as `scripts/supply-chain.sh aarch64` runs the behaviour tests.
 fn tend_argv() -> Vec<String> {
-    let bin = std::env::var("TEND_TEST_BIN").unwrap_or_else(|_| BIN.to_owned());
-    match std::env::var("TEND_TEST_RUNNER") {
+    let bin = std::env::var("TEST_TEND_BIN").unwrap_or_else(|_| BIN.to_owned());
+    match std::env::var("TEST_TEND_RUNNER") {
         Ok(runner) if !runner.is_empty() => vec![runner, bin],
         _ => vec![bin],
     }
