@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Build a fully static tend (glibc, +crt-static) that runs in an image holding nothing else.
 #
-#   scripts/build-static.sh                 # build, verify static, print path and size
-#   scripts/build-static.sh --image tend    # ... and build the distribution image docker/Dockerfile
+#   scripts/build-static.sh                     # x86_64: build, verify static, print path and size
+#   scripts/build-static.sh --target aarch64    # aarch64, with Debian's gcc-aarch64-linux-gnu
+#   scripts/build-static.sh --image tend        # ... and build the distribution image docker/Dockerfile
 #
 # The explicit --target keeps RUSTFLAGS away from build scripts and proc-macros (they must
 # stay dynamic host binaries). The linker's output keeps its symbol table,
-#   ${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/tend
+#   ${CARGO_TARGET_DIR:-target}/TRIPLE/release/tend
 # and the binary to ship is its stripped copy,
-#   ${CARGO_TARGET_DIR:-target}/static/tend
+#   ${CARGO_TARGET_DIR:-target}/static/tend            (x86_64)
+#   ${CARGO_TARGET_DIR:-target}/static/aarch64/tend    (aarch64)
 # The last line on stdout is the stripped copy's absolute path, so scripts can do
 #   bin=$(scripts/build-static.sh | tail -n1)
 # (SYMBOL_ORDER_UNSTRIPPED=1 prints the linker's output instead, for scripts/symbol-order.sh.)
+#
+# Release builds are auditable and reproducible: `cargo auditable` embeds the crate list
+# (read back by `cargo audit bin` and image scanners; installed with --locked when missing),
+# source paths are remapped (/build/tend, /cargo), and SOURCE_DATE_EPOCH is the commit's
+# time, so one commit built in any directory gives the same bytes.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,42 +29,85 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --image) image=${2:?--image needs a tag}; shift 2 ;;
         --image=*) image=${1#--image=}; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --target) target=${2:?--target needs x86_64 or aarch64}; shift 2 ;;
+        --target=*) target=${1#--target=}; shift ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-static: unknown argument: $1" >&2; exit 64 ;;
     esac
 done
 
 log() { echo "build-static: $*" >&2; }
 
+case "$target" in
+    x86_64|x86_64-unknown-linux-gnu) target=x86_64-unknown-linux-gnu; out=static/tend ;;
+    aarch64|arm64|aarch64-unknown-linux-gnu) target=aarch64-unknown-linux-gnu; out=static/aarch64/tend ;;
+    *) log "unknown --target $target: expected x86_64 or aarch64"; exit 64 ;;
+esac
+if [ -n "$image" ] && [ "$target" != x86_64-unknown-linux-gnu ]; then
+    log "--image builds the x86_64 image; scripts/release.sh builds every architecture's"; exit 64
+fi
+
 cd "$repo"
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 case "$target_dir" in /*) ;; *) target_dir=$repo/$target_dir ;; esac
 linked=$target_dir/$target/release/tend
-bin=$target_dir/static/tend
+bin=$target_dir/$out
+
+command -v cargo-auditable >/dev/null 2>&1 || {
+    log "installing cargo-auditable (cargo install --locked; once per machine)"
+    cargo install --locked --quiet cargo-auditable@0.7.7 >&2
+}
+strip_tool=strip
+if [ "$target" = aarch64-unknown-linux-gnu ]; then
+    # Rust's side: the standard library for the target (rustup); the C side: Debian's cross
+    # gcc, binutils and static glibc (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross).
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+        log "rustup target add $target"
+        timeout 300 rustup target add "$target" >&2 \
+            || { log "FAILED: rustup target add $target (the Rust standard library for aarch64)"; exit 1; }
+    fi
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 \
+        || { log "FAILED: aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross"; exit 1; }
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    strip_tool=aarch64-linux-gnu-strip
+fi
+
+# Reproducible: the commit's time for anything that stamps a date, and no build path in the
+# binary. The crate's own paths (the source tree, the target directory) are remapped on
+# tend alone (rustc arguments after `--`), the registry's on every crate (RUSTFLAGS, the same
+# in any directory). The last matching prefix wins, so the target directory comes last.
+if [ -z "${SOURCE_DATE_EPOCH:-}" ] && epoch=$(git -C "$repo" log -1 --format=%ct 2>/dev/null); then
+    export SOURCE_DATE_EPOCH=$epoch
+fi
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+remap_deps="--remap-path-prefix=$cargo_home=/cargo"
+remap_tend=(--remap-path-prefix="$repo=/build/tend" --remap-path-prefix="$target_dir=/build/target")
 
 # relocation-model=static: a plain static executable rather than a static PIE. A PIE
 # relocates itself at every start (about 4,000 relocations, and the pages they touch);
 # without it `tend --version` costs half the CPU time (0.5 ms instead of 1.0 ms here).
 # The price is a fixed load address for tend's own code (the stack, heap and mmaps stay
 # randomised), as with tini-static and catatonit.
-flags="-C target-feature=+crt-static -C relocation-model=static"
+flags="-C target-feature=+crt-static -C relocation-model=static $remap_deps"
 # The functions tend runs, side by side at the start of the code: the kernel then maps a
 # few hundred KiB of the binary, not all of it (scripts/symbol-order.sh). The linker
 # reads the file; cargo does not, so the file's hash goes into a cfg that nothing reads:
 # a new order relinks tend, and only tend (extra rustc arguments of `cargo rustc` apply
 # to this crate alone and leave symbol names as they are).
 order=$repo/scripts/symbol-order.txt
-link_args=()
+link_args=("${remap_tend[@]}")
+# The order file is for lld (rust-lld links x86_64); aarch64 links with Debian's GNU ld.
+[ "$target" = x86_64-unknown-linux-gnu ] || order=none
 if [ -f "$order" ]; then
     hash=$(sha256sum "$order" | cut -c1-16)
-    link_args=(-C "link-arg=-Wl,--symbol-ordering-file=$order" -C link-arg=-Wl,--no-warn-symbol-ordering
+    link_args+=(-C "link-arg=-Wl,--symbol-ordering-file=$order" -C link-arg=-Wl,--no-warn-symbol-ordering
         --cfg "tend_symbol_order_$hash")
 fi
-log "cargo rustc --release --target $target (RUSTFLAGS=$flags; order: ${order#"$repo"/})"
+log "cargo auditable rustc --release --target $target (RUSTFLAGS=$flags; order: ${order#"$repo"/})"
 # The symbol table is kept for the order check below and scripts/symbol-order.sh (the
 # profile's setting is part of every symbol's hash, so it must not change between them).
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$flags" CARGO_PROFILE_RELEASE_STRIP=false \
-    cargo rustc --release --target "$target" --bin tend -- "${link_args[@]}" >&2
+    cargo auditable rustc --locked --release --target "$target" --bin tend -- "${link_args[@]}" >&2
 
 [ -x "$linked" ] || { log "FAILED: $linked was not produced"; exit 1; }
 
@@ -79,7 +129,7 @@ fi
 # A fresh file, written as an image layer or a package would write it.
 mkdir -p "$(dirname "$bin")"
 rm -f "$bin"
-strip -o "$bin" "$linked"
+"$strip_tool" -o "$bin" "$linked"
 
 # Verify: no program interpreter, no shared libraries.
 desc=$(file -b "$bin")

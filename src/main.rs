@@ -78,7 +78,14 @@ fn tend() -> libc::c_int {
             0
         }
         Ok(Command::Version) => {
-            outln!("tend {}", env!("CARGO_PKG_VERSION"));
+            // What a bug report and a scanner need: the release, the exact source and the
+            // architecture (build.rs). The first word after `tend` stays the version.
+            outln!(
+                "tend {} (commit {}, {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("BUILD_TEND_COMMIT"),
+                env!("BUILD_TEND_TARGET")
+            );
             0
         }
         Err(message) => {

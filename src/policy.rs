@@ -159,7 +159,9 @@ impl Ladder {
                 None
             }
             Health::Unhealthy
-                if tracker.consecutive_failures % tracker.thresholds.failure.max(1) == 0 =>
+                if tracker
+                    .consecutive_failures
+                    .is_multiple_of(tracker.thresholds.failure.max(1)) =>
             {
                 self.take()
             }
@@ -320,7 +322,7 @@ mod tests {
             let mut t = tracker(0, failure, success);
             let mut history = Vec::new();
             for _ in 0..60 {
-                let passed = lcg(&mut seed) % 3 != 0;
+                let passed = !lcg(&mut seed).is_multiple_of(3);
                 let changed = t.record(passed, LATE);
                 history.push(passed);
                 let run = history.iter().rev().take_while(|p| **p == passed).count() as u32;

@@ -26,7 +26,7 @@ pub fn parse_spec(text: &str) -> Result<UserSpec, String> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-$".contains(c))
     };
-    if !valid(user) || !group.map_or(true, valid) {
+    if !valid(user) || !group.is_none_or(valid) {
         return Err(EXPECTED.into());
     }
     // All digits is an id: one the system calls cannot take is refused here, where the

@@ -103,3 +103,39 @@ fn a_huge_tend_variable_is_a_clear_config_error() {
         "{errors:?}"
     );
 }
+
+/// `tend --version` names the release, the commit it was built from and the target triple,
+/// the same for `-V` and `version`.
+#[test]
+fn version_names_release_commit_and_target() {
+    let head = std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    // Not the build's own variable (cargo sets it for tests too): git, independently.
+    let commit = head.unwrap_or_else(|| "unknown".into());
+    let arch = std::env::consts::ARCH;
+    for flag in ["--version", "-V", "version"] {
+        let out = std::process::Command::new(BIN)
+            .arg(flag)
+            .output()
+            .expect("run tend");
+        assert_eq!(out.status.code(), Some(0), "tend {flag}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let want = format!(
+            "tend {} (commit {commit}, {arch}-",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(
+            text.starts_with(&want),
+            "tend {flag}: {text:?}, want {want:?}…"
+        );
+        assert!(
+            text.trim_end().ends_with("-linux-gnu)"),
+            "tend {flag}: {text:?}"
+        );
+        assert_eq!(text.lines().count(), 1, "tend {flag}: {text:?}");
+    }
+}

@@ -91,8 +91,14 @@ impl Attrs {
 /// exec with both ignored, and keep them so. posix_spawn's own test of the default set
 /// is a plain bit test, so the bits are set directly (signal n is bit n - 1).
 fn add_reserved_signals(set: &mut libc::sigset_t) {
-    // Safety: sigset_t is an array of unsigned longs on Linux; the first holds signals
-    // 1 to 64 on a 64-bit target.
+    // The first word holds signals 1 to 64 only where a long has 64 bits.
+    const _: () = assert!(
+        std::mem::size_of::<libc::c_ulong>() == 8
+            && std::mem::size_of::<libc::sigset_t>() >= 8
+            && std::mem::align_of::<libc::sigset_t>() >= 8
+    );
+    // Safety: sigset_t is an array of unsigned longs on Linux (checked above to be 64-bit
+    // and aligned for u64); the first holds signals 1 to 64.
     let first = unsafe { &mut *(set as *mut libc::sigset_t).cast::<u64>() };
     *first |= (1 << 31) | (1 << 32);
 }

@@ -215,7 +215,8 @@ fn close_inherited_fds_once() {
     DONE.call_once(|| unsafe { close_inherited_fds() });
 }
 
-/// The kernel's `struct sigaction` for rt_sigaction(2) on x86_64.
+/// The kernel's `struct sigaction` for rt_sigaction(2): asm-generic's layout with
+/// `sa_restorer`, as on x86_64 and aarch64 (flags an unsigned long, a 64-bit mask).
 #[repr(C)]
 struct KernelSigaction {
     handler: usize,
@@ -223,6 +224,15 @@ struct KernelSigaction {
     restorer: usize,
     mask: u64,
 }
+
+// Other architectures lay it out differently (mips puts the flags first, alpha and sparc
+// have their own; 32-bit ones have 4-byte longs): check the kernel's uapi before adding one.
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+compile_error!("KernelSigaction matches the kernel's struct sigaction on x86_64 and aarch64 only");
+const _: () = assert!(std::mem::size_of::<KernelSigaction>() == 32);
 
 /// Runs in the child after fork. Async-signal-safe calls only.
 fn child_setup(

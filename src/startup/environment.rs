@@ -24,7 +24,7 @@ fn failure(variable: &'static str, message: String) -> Failure {
 pub fn missing_env(names: &[String], lookup: impl Fn(&str) -> Option<OsString>) -> Option<Failure> {
     let missing: Vec<&str> = names
         .iter()
-        .filter(|name| lookup(name).map_or(true, |v| v.is_empty()))
+        .filter(|name| lookup(name).is_none_or(|v| v.is_empty()))
         .map(String::as_str)
         .collect();
     (!missing.is_empty()).then(|| {

@@ -51,17 +51,29 @@ pub enum Mode {
 
 pub const MODES: [Mode; 2] = [Mode::Process, Mode::Pid1];
 
+/// The tend under test and what runs it: this build's binary, or another architecture's
+/// (`TEST_TEND_BIN`) under an emulator (`TEST_TEND_RUNNER`, e.g. `qemu-aarch64-static`),
+/// as `scripts/supply-chain.sh aarch64` runs the behaviour tests.
+fn tend_argv() -> Vec<String> {
+    let bin = std::env::var("TEST_TEND_BIN").unwrap_or_else(|_| BIN.to_owned());
+    match std::env::var("TEST_TEND_RUNNER") {
+        Ok(runner) if !runner.is_empty() => vec![runner, bin],
+        _ => vec![bin],
+    }
+}
+
 /// A `Command` for tend with a private status file and a clean TEND_* environment.
 pub fn tend(mode: Mode, scratch: &Scratch, args: &[&str]) -> Command {
+    let argv = tend_argv();
     let mut cmd = match mode {
-        Mode::Process => Command::new(BIN),
+        Mode::Process => Command::new(&argv[0]),
         Mode::Pid1 => {
             let mut c = Command::new("unshare");
-            c.args(["--pid", "--fork", "--mount-proc", BIN]);
+            c.args(["--pid", "--fork", "--mount-proc", &argv[0]]);
             c
         }
     };
-    cmd.args(args);
+    cmd.args(&argv[1..]).args(args);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("TEND_") {
             cmd.env_remove(key);
