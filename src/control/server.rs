@@ -130,7 +130,7 @@ fn unsafe_dir(mode: u32, owner: u32, own: u32) -> Option<String> {
 /// stale socket (it is replaced) or nothing; the socket is created with mode 0600 (umask
 /// set around `bind`, so there is no moment with a wider mode) and checked afterwards.
 fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
-    if path.parent().map_or(true, |d| d.as_os_str().is_empty()) {
+    if path.parent().is_none_or(|d| d.as_os_str().is_empty()) {
         return Err("expected an absolute path in a directory".to_owned());
     }
     // Made and opened component by component, never through a symlink someone else
