@@ -50,6 +50,9 @@ pub struct Config {
     pub signal_rewrite: Vec<(i32, i32)>,
     pub drain_delay: Duration,
     pub shutdown_timeout: Duration,
+    /// TERM-to-KILL time for the processes left once the child is gone (as configured:
+    /// see `leftover_grace`).
+    pub leftover_grace: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     pub status_file: Option<PathBuf>,
@@ -88,6 +91,7 @@ struct Raw {
     signal_rewrite: Option<String>,
     drain_delay: Option<String>,
     shutdown_timeout: Option<String>,
+    leftover_grace: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     status_file: Option<String>,
@@ -149,6 +153,7 @@ impl Config {
             "signal_rewrite": rewrite,
             "drain_delay": values::format_duration(self.drain_delay),
             "shutdown_timeout": values::format_duration(self.shutdown_timeout),
+            "leftover_grace": values::format_duration(self.leftover_grace),
             "log_format": match self.log_format {
                 LogFormat::Json => "json",
                 LogFormat::Text => "text",
@@ -161,6 +166,12 @@ impl Config {
             "interfaces": self.interfaces.to_json(),
             "security": self.security.to_json(),
         })
+    }
+
+    /// The TERM-to-KILL grace of the processes left behind (TEND_LEFTOVER_GRACE), never
+    /// longer than TEND_SHUTDOWN_TIMEOUT.
+    pub fn bounded_leftover_grace(&self) -> Duration {
+        self.leftover_grace.min(self.shutdown_timeout)
     }
 
     /// The signal to forward for a received one, after `TEND_SIGNAL_REWRITE`.
@@ -239,6 +250,12 @@ fn build(parser: &mut Parser) -> Config {
             "TEND_SHUTDOWN_TIMEOUT",
             raw.shutdown_timeout,
             Duration::from_secs(30),
+            parse_duration,
+        ),
+        leftover_grace: parser.field(
+            "TEND_LEFTOVER_GRACE",
+            raw.leftover_grace,
+            Duration::from_secs(3),
             parse_duration,
         ),
         log_format: parser.field(
