@@ -143,7 +143,7 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
         fork_and_exec(spec, program, args)
     } else {
         close_inherited_fds_once();
-        super::posix_spawn::spawn(program, args, spec.helper)
+        super::posix_spawn::spawn(program, args, spec.helper, super::workdir())
     };
     started.map_err(SpawnError::from_io)
 }
@@ -157,6 +157,11 @@ fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io:
     let executable = Program::new(&spec.argv, home)?;
     let mut command = Command::new(program);
     command.args(args);
+    // std changes directory in the child before `child_setup` and the exec, so a relative
+    // program name or PATH entry resolves as it would have in tend's starting directory.
+    if let Some(dir) = super::workdir() {
+        command.current_dir(dir);
+    }
     if spec.helper {
         command.stdin(Stdio::null());
         command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
