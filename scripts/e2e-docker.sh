@@ -19,6 +19,7 @@
 #   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
 #     probes and metrics from inside the container (busybox wget); `docker exec … tend
 #     restart`; the lifecycle report
+#  10 `docker kill -s ABRT` and `-s PIPE`: forwarded to the child, tend (PID 1) lives on
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
 # 8 also several bad variables at once and a bad probe string)
@@ -30,7 +31,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_CASES="1 2 3 4 5 6 7 8 9"
+ALL_CASES="1 2 3 4 5 6 7 8 9 10"
 CASES=${E2E_CASES:-$ALL_CASES}
 RUN_ID=$(date +%s)$$
 TAG=e2e-$RUN_ID
@@ -652,6 +653,26 @@ case_9() {
     else
         bad "no JSON report in the stopped container (docker cp): '$(echo "$report" | head -c 200)'"
     fi
+    check_schema "$c"
+    [ $CASE_FAILED -eq 0 ] || dump "$c"
+}
+
+case_10() {
+    local c sig
+    c=$(cname c10-faults)
+    # Sent from outside the container (pid 0 as tend sees it): forwarded like any other.
+    run_d c10-faults "$TEST_IMAGE" sh -c \
+        'for s in ABRT PIPE; do trap "echo child: got $s" $s; done; trap "exit 0" TERM; echo ready; '"$IDLE"
+    GUARD=$c
+    check "child started" wait_for 15 out_has "$c" ready
+    for sig in ABRT PIPE; do
+        docker kill -s "$sig" "$c" >/dev/null 2>&1
+        check "docker kill -s $sig: signal_forwarded" wait_ev 10 "$c" signal_forwarded ".signal == \"$sig\""
+        check "docker kill -s $sig: the child got it" wait_for 10 out_has "$c" "child: got $sig"
+    done
+    check "tend still running" is_status "$c" running
+    docker stop -t 10 "$c" >/dev/null 2>&1
+    eq "exit code after docker stop (the child exits 0 on TERM)" "$(inspect "$c" '{{.State.ExitCode}}')" 0
     check_schema "$c"
     [ $CASE_FAILED -eq 0 ] || dump "$c"
 }
