@@ -171,18 +171,16 @@ impl Signals {
 }
 
 impl Signals {
-    /// Queues the signals to pass on; a PIPE or fault that tend raised itself is dropped.
+    /// Queues the signals to pass on; a PIPE or fault that tend raised itself is dropped
+    /// without a word: logging it would write to the stderr that raised it, and raise
+    /// the next one, for ever.
     fn queue(&mut self, infos: &[libc::signalfd_siginfo]) {
         let me = std::process::id();
-        for info in infos {
-            let sig = info.ssi_signo as i32;
-            if sent_by_another(sig, info.ssi_code, info.ssi_pid, me) {
-                self.queued.push_back(sig);
-            } else {
-                tracing::trace!(signal = %signal_name(sig), code = info.ssi_code,
-                    "own signal dropped");
-            }
-        }
+        let passed = infos
+            .iter()
+            .filter(|info| sent_by_another(info.ssi_signo as i32, info.ssi_code, info.ssi_pid, me))
+            .map(|info| info.ssi_signo as i32);
+        self.queued.extend(passed);
     }
 }
 
