@@ -463,6 +463,18 @@ mod tests {
     }
 
     #[test]
+    fn the_leftover_grace_defaults_to_3s_and_never_exceeds_the_shutdown_timeout() {
+        let plain = Config::from_vars(vars(&[])).expect("valid");
+        assert_eq!(plain.bounded_leftover_grace(), Duration::from_secs(3));
+        let short = Config::from_vars(vars(&[("TEND_SHUTDOWN_TIMEOUT", "1s")])).expect("valid");
+        assert_eq!(short.bounded_leftover_grace(), Duration::from_secs(1));
+        let set = Config::from_vars(vars(&[("TEND_LEFTOVER_GRACE", "500ms")])).expect("valid");
+        assert_eq!(set.bounded_leftover_grace(), Duration::from_millis(500));
+        assert_eq!(set.to_json()["leftover_grace"], "500ms");
+        assert!(Config::from_vars(vars(&[("TEND_LEFTOVER_GRACE", "soon")])).is_err());
+    }
+
+    #[test]
     fn rewrite_rejects_uncatchable_and_duplicates() {
         for bad in [
             "TERM:KILL",
