@@ -21,6 +21,7 @@
 #     restart`; the lifecycle report
 #   10 the snippets of README.md and docker/examples/README.md run as written
 #      (scripts/check-snippets.sh: shell, Dockerfile builds, YAML and the grace rule)
+#   11 `docker kill -s ABRT` and `-s PIPE`: forwarded to the child, tend (PID 1) lives on
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
 # 8 also several bad variables at once, a bad probe string, TEND_USER=4294967295 and
@@ -33,7 +34,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_CASES="1 2 3 4 5 6 7 8 9 10"
+ALL_CASES="1 2 3 4 5 6 7 8 9 10 11"
 CASES=${E2E_CASES:-$ALL_CASES}
 RUN_ID=$(date +%s)$$
 TAG=e2e-$RUN_ID
@@ -749,6 +750,26 @@ case_10() {
     "$repo/scripts/check-snippets.sh" --bin "$bin" --tag "$TAG" --label "$LABEL" >"$WORK/c10.out" 2>&1; rc=$?
     sed 's/^snippets: /    /' "$WORK/c10.out" >&2
     eq "scripts/check-snippets.sh: $(tail -n1 "$WORK/c10.out")" "$rc" 0
+}
+
+case_11() {
+    local c sig
+    c=$(cname c11-faults)
+    # Sent from outside the container (pid 0 as tend sees it): forwarded like any other.
+    run_d c11-faults "$TEST_IMAGE" sh -c \
+        'for s in ABRT PIPE; do trap "echo child: got $s" $s; done; trap "exit 0" TERM; echo ready; '"$IDLE"
+    GUARD=$c
+    check "child started" wait_for 15 out_has "$c" ready
+    for sig in ABRT PIPE; do
+        docker kill -s "$sig" "$c" >/dev/null 2>&1
+        check "docker kill -s $sig: signal_forwarded" wait_ev 10 "$c" signal_forwarded ".signal == \"$sig\""
+        check "docker kill -s $sig: the child got it" wait_for 10 out_has "$c" "child: got $sig"
+    done
+    check "tend still running" is_status "$c" running
+    docker stop -t 10 "$c" >/dev/null 2>&1
+    eq "exit code after docker stop (the child exits 0 on TERM)" "$(inspect "$c" '{{.State.ExitCode}}')" 0
+    check_schema "$c"
+    [ $CASE_FAILED -eq 0 ] || dump "$c"
 }
 
 # --- main -----------------------------------------------------------------------------

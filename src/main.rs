@@ -219,9 +219,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
             report::gate_failed(&config, code);
             // A hook may have left a daemon behind; as PID 1 the kernel would kill it
             // when tend exits, as a subreaper nobody would.
-            let grace = config
-                .shutdown_timeout
-                .min(std::time::Duration::from_millis(500));
+            let grace = config.bounded_leftover_grace();
             supervisor::Supervisor::new(config, argv, reaper, signals, has_tty)
                 .sweep(grace)
                 .await;

@@ -536,6 +536,9 @@ impl Supervisor {
         if let Some(work) = self.after_first_spawn.take() {
             work(self);
         }
+        if spawned.is_ok() {
+            crate::process::leave_workdir();
+        }
         match spawned {
             Ok(started) => {
                 let child = Child::new(started);
@@ -596,10 +599,7 @@ impl Supervisor {
     /// Cleans up what is left after the child's last exit and maps it to tend's code.
     async fn finish(&mut self, exit: Exit, cause: Cause, ended: Instant) -> i32 {
         self.snapshot.child_pid = None;
-        let grace = match cause {
-            Cause::ChildExited | Cause::RestartsExhausted { .. } => self.config.shutdown_timeout,
-            _ => self.leftover_grace(),
-        };
+        let grace = self.leftover_grace(cause, ended);
         // Written by the sweep only if something is left to wait for.
         self.note_state(State::Stopping);
         self.sweep(grace).await;
@@ -623,9 +623,21 @@ impl Supervisor {
         code
     }
 
-    /// After a drain the other processes get a short grace of their own: TERM, then KILL.
-    fn leftover_grace(&self) -> Duration {
-        self.config.shutdown_timeout.min(Duration::from_millis(500))
+    /// The processes left behind get one short grace between TERM and KILL, whatever
+    /// ended the child (s6-overlay gives them 3 s, as TEND_LEFTOVER_GRACE does). After a
+    /// stop it also fits in what is left of the stop's own budget (drain delay + shutdown
+    /// timeout, counted from the stop), which users size against their orchestrator's
+    /// grace: a slow child must not push tend's exit past it.
+    fn leftover_grace(&self, cause: Cause, stopped_at: Instant) -> Duration {
+        let budget = match cause {
+            Cause::Signal(_) => self.config.drain_delay + self.config.shutdown_timeout,
+            Cause::Unhealthy => self.config.shutdown_timeout,
+            Cause::ChildExited | Cause::RestartsExhausted { .. } => {
+                return self.config.bounded_leftover_grace()
+            }
+        };
+        let left = budget.saturating_sub(stopped_at.elapsed());
+        self.config.bounded_leftover_grace().min(left)
     }
 
     pub(crate) fn exit_code(&self, exit: Exit) -> i32 {

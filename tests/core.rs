@@ -794,6 +794,7 @@ fn the_leftover_grace_is_idle_and_a_stop_signal_ends_it() {
         let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
         // Longer than the harness's patience: only the stop signal can end it in time.
         cmd.env("TEND_SHUTDOWN_TIMEOUT", "60s");
+        cmd.env("TEND_LEFTOVER_GRACE", "60s");
         let mut t = Running::start(cmd, mode);
         t.wait_event("processes_remaining");
         // A share of the time that actually passed: on a loaded machine the sleep below

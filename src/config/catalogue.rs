@@ -46,6 +46,11 @@ const CORE: &[VarSpec] = &[
         "time the child gets after the stop signal before SIGKILL (0s = kill at once)",
     ),
     var(
+        "TEND_LEFTOVER_GRACE",
+        "3s",
+        "time other processes left behind get after SIGTERM before SIGKILL, once the child is gone (at most TEND_SHUTDOWN_TIMEOUT)",
+    ),
+    var(
         "TEND_DRAIN_DELAY",
         "0s",
         "wait this long in state draining before forwarding the stop signal",

@@ -51,6 +51,9 @@ pub struct Config {
     pub signal_rewrite: Vec<(i32, i32)>,
     pub drain_delay: Duration,
     pub shutdown_timeout: Duration,
+    /// TERM-to-KILL time for the processes left once the child is gone (as configured:
+    /// see `leftover_grace`).
+    pub leftover_grace: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     pub status_file: Option<PathBuf>,
@@ -94,6 +97,7 @@ struct Raw {
     signal_rewrite: Option<String>,
     drain_delay: Option<String>,
     shutdown_timeout: Option<String>,
+    leftover_grace: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     status_file: Option<String>,
@@ -178,6 +182,7 @@ impl Config {
             "signal_rewrite": rewrite,
             "drain_delay": values::format_duration(self.drain_delay),
             "shutdown_timeout": values::format_duration(self.shutdown_timeout),
+            "leftover_grace": values::format_duration(self.leftover_grace),
             "log_format": match self.log_format {
                 LogFormat::Json => "json",
                 LogFormat::Text => "text",
@@ -190,6 +195,12 @@ impl Config {
             "interfaces": self.interfaces.to_json(),
             "security": self.security.to_json(),
         })
+    }
+
+    /// The TERM-to-KILL grace of the processes left behind (TEND_LEFTOVER_GRACE), never
+    /// longer than TEND_SHUTDOWN_TIMEOUT.
+    pub fn bounded_leftover_grace(&self) -> Duration {
+        self.leftover_grace.min(self.shutdown_timeout)
     }
 
     /// The signal to forward for a received one, after `TEND_SIGNAL_REWRITE`.
@@ -294,6 +305,12 @@ fn build(parser: &mut Parser) -> Config {
             "TEND_SHUTDOWN_TIMEOUT",
             raw.shutdown_timeout,
             Duration::from_secs(30),
+            parse_duration,
+        ),
+        leftover_grace: parser.field(
+            "TEND_LEFTOVER_GRACE",
+            raw.leftover_grace,
+            Duration::from_secs(3),
             parse_duration,
         ),
         log_format: parser.field(
@@ -497,6 +514,18 @@ mod tests {
         assert!(!config.is_stop_signal(libc::SIGHUP));
         let plain = Config::from_vars(vars(&[])).expect("valid");
         assert!(plain.is_stop_signal(libc::SIGQUIT));
+    }
+
+    #[test]
+    fn the_leftover_grace_defaults_to_3s_and_never_exceeds_the_shutdown_timeout() {
+        let plain = Config::from_vars(vars(&[])).expect("valid");
+        assert_eq!(plain.bounded_leftover_grace(), Duration::from_secs(3));
+        let short = Config::from_vars(vars(&[("TEND_SHUTDOWN_TIMEOUT", "1s")])).expect("valid");
+        assert_eq!(short.bounded_leftover_grace(), Duration::from_secs(1));
+        let set = Config::from_vars(vars(&[("TEND_LEFTOVER_GRACE", "500ms")])).expect("valid");
+        assert_eq!(set.bounded_leftover_grace(), Duration::from_millis(500));
+        assert_eq!(set.to_json()["leftover_grace"], "500ms");
+        assert!(Config::from_vars(vars(&[("TEND_LEFTOVER_GRACE", "soon")])).is_err());
     }
 
     #[test]

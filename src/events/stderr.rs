@@ -8,15 +8,29 @@
 //! notice with the count.
 //!
 //! O_NONBLOCK cannot simply be set on fd 2: the child shares that open file description
-//! and would start getting EAGAIN on its own writes. For a pipe tend opens a private
-//! description of the same pipe (`/proc/self/fd/2`) and makes only that one non-blocking;
-//! a socket is written with `MSG_DONTWAIT`; files and terminals are written as they are
-//! (reopening a file would lose its append position).
+//! and would start getting EAGAIN on its own writes. So tend writes through a description
+//! of its own, made non-blocking, or with a call that cannot block, by what fd 2 is:
+//! - a pipe or FIFO, and a terminal: a private description opened through
+//!   `/proc/self/fd/2` (a terminal also by its name, with O_NOCTTY so that tend never
+//!   takes it as its controlling terminal), with O_NONBLOCK. A terminal blocks a writer
+//!   when its output is stopped (XOFF, `tcflow(TCOOFF)`, Ctrl-S) or nobody reads the
+//!   other side of a pty; on a non-blocking description the kernel answers EAGAIN
+//!   instead, also while the child is stuck in a write that holds the terminal's write
+//!   lock (taken with a try-lock for a non-blocking writer). A terminal that cannot be
+//!   reopened gets no line from tend: a lost line beats a frozen supervisor.
+//! - a socket: `send` with MSG_DONTWAIT, non-blocking for that call alone.
+//! - a regular file or /dev/null: fd 2 as is. Reopening a file would lose its append
+//!   position, and neither waits for a reader.
+//!
+//! This rather than a writer thread with a bounded queue: no thread, no queue to drain
+//! (tend leaves with `_exit`, and its last lines must be out by then), and each case above
+//! cannot block by the kernel's own rules.
 
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
@@ -34,22 +48,26 @@ pub struct Stderr {
 }
 
 enum Target {
-    /// A private non-blocking description of the pipe on fd 2.
-    Pipe(OwnedFd),
+    /// A private non-blocking description of the pipe or terminal on fd 2.
+    Private(OwnedFd),
     /// A socket on fd 2: each `send` is non-blocking on its own.
     Socket,
-    /// A file, a terminal, /dev/null, or a pipe that could not be reopened: fd 2 as is.
+    /// A file, /dev/null, or a pipe that could not be reopened (it has no reader, so a
+    /// write fails at once): fd 2 as is.
     Plain,
+    /// A terminal that could not be reopened: every line is dropped and counted.
+    Nowhere,
 }
 
 impl Stderr {
     pub fn open(json: bool) -> Stderr {
+        // Safety: isatty only inspects the descriptor.
+        let tty = unsafe { libc::isatty(libc::STDERR_FILENO) } == 1;
         let target = match file_type(libc::STDERR_FILENO) {
-            Some(libc::S_IFIFO) => OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open("/proc/self/fd/2")
-                .map_or(Target::Plain, |file| Target::Pipe(file.into())),
+            _ if tty => reopen_terminal().map_or(Target::Nowhere, Target::Private),
+            Some(libc::S_IFIFO) => {
+                reopen(Path::new("/proc/self/fd/2")).map_or(Target::Plain, Target::Private)
+            }
             Some(libc::S_IFSOCK) => Target::Socket,
             _ => Target::Plain,
         };
@@ -83,7 +101,8 @@ impl Stderr {
 
     fn notice(&self, count: u64) -> String {
         let now = super::rfc3339_millis(SystemTime::now());
-        let message = format!("{count} lines of tend's log were dropped: stderr was full");
+        let message =
+            format!("{count} lines of tend's log were dropped: stderr was full or stopped");
         if self.json {
             format!(
                 "{{\"timestamp\":\"{now}\",\"level\":\"WARN\",\"event\":\"{}\",\
@@ -112,7 +131,7 @@ impl Stderr {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     match (&self.target, finish_by) {
-                        (Target::Pipe(fd), Some(end)) if wait_writable(fd.as_raw_fd(), end) => {}
+                        (Target::Private(fd), Some(end)) if wait_writable(fd.as_raw_fd(), end) => {}
                         _ => return self.cut(finish_by.is_some()),
                     }
                 }
@@ -135,7 +154,7 @@ impl Stderr {
         // Safety: plain system calls on a valid buffer.
         let n = unsafe {
             match &self.target {
-                Target::Pipe(fd) => libc::write(fd.as_raw_fd(), ptr, buf.len()),
+                Target::Private(fd) => libc::write(fd.as_raw_fd(), ptr, buf.len()),
                 Target::Socket => libc::send(
                     libc::STDERR_FILENO,
                     ptr,
@@ -143,9 +162,47 @@ impl Stderr {
                     libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                 ),
                 Target::Plain => libc::write(libc::STDERR_FILENO, ptr, buf.len()),
+                Target::Nowhere => return Ok(0),
             }
         };
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+}
+
+/// A private write-only, non-blocking description of the file at `path`.
+fn reopen(path: &Path) -> Option<OwnedFd> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()
+        .map(OwnedFd::from)
+}
+
+/// The terminal on fd 2, opened anew: through /proc, else by its name (found by
+/// ttyname, and checked to be the same device).
+fn reopen_terminal() -> Option<OwnedFd> {
+    reopen(Path::new("/proc/self/fd/2")).or_else(|| {
+        let name = terminal_name()?;
+        let fd = reopen(&name)?;
+        (device(fd.as_raw_fd())? == device(libc::STDERR_FILENO)?).then_some(fd)
+    })
+}
+
+fn terminal_name() -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = [0u8; 256];
+    // Safety: ttyname_r writes a NUL-terminated name of at most buf.len() bytes.
+    let rc = unsafe { libc::ttyname_r(libc::STDERR_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+    let len = buf.iter().position(|&b| b == 0)?;
+    (rc == 0).then(|| std::ffi::OsStr::from_bytes(&buf[..len]).into())
+}
+
+fn device(fd: i32) -> Option<libc::dev_t> {
+    // Safety: fstat fills the zeroed struct or fails.
+    unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut stat) == 0).then_some(stat.st_rdev)
     }
 }
 
@@ -227,7 +284,7 @@ mod tests {
     fn a_full_pipe_drops_lines_and_counts_them() {
         let (reader, writer) = pipe();
         let stderr = Stderr {
-            target: Target::Pipe(writer),
+            target: Target::Private(writer),
             json: true,
             dropped: AtomicU64::new(0),
             torn: AtomicBool::new(false),

@@ -21,13 +21,15 @@ extern "C" {
 }
 
 /// Starts `program` (searched in PATH when it has no '/') with `args` and tend's
-/// environment; a `helper` reads /dev/null and writes its stdout to tend's stderr, or
-/// its stdout and stderr to `output` when given. Returns the pid, or the error exec gave.
+/// environment, in `dir` when given; a `helper` reads /dev/null and writes its stdout to
+/// tend's stderr, or its stdout and stderr to `output` when given. Returns the pid, or the
+/// error exec gave.
 pub fn spawn(
     program: &OsStr,
     args: &[OsString],
     helper: bool,
     output: Option<RawFd>,
+    dir: Option<&std::path::Path>,
 ) -> io::Result<i32> {
     let argv = std::iter::once(program)
         .chain(args.iter().map(OsString::as_os_str))
@@ -35,7 +37,10 @@ pub fn spawn(
         .collect::<io::Result<Vec<_>>>()?;
     let argv_ptrs = null_terminated(&argv);
     let attrs = Attrs::new()?;
-    let actions = FileActions::new(helper, output)?;
+    let dir = dir
+        .map(|dir| c_string(dir.as_os_str().as_bytes()))
+        .transpose()?;
+    let actions = FileActions::new(helper, output, dir.as_deref())?;
     let mut pid: libc::pid_t = 0;
     // Safety: every pointer is valid for the call: the C strings outlive it, argv ends
     // with a null, environ is libc's own; attrs and actions were initialised by their
@@ -111,12 +116,14 @@ impl Drop for Attrs {
 }
 
 /// For a helper: stdin from /dev/null, stdout onto tend's stderr (tend's stdout belongs
-/// to the child), or stdout and stderr onto `output`. Nothing for the child itself.
+/// to the child), or stdout and stderr onto `output`. For any: the directory to start
+/// in, once tend has left it for `/` (performed before the exec, so a relative program
+/// name resolves there).
 struct FileActions(libc::posix_spawn_file_actions_t);
 
 impl FileActions {
-    fn new(helper: bool, output: Option<RawFd>) -> io::Result<Self> {
-        // Safety: initialised before use; the path is a static C string.
+    fn new(helper: bool, output: Option<RawFd>, dir: Option<&std::ffi::CStr>) -> io::Result<Self> {
+        // Safety: initialised before use; the paths are C strings, which glibc copies.
         unsafe {
             let mut actions = FileActions(std::mem::zeroed());
             check(libc::posix_spawn_file_actions_init(&mut actions.0))?;
@@ -144,6 +151,12 @@ impl FileActions {
                     None => check(libc::posix_spawn_file_actions_adddup2(&mut actions.0, 2, 1))?,
                 }
             }
+            if let Some(dir) = dir {
+                check(libc::posix_spawn_file_actions_addchdir_np(
+                    &mut actions.0,
+                    dir.as_ptr(),
+                ))?;
+            }
             Ok(actions)
         }
     }
@@ -169,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_nul_byte_is_an_error_not_a_panic() {
-        let error = spawn(OsStr::new("/bin/tr\0ue"), &[], false, None).expect_err("NUL");
+        let error = spawn(OsStr::new("/bin/tr\0ue"), &[], false, None, None).expect_err("NUL");
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
     }
 }

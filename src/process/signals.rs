@@ -23,17 +23,36 @@ use crate::emit;
 use crate::events::Event;
 
 /// The signals tend catches. Left out: glibc's own 32 and 33 (its sigprocmask will not
-/// block them, and they are its threads' business), those that cannot be caught (KILL, STOP), the
-/// faults (a crash must stay a crash), PIPE (raised by tend's own writes to a closed
-/// stderr; forwarding it would kill the child for tend's trouble), and with a terminal
-/// TTIN/TTOU, which tend ignores so that it can never be stopped by its own terminal.
+/// block them, and they are its threads' business), those that cannot be caught (KILL,
+/// STOP), and with a terminal TTIN/TTOU, which tend ignores so that it can never be
+/// stopped by its own terminal.
+///
+/// PIPE and the faults (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS) are caught too, but only
+/// passed on when another process sent them (see `sent_by_another`), as tini and dumb-init
+/// forward them. Blocking the faults cannot hide a real fault in tend: the kernel forces a
+/// synchronous fault through (`force_sig_fault` unblocks it and resets it to default, as
+/// PID 1 too), and glibc's `abort` unblocks SIGABRT before it raises it. A signal handler
+/// that tells the two apart and re-raises would do the same with code that must be
+/// async-signal-safe; the signalfd needs none.
 pub fn handled_signals(has_tty: bool) -> Vec<i32> {
     (1..=libc::SIGRTMAX())
         .filter(|&sig| !(32..libc::SIGRTMIN()).contains(&sig))
-        .filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP && sig != libc::SIGPIPE)
-        .filter(|&sig| !is_fault_signal(sig))
+        .filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP)
         .filter(|&sig| !(has_tty && (sig == libc::SIGTTIN || sig == libc::SIGTTOU)))
         .collect()
+}
+
+/// Whether a signal read from the signalfd is passed on (forwarded, or acted on). Every
+/// one is, but PIPE and the faults only when another process sent them with `kill`,
+/// `sigqueue` or `tgkill`: tend's own write to a closed pipe or socket raises PIPE as
+/// SI_USER from tend's own pid (the kernel's `send_sig(SIGPIPE, current, 0)`), and
+/// forwarding it would kill the child for tend's trouble. A sender outside tend's PID
+/// namespace shows as pid 0 (`docker kill`), which is not tend's.
+pub fn sent_by_another(sig: i32, code: i32, sender: u32, me: u32) -> bool {
+    if sig != libc::SIGPIPE && !is_fault_signal(sig) {
+        return true;
+    }
+    matches!(code, libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL) && sender != me
 }
 
 /// How many signals one read takes off the signalfd (128 bytes each).
@@ -138,9 +157,7 @@ impl Signals {
             // Safety: signalfd_siginfo is plain data; all zeroes is a valid value.
             let mut batch: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
             match ready.try_io(|fd| read_batch(fd.get_ref(), &mut batch)) {
-                Ok(Ok(count)) => self
-                    .queued
-                    .extend(batch[..count].iter().map(|info| info.ssi_signo as i32)),
+                Ok(Ok(count)) => self.queue(&batch[..count]),
                 Err(_would_block) => {}
                 Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(error)) => {
@@ -150,6 +167,20 @@ impl Signals {
                 }
             }
         }
+    }
+}
+
+impl Signals {
+    /// Queues the signals to pass on; a PIPE or fault that tend raised itself is dropped
+    /// without a word: logging it would write to the stderr that raised it, and raise
+    /// the next one, for ever.
+    fn queue(&mut self, infos: &[libc::signalfd_siginfo]) {
+        let me = std::process::id();
+        let passed = infos
+            .iter()
+            .filter(|info| sent_by_another(info.ssi_signo as i32, info.ssi_code, info.ssi_pid, me))
+            .map(|info| info.ssi_signo as i32);
+        self.queued.extend(passed);
     }
 }
 
@@ -213,4 +244,70 @@ pub fn clean_for_exec() {
     // Safety: sets dispositions to default and the mask to empty, in tend's own process,
     // right before exec.
     unsafe { super::spawn::reset_signals() };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_and_faults_pass_only_when_another_process_sent_them() {
+        let me = 42;
+        for sig in [libc::SIGPIPE, libc::SIGABRT, libc::SIGSEGV, libc::SIGBUS] {
+            assert!(sent_by_another(sig, libc::SI_USER, 7, me));
+            assert!(sent_by_another(sig, libc::SI_QUEUE, 7, me));
+            assert!(sent_by_another(sig, libc::SI_TKILL, 7, me));
+            // From outside tend's PID namespace (docker kill).
+            assert!(sent_by_another(sig, libc::SI_USER, 0, me));
+            assert!(!sent_by_another(sig, libc::SI_USER, me, me), "tend's own");
+            assert!(
+                !sent_by_another(sig, libc::SI_KERNEL, 0, me),
+                "the kernel's"
+            );
+            assert!(!sent_by_another(sig, 1, 7, me), "a fault's own code");
+        }
+        for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGHUP] {
+            assert!(sent_by_another(sig, libc::SI_USER, me, me));
+            assert!(sent_by_another(sig, libc::SI_KERNEL, 0, me));
+        }
+        assert!(handled_signals(false).contains(&libc::SIGPIPE));
+        assert!(handled_signals(false).contains(&libc::SIGABRT));
+    }
+
+    /// The rule above rests on what the kernel says of a PIPE raised by a write: SI_USER
+    /// from the writer's own pid. Checked here rather than assumed.
+    #[test]
+    fn a_pipe_raised_by_a_write_is_tends_own() {
+        std::thread::spawn(|| {
+            let set = set_of(&[libc::SIGPIPE]);
+            let mut fds = [0; 2];
+            // Safety: plain system calls on this thread's own mask and fresh fds.
+            unsafe {
+                assert_eq!(
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+                    0
+                );
+                assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+                libc::close(fds[0]);
+                assert_eq!(libc::write(fds[1], b"x".as_ptr().cast(), 1), -1);
+                libc::close(fds[1]);
+            }
+            let fd = signalfd(&[libc::SIGPIPE]).expect("signalfd");
+            // Safety: plain data, zeroes valid.
+            let mut batch: [libc::signalfd_siginfo; 1] = unsafe { std::mem::zeroed() };
+            assert_eq!(read_batch(&fd, &mut batch).expect("read"), 1);
+            let info = batch[0];
+            assert_eq!(info.ssi_signo as i32, libc::SIGPIPE);
+            assert_eq!(info.ssi_code, libc::SI_USER);
+            assert_eq!(info.ssi_pid, std::process::id());
+            assert!(!sent_by_another(
+                libc::SIGPIPE,
+                info.ssi_code,
+                info.ssi_pid,
+                std::process::id()
+            ));
+        })
+        .join()
+        .expect("thread");
+    }
 }

@@ -151,7 +151,7 @@ pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
         fork_and_exec(spec, program, args)
     } else {
         close_inherited_fds_once();
-        super::posix_spawn::spawn(program, args, spec.helper, spec.output)
+        super::posix_spawn::spawn(program, args, spec.helper, spec.output, super::workdir())
     };
     started.map_err(SpawnError::from_io)
 }
@@ -165,6 +165,11 @@ fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io:
     let executable = Program::new(&spec.argv, home)?;
     let mut command = Command::new(program);
     command.args(args);
+    // std changes directory in the child before `child_setup` and the exec, so a relative
+    // program name or PATH entry resolves as it would have in tend's starting directory.
+    if let Some(dir) = super::workdir() {
+        command.current_dir(dir);
+    }
     if spec.helper {
         command.stdin(Stdio::null());
         match spec.output {
