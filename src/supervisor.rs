@@ -630,7 +630,9 @@ impl Supervisor {
     /// grace: a slow child must not push tend's exit past it.
     fn leftover_grace(&self, cause: Cause, stopped_at: Instant) -> Duration {
         let budget = match cause {
-            Cause::Signal(_) => self.config.drain_delay + self.config.shutdown_timeout,
+            Cause::Signal(_) | Cause::StopRequested => {
+                self.config.drain_delay + self.config.shutdown_timeout
+            }
             Cause::Unhealthy => self.config.shutdown_timeout,
             Cause::ChildExited | Cause::RestartsExhausted { .. } => {
                 return self.config.bounded_leftover_grace()
