@@ -295,7 +295,7 @@ fn print_status(target: status::place::Target) -> i32 {
             return 1;
         }
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match status::place::read_text(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             eprintln!(

@@ -430,8 +430,8 @@ fn create_temporary(path: &Path) -> std::io::Result<fs::File> {
 
 /// Reads the snapshot at `path`.
 pub fn read(path: &Path) -> std::io::Result<Snapshot> {
-    let text = fs::read(path)?;
-    serde_json::from_slice(&text).map_err(std::io::Error::other)
+    let text = place::read_text(path)?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -222,8 +222,8 @@ fn a_pid_1_tend_beside_a_host_tend_keeps_its_own_place() {
 
 /// Item 16: `tend health` and `tend status` as root find a tend that runs as nobody, and
 /// as nobody find one that runs as root, with no configuration. Forged places are
-/// skipped: a `tend-UID` directory others can write, and one whose file names a live
-/// process of another uid.
+/// skipped: a `tend-UID` directory others can write, one whose file names a live
+/// process of another uid, and one with a FIFO for a status file (which would hang it).
 #[test]
 fn health_finds_a_tend_of_another_uid() {
     let script = format!(
@@ -234,6 +234,9 @@ fn health_finds_a_tend_of_another_uid() {
         for d in 4242 4343; do
           echo "{{\"state\":\"running\",\"pid\":$$,\"pid_start_ticks\":$ticks,\"child_pid\":1,\"started_at\":\"FORGED\",\"updated_at\":\"x\",\"restarts\":0,\"last_exit\":null}}" > /dev/shm/tend-$d/status.json
         done
+        mkdir -m 755 /dev/shm/tend-4444 && chown 4444 /dev/shm/tend-4444 && mkfifo /dev/shm/tend-4444/status.json
+        timeout 10 $BIN status >/dev/null 2>&1; [ $? -ne 124 ] && echo "a FIFO does not hang the reader"
+        rm -r /dev/shm/tend-4444
         setpriv --reuid 65534 --regid 65534 --clear-groups $BIN -- sleep 100000 2>/dev/null & n=$!
         trap 'kill $n $r 2>/dev/null' EXIT
         upto 2000 $BIN health && echo "root: healthy"
@@ -248,6 +251,7 @@ fn health_finds_a_tend_of_another_uid() {
     assert_eq!(
         in_private_mounts(&script),
         [
+            "a FIFO does not hang the reader",
             "root: healthy",
             "root: socket reaches nobody's tend",
             "nobody's tend exited 143",

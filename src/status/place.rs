@@ -177,6 +177,29 @@ fn claim(status: &Path) -> bool {
 // ---------------------------------------------------------------------------------------
 // The readers' side
 
+/// Reads a status file for a reader: never through a symlink, never blocking (a FIFO
+/// planted in a place of another uid must not hang a root healthcheck), a regular file
+/// only, at most 1 MiB.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a status file is one)",
+        ));
+    }
+    let mut text = String::new();
+    file.take(1 << 20).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Which tend a reader asks about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -368,6 +391,9 @@ fn scanned(dir: &Path) -> Option<Located> {
     let meta = fs::symlink_metadata(dir).ok()?;
     let uid = name_uid(dir, meta.uid());
     let trusted = uid.is_some_and(|u| dir_trusted_for(meta.is_dir(), meta.uid(), meta.mode(), u));
+    if !trusted {
+        return None;
+    }
     let path = dir.join(FILE_NAME);
     let snapshot: Snapshot = read(&path).ok()?;
     let alive = snapshot.pid_start_ticks.is_some()
