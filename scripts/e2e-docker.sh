@@ -14,7 +14,8 @@
 #   4 orphans are reaped: no zombie left in the container; a `docker exec` process gets TERM
 #   5 docker-compose example: TEND_WAIT_FOR, healthy through `tend health`, service_healthy
 #   6 health failure -> remediation (restart of the child), seen in events and `tend status`
-#   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed)
+#   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed);
+#     `docker exec -u root … tend health` finds a tend that runs as the image's user
 #   8 a bad TEND_* variable: exit 78 at once with a readable config_invalid event
 #   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
 #     probes and metrics from inside the container (busybox wget); `docker exec … tend
@@ -623,6 +624,23 @@ case_7() {
     status_then_stop "--user" "$c" --user 1000:1000
     check "--user: no panic" eval '! err_has "$c" "[Pp]anic"'
     check_schema "$c"
+
+    # An image whose tend runs as a user (USER 1000): `docker exec -u root c tend health`
+    # finds its status file through PID 1's uid, with no configuration
+    c=$(cname c7-exec-root)
+    run_d c7-exec-root --user 1000:1000 "$TEST_IMAGE" sh -c 'echo ready; exec sleep 300'
+    GUARD=$c
+    check "--user 1000: running" wait_for 15 out_has "$c" ready
+    check "--user 1000: docker exec -u root tend health turns healthy" \
+        wait_for 15 eval 'docker exec -u root "$c" /usr/local/bin/tend health >/dev/null 2>&1'
+    st=$(docker exec -u root "$c" /usr/local/bin/tend status 2>&1)
+    check "--user 1000: tend status as root reads /dev/shm/tend-1000 (pid 1)" \
+        eval 'echo "$st" | jq -e ".pid == 1 and .state == \"running\"" >/dev/null'
+    check "--user 1000: tend stop as root is accepted" \
+        eval 'docker exec -u root "$c" /usr/local/bin/tend stop >/dev/null 2>&1'
+    check "--user 1000: stopped by tend stop" wait_for 15 eval '[ "$(inspect "$c" "{{.State.Running}}")" = false ]'
+    eq "--user 1000: exit code after tend stop" "$(inspect "$c" '{{.State.ExitCode}}')" 143
+    [ $CASE_FAILED -eq 0 ] || dump "$c"
 
     # TEND_USER=app: tend stays root, the child drops to 1000:1000, resolved from
     # /etc/passwd without NSS (a static glibc binary in a scratch image has none)

@@ -10,6 +10,7 @@ use crate::control::Verb;
 use crate::probe::Probe;
 use crate::readiness::Question;
 use crate::shown::{quoted, quoted_os};
+use crate::status::place::Target;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -168,6 +169,37 @@ fn parse_wait(args: &[OsString]) -> Result<WaitArgs, String> {
     Ok(wait)
 }
 
+/// Takes `--pid PID` (or `--pid=PID`) out of the arguments of the commands that ask a
+/// running tend (`status`, `health`, `stop`, `restart`): which tend they ask. Anything
+/// else is left to `parse` (a child's own `--pid` after `tend --` or a command is its own).
+pub fn take_pid(args: &mut Vec<OsString>) -> Result<Target, String> {
+    let asks = args
+        .first()
+        .and_then(|w| w.to_str())
+        .is_some_and(|w| matches!(w, "status" | "health" | "stop" | "restart"));
+    if !asks {
+        return Ok(Target::The);
+    }
+    let Some(at) = args
+        .iter()
+        .position(|a| a == "--pid" || a.to_string_lossy().starts_with("--pid="))
+    else {
+        return Ok(Target::The);
+    };
+    let word = args.remove(at).to_string_lossy().into_owned();
+    let value = match word.strip_prefix("--pid=") {
+        Some(value) => value.to_owned(),
+        None if at < args.len() => args.remove(at).to_string_lossy().into_owned(),
+        None => String::new(),
+    };
+    match value.parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(Target::Pid(pid)),
+        _ => Err(format!(
+            "--pid expects the process id of a running tend (a positive number), got {value:?}"
+        )),
+    }
+}
+
 /// A hint for a program that failed to start and looks like a mistyped subcommand.
 pub fn subcommand_hint(program: &str) -> Option<&'static str> {
     // Short words ("help") are too easy to hit by accident to be worth a hint.
@@ -191,6 +223,8 @@ effective configuration (JSON with --json); 78 on any problem\n    \
     tend wait PROBE... [--timeout 30s] [-- CMD [ARGS...]]\n                              \
 wait until every probe passes (69 if one never does), then exec CMD\n    \
     tend --help | --version\n\n\
+status, health, stop and restart ask the tend that is PID 1 here, else the one in the\n\
+default place; `--pid PID` (or TEND_STATUS_FILE) names another.\n\
 A first word that is a subcommand is read as one; use `tend -- CMD` to run a program\n\
 with such a name.\n\nVARIABLES (default in brackets):\n",
         env!("CARGO_PKG_VERSION")
@@ -328,6 +362,35 @@ mod tests {
             &["wait", "tcp://db:1", "--verbose"],
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn pid_names_the_tend_asked() {
+        let take = |words: &[&str]| {
+            let mut a = args(words);
+            (take_pid(&mut a), a)
+        };
+        assert_eq!(
+            take(&["health", "--pid", "42", "--live"]),
+            (Ok(Target::Pid(42)), args(&["health", "--live"]))
+        );
+        assert_eq!(
+            take(&["status", "--socket", "--pid=7"]),
+            (Ok(Target::Pid(7)), args(&["status", "--socket"]))
+        );
+        assert_eq!(take(&["stop"]), (Ok(Target::The), args(&["stop"])));
+        // A child's own option stays the child's.
+        assert_eq!(
+            take(&["--", "app", "--pid", "3"]),
+            (Ok(Target::The), args(&["--", "app", "--pid", "3"]))
+        );
+        for bad in [
+            &["stop", "--pid"][..],
+            &["health", "--pid", "0"],
+            &["status", "--pid=x"],
+        ] {
+            assert!(take(bad).0.is_err(), "{bad:?}");
         }
     }
 

@@ -65,6 +65,7 @@ catalogue! {
     ProcessesRemaining => "processes_remaining",
     ShutdownCompleted => "shutdown_completed",
     StatusWriteFailed => "status_write_failed",
+    StatusPlace => "status_place",
     ReportWritten => "report_written",
     HttpListening => "http_listening",
     HttpFailed => "http_failed",

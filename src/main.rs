@@ -60,13 +60,25 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 #[cfg_attr(test, allow(dead_code))]
 fn tend() -> libc::c_int {
     // std's argument list works without its runtime: glibc hands argv to an init function.
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let target = match cli::take_pid(&mut args) {
+        Ok(target) => target,
+        Err(message) if args.first().is_some_and(|w| w == "health") => {
+            // A healthcheck reads only 0 and 1: a usage error is a plain no.
+            outln!("tend health: {message}");
+            return 1;
+        }
+        Err(message) => {
+            eprintln!("tend: {message}\nRun `tend --help` for usage.");
+            return EX_USAGE;
+        }
+    };
     let code = match cli::parse(args) {
         Ok(Command::Run(argv)) => exit_now(run(argv)),
         Ok(Command::CheckConfig(json)) => check_config::main(environment(), json),
-        Ok(Command::Status) => print_status(),
-        Ok(Command::Control(verb)) => control::main(verb),
-        Ok(Command::Health(Ok(question))) => readiness::main(question),
+        Ok(Command::Status) => print_status(target),
+        Ok(Command::Control(verb)) => control::main(verb, target),
+        Ok(Command::Health(Ok(question))) => readiness::main(question, target),
         Ok(Command::Health(Err(message))) => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.
             outln!("tend health: {}", redact::text(&message));
@@ -274,52 +286,55 @@ fn wait(args: cli::WaitArgs) -> i32 {
     startup::exec(&args.command)
 }
 
-fn print_status() -> i32 {
-    let configured = config::path_var("TEND_STATUS_FILE");
-    let candidates = configured
-        .map(|path| vec![path])
-        .unwrap_or_else(status::trusted_candidates);
-    for path in &candidates {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) if error.raw_os_error() == Some(libc::EISDIR) => {
-                eprintln!("tend: {} is a directory, not a status file", path.display());
-                return 1;
-            }
-            Err(error) => {
-                eprintln!(
-                    "tend: cannot read the status file {}: {error}",
-                    path.display()
-                );
-                return 1;
-            }
-        };
-        return match status::shown(&text, status::writer_alive) {
-            Ok(status::Shown::Current(document)) => {
-                out!("{document}");
-                0
-            }
-            Ok(status::Shown::Stale(document, reason)) => {
-                out!("{document}");
-                eprintln!("tend: the status file {} {reason}", path.display());
-                1
-            }
-            Err(reason) => {
-                eprintln!("tend: the status file {} {reason}", path.display());
-                1
-            }
-        };
+fn print_status(target: status::place::Target) -> i32 {
+    let path = match status::place::locate(target) {
+        Ok(found) => found.path,
+        Err(reason) => {
+            eprintln!("tend: {reason}");
+            return 1;
+        }
+    };
+    let text = match status::place::read_text(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "tend: no status file at {}; is tend running here? Name a tend with \
+                 --pid PID or TEND_STATUS_FILE",
+                path.display()
+            );
+            return 1;
+        }
+        Err(error) if error.raw_os_error() == Some(libc::EISDIR) => {
+            eprintln!("tend: {} is a directory, not a status file", path.display());
+            return 1;
+        }
+        Err(error) => {
+            eprintln!(
+                "tend: cannot read the status file {}: {error}",
+                path.display()
+            );
+            return 1;
+        }
+    };
+    match status::shown(&text, status::writer_alive) {
+        Ok(status::Shown::Current(document)) => {
+            out!("{document}");
+            0
+        }
+        Ok(status::Shown::Stale(document, reason)) => {
+            out!("{document}");
+            eprintln!(
+                "tend: the status file {} {reason}; name another tend with --pid PID or \
+                 TEND_STATUS_FILE",
+                path.display()
+            );
+            1
+        }
+        Err(reason) => {
+            eprintln!("tend: the status file {} {reason}", path.display());
+            1
+        }
     }
-    eprintln!(
-        "tend: no status file found (looked in {}); is tend running here?",
-        candidates
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    1
 }
 
 /// The current-thread runtime: an init has no use for a thread pool.

@@ -3,6 +3,7 @@
 //! only exit codes are 0 (yes) and 1 (no, with a one-line reason on stdout).
 
 use crate::policy::Health;
+use crate::status::place::{locate, Target};
 use crate::status::{self, Snapshot, State};
 
 /// Which question is asked.
@@ -15,33 +16,37 @@ pub enum Question {
 }
 
 /// Runs the subcommand; returns the exit code after printing the reason.
-pub fn main(question: Question) -> i32 {
-    let (code, reason) = match load() {
-        Ok(snapshot) if !status::writer_alive(&snapshot) => (
+pub fn main(question: Question, target: Target) -> i32 {
+    let (code, reason) = match load(target) {
+        Ok((snapshot, path)) if !status::writer_alive(&snapshot) => (
             1,
-            format!("stale status file: tend (pid {}) is gone", snapshot.pid),
+            format!(
+                "stale status file {}: tend (pid {}) is gone; name another tend with \
+                 --pid PID or TEND_STATUS_FILE",
+                path.display(),
+                snapshot.pid
+            ),
         ),
-        Ok(snapshot) => judge(&snapshot, question),
+        Ok((snapshot, _)) => judge(&snapshot, question),
         Err(reason) => (1, reason),
     };
     crate::outln!("{reason}");
     code
 }
 
-/// The first status file found, as `tend status` looks for it.
-fn load() -> Result<Snapshot, String> {
-    let paths = match crate::config::path_var("TEND_STATUS_FILE") {
-        Some(path) => vec![path],
-        None => status::trusted_candidates(),
-    };
-    for path in &paths {
-        match status::read(path) {
-            Ok(snapshot) => return Ok(snapshot),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
-        }
+/// The asked-for tend's snapshot and its file, found as `tend status` finds it
+/// (`status::place::locate`).
+fn load(target: Target) -> Result<(Snapshot, std::path::PathBuf), String> {
+    let path = locate(target)?.path;
+    match status::read(&path) {
+        Ok(snapshot) => Ok((snapshot, path)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "no status file at {}: is tend running here? Name a tend with --pid PID or \
+             TEND_STATUS_FILE",
+            path.display()
+        )),
+        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
     }
-    Err("no status file found: is tend running here?".into())
 }
 
 /// The answer for a live supervisor's snapshot: (exit code, reason).

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 mod json;
+pub mod place;
 
 use crate::emit;
 use crate::events::{rfc3339_millis, Event};
@@ -258,9 +259,7 @@ impl StatusFile {
                     };
                 }
             },
-            None => candidates()
-                .into_iter()
-                .find(|p| prepare(p) && trusted_dir(p)),
+            None => place::chosen_default(),
         };
         if let Some(path) = &path {
             if configured.is_some() {
@@ -336,7 +335,11 @@ fn special_file(path: &Path) -> Option<&'static str> {
 /// writable layer, where each rewrite is a copy-up and a rename on disk).
 pub fn candidates() -> Vec<PathBuf> {
     // Safety: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    candidates_for(unsafe { libc::getuid() })
+}
+
+/// The default places of a tend running as `uid`, in the order that tend tries them.
+pub fn candidates_for(uid: u32) -> Vec<PathBuf> {
     let run = PathBuf::from(DEFAULT_PATH);
     let shm = PathBuf::from(format!("/dev/shm/tend-{uid}/status.json"));
     let tmp = std::env::temp_dir().join(format!("tend-{uid}/status.json"));
@@ -350,16 +353,6 @@ pub fn candidates() -> Vec<PathBuf> {
 fn is_tmpfs(path: &str) -> bool {
     nix::sys::statfs::statfs(path)
         .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
-}
-
-/// The default places that can be trusted: in a shared directory such as /dev/shm or
-/// /tmp another user could have made `tend-UID` first, to plant a status file that says
-/// healthy. Readers (`tend health`, `tend status`) skip the same places the writer skips.
-pub fn trusted_candidates() -> Vec<PathBuf> {
-    candidates()
-        .into_iter()
-        .filter(|p| trusted_dir(p))
-        .collect()
 }
 
 /// The status file's directory is a real directory, owned by us or root, that nobody
@@ -458,8 +451,8 @@ fn create_in(dir: fsafe::Dir, name: &std::ffi::OsStr) -> std::io::Result<Spare> 
 
 /// Reads the snapshot at `path`.
 pub fn read(path: &Path) -> std::io::Result<Snapshot> {
-    let text = fs::read(path)?;
-    serde_json::from_slice(&text).map_err(std::io::Error::other)
+    let text = place::read_text(path)?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::Shutdown;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -12,34 +13,19 @@ use serde_json::Value;
 
 use super::{client_paths, Verb, CLIENT_TIMEOUT};
 use crate::config::values::format_duration;
+use crate::status::place::{allowed_uids, locate, Target};
 
 /// Runs one request and returns the exit code.
-pub fn main(verb: Verb) -> i32 {
+pub fn main(verb: Verb, target: Target) -> i32 {
     let word = verb.word();
-    let paths = match client_paths(
-        std::env::var_os("TEND_CONTROL_SOCKET"),
-        std::env::var_os("TEND_STATUS_FILE"),
-        crate::status::trusted_candidates(),
-    ) {
-        Ok(paths) => paths,
+    let (path, allowed) = match socket(target) {
+        Ok(found) => found,
         Err(message) => {
             eprintln!("tend {word}: {message}");
             return 1;
         }
     };
-    let Some(path) = pick(&paths) else {
-        let looked = paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        eprintln!(
-            "tend {word}: no control socket found (looked at {looked}): is tend running here, \
-             with TEND_CONTROL_SOCKET not off? Set TEND_CONTROL_SOCKET or TEND_STATUS_FILE as tend has them"
-        );
-        return 1;
-    };
-    match ask(&path, verb) {
+    match ask(&path, verb, &allowed) {
         Ok(answer) => report(verb, &path, &answer),
         Err(message) => {
             eprintln!("tend {word}: {message}");
@@ -48,21 +34,118 @@ pub fn main(verb: Verb) -> i32 {
     }
 }
 
-/// The first path where something exists; with a single path, that path (so that the
-/// error names it).
-fn pick(paths: &[PathBuf]) -> Option<PathBuf> {
-    if let [only] = paths {
-        return Some(only.clone());
+/// The socket to ask, and the uids allowed to own it and listen on it. TEND_CONTROL_SOCKET
+/// names it; else it is beside the asked-for tend's status file (`--pid` always is).
+fn socket(target: Target) -> Result<(PathBuf, Vec<u32>), String> {
+    let located = locate(target);
+    let control = match target {
+        Target::The => std::env::var_os("TEND_CONTROL_SOCKET"),
+        Target::Pid(_) => None,
+    };
+    let status = located
+        .as_ref()
+        .ok()
+        .map(|l| l.path.clone().into_os_string());
+    let paths = client_paths(control, status, Vec::new())?;
+    let tend_uid = located.as_ref().ok().and_then(|l| l.uid);
+    match (paths.as_slice(), located) {
+        ([path], _) => Ok((path.clone(), allowed_uids(own_uid(), tend_uid))),
+        (_, Err(reason)) => Err(format!("no control socket found: {reason}")),
+        (_, Ok(found)) => Err(format!(
+            "no control socket beside {}: set TEND_CONTROL_SOCKET as tend has it",
+            found.path.display()
+        )),
     }
-    paths
-        .iter()
-        .find(|p| std::fs::symlink_metadata(p).is_ok())
-        .cloned()
+}
+
+fn own_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// The allowed owners in words, for a refusal.
+fn expected(allowed: &[u32]) -> String {
+    let uids: Vec<String> = allowed.iter().map(|u| format!("uid {u}")).collect();
+    format!(
+        "{} (root, yours, or the uid tend runs as by its status file)",
+        uids.join(" or ")
+    )
+}
+
+/// Before connecting: the path is a socket owned by an allowed uid. In a shared directory
+/// such as /tmp, another user could have bound the path first, to answer in tend's name.
+fn check_owner(path: &Path, allowed: &[u32]) -> Result<(), String> {
+    let shown = path.display();
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(format!(
+                "no control socket at {shown}: is tend running here, with TEND_CONTROL_SOCKET \
+                 not off? Name a tend with --pid PID, TEND_STATUS_FILE or TEND_CONTROL_SOCKET"
+            ))
+        }
+        Err(e) => return Err(format!("cannot inspect the control socket {shown}: {e}")),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(format!(
+            "{shown} is not a socket: expected tend's control socket there (not trusted)"
+        ));
+    }
+    if !allowed.contains(&meta.uid()) {
+        return Err(format!(
+            "refusing the control socket {shown}: it is owned by uid {}, expected {}; another \
+             user may have bound it first",
+            meta.uid(),
+            expected(allowed)
+        ));
+    }
+    Ok(())
+}
+
+/// After connecting: the process listening is an allowed uid (the socket file may have been
+/// replaced since it was checked).
+fn check_peer(stream: &UnixStream, path: &Path, allowed: &[u32]) -> Result<(), String> {
+    let shown = path.display();
+    let (pid, uid) = peer_credentials(stream)
+        .map_err(|e| format!("cannot read the peer credentials on {shown}: {e} (not trusted)"))?;
+    if !allowed.contains(&uid) {
+        return Err(format!(
+            "refusing the control socket {shown}: the process listening on it (pid {pid}) runs \
+             as uid {uid}, expected {}; it is not tend",
+            expected(allowed)
+        ));
+    }
+    Ok(())
+}
+
+/// The listening process's pid and uid (SO_PEERCRED, as recorded when it called listen).
+fn peer_credentials(stream: &UnixStream) -> std::io::Result<(i32, u32)> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // Safety: the buffer is a ucred and `len` its size; the fd is the stream's own.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((cred.pid, cred.uid))
 }
 
 /// Sends the request and returns tend's answer line.
-fn ask(path: &Path, verb: Verb) -> Result<String, String> {
+fn ask(path: &Path, verb: Verb, allowed: &[u32]) -> Result<String, String> {
     let shown = path.display();
+    check_owner(path, allowed)?;
     let mut stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => format!(
             "no control socket at {shown}: is tend running here, with TEND_CONTROL_SOCKET not off?"
@@ -75,6 +158,7 @@ fn ask(path: &Path, verb: Verb) -> Result<String, String> {
         ),
         _ => format!("cannot connect to {shown}: {e}"),
     })?;
+    check_peer(&stream, path, allowed)?;
     let timed_out = |e: std::io::Error| match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => {
             format!(
