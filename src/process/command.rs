@@ -91,21 +91,18 @@ impl Drop for Helper {
 /// Runs a helper to completion; past `timeout` its process group is killed.
 pub async fn run(reaper: &Reaper, spec: SpawnSpec, timeout: Duration) -> Result<Exit, RunError> {
     let mut helper = Helper::start(reaper, spec).map_err(RunError::Spawn)?;
-    match tokio::time::timeout(timeout, helper.wait()).await {
-        Ok(exit) => {
-            // Whatever the helper left running in its session (a daemon it forked) goes
-            // with it: one check must not leak a process per run. The group id stays
-            // reserved while any member lives; with none left this is a harmless ESRCH.
-            helper.signal_group(libc::SIGKILL);
-            Ok(exit)
-        }
-        Err(_) => {
-            // Killed, not awaited: a timeout bounds the wall-clock time, and the reaper
-            // collects the exit whenever it comes.
-            helper.signal_group(libc::SIGKILL);
-            Err(RunError::TimedOut)
-        }
-    }
+    let waited = tokio::time::timeout(timeout, helper.wait()).await;
+    finish(&helper, waited.ok())
+}
+
+/// The end of a helper's run, `None` when its timeout passed first. Either way its
+/// process group is killed: whatever it left running in its session (a daemon it forked)
+/// goes with it, so one check cannot leak a process per run (with none left this is a
+/// harmless ESRCH). Past the timeout it is killed, not awaited: a timeout bounds the
+/// wall-clock time, and the reaper collects the exit whenever it comes.
+fn finish(helper: &Helper, exit: Option<Exit>) -> Result<Exit, RunError> {
+    helper.signal_group(libc::SIGKILL);
+    exit.ok_or(RunError::TimedOut)
 }
 
 /// Runs a helper to completion like `run`, with its stdout and stderr captured instead of
@@ -137,19 +134,7 @@ pub async fn run_captured(
         }
     })
     .await;
-    let result = match waited {
-        Ok(exit) => {
-            // As in `run`: whatever it left running in its session goes with it.
-            helper.signal_group(libc::SIGKILL);
-            Ok(exit)
-        }
-        Err(_) => {
-            // Killed, not awaited: a timeout bounds the wall-clock time, and the reaper
-            // collects the exit whenever it comes.
-            helper.signal_group(libc::SIGKILL);
-            Err(RunError::TimedOut)
-        }
-    };
+    let result = finish(&helper, waited.ok());
     capture.drain();
     (result, Some(capture))
 }
