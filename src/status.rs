@@ -368,17 +368,12 @@ fn trusted_dir(path: &Path) -> bool {
 }
 
 fn prepare(path: &Path) -> bool {
-    use std::os::unix::fs::DirBuilderExt;
     let Some(dir) = path.parent() else {
         return false;
     };
-    // 0755 whatever the umask: a 0777 directory of our own would not be trusted.
-    if fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .is_err()
-    {
+    // Made component by component, never through a symlink someone else could plant
+    // (crate::fsafe), 0755: a 0777 directory of our own would not be trusted.
+    if crate::fsafe::walk(dir, Some(0o755), false).is_err() {
         return false;
     }
     // access(2) also answers EROFS for a read-only mount, without creating anything.

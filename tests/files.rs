@@ -305,6 +305,30 @@ fn a_status_directory_swapped_for_a_symlink_is_not_written_through() {
     }
 }
 
+/// The status file's missing directories are made component by component: a symlink the
+/// child planted on the way (in its volume) is not followed, so nothing is made in the
+/// root-only directory it points to.
+#[test]
+fn the_status_directory_is_never_made_through_a_planted_symlink() {
+    for mode in MODES {
+        let scratch = Scratch::new("status-mkdir");
+        let vol = volume(&scratch);
+        let secret = secret(&scratch);
+        symlink(&secret, vol.join("run")).expect("plant");
+        let status = vol.join("run/tend/status.json");
+        let mut cmd = tend(mode, &scratch, &["--", "sleep", "1000"]);
+        cmd.env("TEND_STATUS_FILE", &status);
+        let mut t = Running::start(cmd, mode);
+        t.wait_event("child_started");
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+        assert!(
+            !secret.join("tend").exists(),
+            "{mode:?}: made through the symlink"
+        );
+    }
+}
+
 /// The control socket's directory reached through a symlink the child planted is refused
 /// (a root-only target passes the directory's ownership check if the link is followed);
 /// a stale socket of another user is not unlinked.
