@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every snippet of README.md and docker/examples/README.md, so that what a user pastes
-# works as pasted. Each fenced block is taken by its language:
+# Runs every snippet of README.md, docs/*.md and docker/examples/README.md, so that what a
+# user pastes works as pasted. Each fenced block is taken by its language:
 #
 #   sh          run with bash -e in an empty temporary directory, the static tend on PATH
 #   dockerfile  linted (no trailing comments: Docker has none), then `docker build` on top
@@ -39,7 +39,9 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-FILES=(README.md docker/examples/README.md)
+FILES=(README.md)
+for f in "$repo"/docs/*.md; do [ -e "$f" ] && FILES+=("docs/${f##*/}"); done
+FILES+=(docker/examples/README.md)
 EXTRA_YAML=(docker/examples/compose.yaml)
 # the repository's own Dockerfiles (built by the e2e suite) get the comment lint too:
 # a trailing comment on ENV or CMD does not fail a build, it changes the value

@@ -20,7 +20,7 @@
 #   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
 #     probes and metrics from inside the container (busybox wget); `docker exec … tend
 #     restart`; the lifecycle report
-#   10 the snippets of README.md and docker/examples/README.md run as written
+#   10 the snippets of README.md, docs/*.md and docker/examples/README.md run as written
 #      (scripts/check-snippets.sh: shell, Dockerfile builds, YAML and the grace rule)
 #   11 `docker kill -s ABRT` and `-s PIPE`: forwarded to the child, tend (PID 1) lives on
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
