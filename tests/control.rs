@@ -706,3 +706,37 @@ fn during_a_restart_delay_a_restart_is_refused_and_a_stop_ends_tend() {
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(requests[1]["accepted"], true);
 }
+
+/// `tend stop` asks tend to end everything in its namespace, and as PID 1 tend TERMs the
+/// processes left there, a `docker exec`'d client included: the client ignores TERM, so
+/// that it still reads and prints its answer. A listener that never answers holds it in
+/// its request while the test sends TERM.
+#[test]
+fn the_stop_client_outlives_the_term_its_own_request_causes() {
+    let scratch = Scratch::new("stop-client-term");
+    let path = scratch.path("control.sock");
+    let listener = UnixListener::bind(&path).expect("bind");
+    let mut client = Command::new(BIN)
+        .arg("stop")
+        .env("TEND_CONTROL_SOCKET", &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tend stop");
+    let (mut conn, _) = listener.accept().expect("the client connects");
+    let mut line = [0u8; 5];
+    conn.read_exact(&mut line).expect("the request");
+    assert_eq!(&line, b"stop\n");
+    // Safety: a signal to our own child, not yet waited for.
+    assert_eq!(unsafe { libc::kill(client.id() as i32, libc::SIGTERM) }, 0);
+    conn.write_all(b"{\"accepted\":true,\"request\":\"stop\"}\n")
+        .expect("the answer");
+    drop(conn);
+    let status = client.wait().expect("wait");
+    let mut said = String::new();
+    if let Some(mut err) = client.stderr.take() {
+        let _ = err.read_to_string(&mut said);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), None, "killed by TERM: {said}");
+}

@@ -17,6 +17,14 @@ use crate::status::place::{allowed_uids, locate, Target};
 
 /// Runs one request and returns the exit code.
 pub fn main(verb: Verb, target: Target) -> i32 {
+    if verb == Verb::Stop {
+        // `docker exec c tend stop` runs inside tend's namespace: the stop it asks for
+        // makes tend TERM every process left there, this client included, maybe before
+        // it has read and printed the answer. It ignores TERM and ends on its own, within
+        // CLIENT_TIMEOUT; INT and KILL still end it.
+        // SAFETY: SIG_IGN installs no code; nothing else in this process handles TERM.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
     let word = verb.word();
     let (path, allowed) = match socket(target) {
         Ok(found) => found,
