@@ -15,6 +15,7 @@ mod config;
 mod control;
 mod crash;
 mod events;
+mod exit_code;
 mod fsafe;
 mod health;
 mod http;
@@ -41,10 +42,7 @@ use std::sync::Arc;
 use cli::Command;
 use config::Config;
 use events::Event;
-
-const EX_USAGE: i32 = 64;
-const EX_SOFTWARE: i32 = 70;
-const EX_CONFIG: i32 = 78;
+use exit_code::ExitCode;
 
 #[cfg(not(test))]
 #[no_mangle]
@@ -70,7 +68,7 @@ fn tend() -> libc::c_int {
         }
         Err(message) => {
             eprintln!("tend: {message}\nRun `tend --help` for usage.");
-            return EX_USAGE;
+            return ExitCode::Usage as i32;
         }
     };
     let code = match cli::parse(args) {
@@ -104,7 +102,7 @@ fn tend() -> libc::c_int {
             // The message may repeat an argument, and an argument may be a URL.
             let message = redact::text(&message);
             eprintln!("tend: {message}\nRun `tend --help` for usage.");
-            EX_USAGE
+            ExitCode::Usage as i32
         }
     };
     u8::try_from(code).map_or(1, libc::c_int::from)
@@ -158,7 +156,7 @@ fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
             "{} invalid TEND_* variable(s); nothing was started",
             errors.len()
         );
-        EX_CONFIG
+        ExitCode::Config as i32
     })
 }
 
@@ -209,7 +207,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
         Ok(signals) => signals,
         Err(error) => {
             emit!(error, Event::InternalError, error = %error, "cannot install signal handlers: {error}");
-            return EX_SOFTWARE;
+            return ExitCode::Software as i32;
         }
     };
     // Published before the gate, so that the HTTP endpoints answer (live, not ready)
@@ -252,7 +250,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
         }));
     let code = supervisor.run().await;
     // A subcommand is a bare word: a path that was not found is no mistyped one.
-    if let Some(hint) = (code == 127 && !program.contains('/'))
+    if let Some(hint) = (code == ExitCode::NotFound as i32 && !program.contains('/'))
         .then(|| cli::subcommand_hint(&program))
         .flatten()
     {
@@ -344,7 +342,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, i32> {
         .build()
         .map_err(|error| {
             emit!(error, Event::InternalError, error = %error, "cannot start the runtime: {error}");
-            EX_SOFTWARE
+            ExitCode::Software as i32
         })
 }
 

@@ -7,13 +7,11 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
+use crate::exit_code::ExitCode;
 use crate::process::command::Helper;
 use crate::process::signals::Signals;
 use crate::process::spawn::SpawnSpec;
 use crate::process::{Exit, Reaper};
-
-/// A pre-start hook failed (non-zero exit, timeout, or could not be started).
-pub const EX_HOOK_FAILED: i32 = 71;
 
 /// How one hook ended, when not with exit code 0.
 enum HookError {
@@ -61,7 +59,7 @@ pub async fn pre_start(
         };
         let reason = describe(&error, config.startup.hook_timeout);
         emit!(error, Event::HookFailed, phase = "pre_start", index, command = %command, duration_ms,
-            reason = %reason, exit_code = EX_HOOK_FAILED,
+            reason = %reason, exit_code = ExitCode::HookFailed as i32,
             "pre-start hook {command} failed: {reason}; running post-stop cleanup, the child will not start");
         post_stop(config, reaper).await;
         return Err(abort);
