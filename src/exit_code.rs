@@ -3,10 +3,15 @@
 //! listed here. The README's exit-code table and `tend --help` are tested against this.
 
 /// An outcome of tend's own: sysexits where one fits, the shell's 126 and 127 for a
-/// command that cannot run. `as i32` gives the code.
+/// command that cannot run, and 1 for a client's "no". `as i32` gives the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub enum ExitCode {
+    /// A client's answer is no: `tend health` not ready (or, with `--live`, not alive) or
+    /// given a bad argument (Docker reads only 0 and 1); `tend status` found no current,
+    /// readable status file; `tend restart`, `tend stop`, `tend status --socket` refused or
+    /// no tend answered.
+    No = 1,
     /// EX_USAGE: bad command line (no command, unknown option, bad `tend wait` arguments).
     Usage = 64,
     /// EX_UNAVAILABLE: a required dependency (TEND_WAIT_FOR, a `tend wait` probe) never
@@ -34,7 +39,8 @@ mod tests {
     use super::ExitCode::{self, *};
 
     /// Every variant (add a new one here too, so that the README is checked for it).
-    const ALL: [ExitCode; 8] = [
+    const ALL: [ExitCode; 9] = [
+        No,
         Usage,
         Unavailable,
         Software,

@@ -64,7 +64,7 @@ fn tend() -> libc::c_int {
         Err(message) if args.first().is_some_and(|w| w == "health") => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.
             outln!("tend health: {message}");
-            return 1;
+            return ExitCode::No as i32;
         }
         Err(message) => {
             eprintln!("tend: {message}\nRun `tend --help` for usage.");
@@ -80,7 +80,7 @@ fn tend() -> libc::c_int {
         Ok(Command::Health(Err(message))) => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.
             outln!("tend health: {}", redact::text(&message));
-            1
+            ExitCode::No as i32
         }
         Ok(Command::Wait(args)) => wait(args),
         Ok(Command::Help) => {
@@ -289,7 +289,7 @@ fn print_status(target: status::place::Target) -> i32 {
         Ok(found) => found.path,
         Err(reason) => {
             eprintln!("tend: {reason}");
-            return 1;
+            return ExitCode::No as i32;
         }
     };
     let text = match status::place::read_text(&path) {
@@ -300,18 +300,18 @@ fn print_status(target: status::place::Target) -> i32 {
                  --pid PID or TEND_STATUS_FILE",
                 path.display()
             );
-            return 1;
+            return ExitCode::No as i32;
         }
         Err(error) if error.raw_os_error() == Some(libc::EISDIR) => {
             eprintln!("tend: {} is a directory, not a status file", path.display());
-            return 1;
+            return ExitCode::No as i32;
         }
         Err(error) => {
             eprintln!(
                 "tend: cannot read the status file {}: {error}",
                 path.display()
             );
-            return 1;
+            return ExitCode::No as i32;
         }
     };
     match status::shown(&text, status::writer_alive) {
@@ -326,11 +326,11 @@ fn print_status(target: status::place::Target) -> i32 {
                  TEND_STATUS_FILE",
                 path.display()
             );
-            1
+            ExitCode::No as i32
         }
         Err(reason) => {
             eprintln!("tend: the status file {} {reason}", path.display());
-            1
+            ExitCode::No as i32
         }
     }
 }
