@@ -20,9 +20,8 @@ use crate::config::lifecycle::ControlSocket;
 use crate::config::{Config, ConfigError};
 use crate::emit;
 use crate::events::Event;
+use crate::exit_code::ExitCode;
 use crate::shown::quoted;
-
-const EX_CONFIG: i32 = 78;
 
 pub fn main(env: Vec<(OsString, OsString)>, json: bool) -> i32 {
     let (format, level) = crate::config::logging_from_vars(&env);
@@ -69,6 +68,7 @@ fn config_problem(error: &ConfigError) -> Problem {
 /// Every problem on stderr, then 78.
 fn report(problems: Vec<Problem>, json: bool) -> i32 {
     let count = problems.len();
+    let code = ExitCode::Config as i32;
     for problem in &problems {
         if json {
             emit!(error, problem.event, variable = %problem.variable, "{}", problem.text);
@@ -81,12 +81,14 @@ fn report(problems: Vec<Problem>, json: bool) -> i32 {
             error,
             Event::ConfigInvalid,
             count,
-            "{count} problem(s): a start would exit 78"
+            "{count} problem(s): a start would exit {code}"
         );
     } else {
-        eprintln!("tend check-config: {count} problem(s): a start would exit 78 and start nothing");
+        eprintln!(
+            "tend check-config: {count} problem(s): a start would exit {code} and start nothing"
+        );
     }
-    EX_CONFIG
+    code
 }
 
 /// The configuration as `Config::to_json` has it, with the status file and the control

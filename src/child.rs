@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
+use crate::exit_code::ExitCode;
 use crate::process::reaper::Started;
 use crate::process::Exit;
 
@@ -32,7 +33,9 @@ impl Child {
         }
         // The sender is dropped unanswered only if the reaper itself is gone; report that
         // as an internal failure rather than hang.
-        let exit = (&mut self.exit_rx).await.unwrap_or(Exit::Code(70));
+        let exit = (&mut self.exit_rx)
+            .await
+            .unwrap_or(Exit::Code(ExitCode::Software as i32));
         self.exit = Some(exit);
         exit
     }

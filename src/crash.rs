@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::emit;
 use crate::events::Event;
+use crate::exit_code::ExitCode;
 use crate::process::sweep::{Scope, Sweep};
 
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
@@ -32,6 +33,6 @@ pub fn install() {
         }
         Sweep::new(Scope::detect()).kill();
         crate::control::remove_socket();
-        std::process::exit(70);
+        std::process::exit(ExitCode::Software as i32);
     }));
 }

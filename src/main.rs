@@ -15,6 +15,7 @@ mod config;
 mod control;
 mod crash;
 mod events;
+mod exit_code;
 mod fsafe;
 mod health;
 mod http;
@@ -41,10 +42,7 @@ use std::sync::Arc;
 use cli::Command;
 use config::Config;
 use events::Event;
-
-const EX_USAGE: i32 = 64;
-const EX_SOFTWARE: i32 = 70;
-const EX_CONFIG: i32 = 78;
+use exit_code::ExitCode;
 
 #[cfg(not(test))]
 #[no_mangle]
@@ -66,11 +64,11 @@ fn tend() -> libc::c_int {
         Err(message) if args.first().is_some_and(|w| w == "health") => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.
             outln!("tend health: {message}");
-            return 1;
+            return ExitCode::No as i32;
         }
         Err(message) => {
             eprintln!("tend: {message}\nRun `tend --help` for usage.");
-            return EX_USAGE;
+            return ExitCode::Usage as i32;
         }
     };
     let code = match cli::parse(args) {
@@ -82,7 +80,7 @@ fn tend() -> libc::c_int {
         Ok(Command::Health(Err(message))) => {
             // A healthcheck reads only 0 and 1: a usage error is a plain no.
             outln!("tend health: {}", redact::text(&message));
-            1
+            ExitCode::No as i32
         }
         Ok(Command::Wait(args)) => wait(args),
         Ok(Command::Help) => {
@@ -104,7 +102,7 @@ fn tend() -> libc::c_int {
             // The message may repeat an argument, and an argument may be a URL.
             let message = redact::text(&message);
             eprintln!("tend: {message}\nRun `tend --help` for usage.");
-            EX_USAGE
+            ExitCode::Usage as i32
         }
     };
     u8::try_from(code).map_or(1, libc::c_int::from)
@@ -158,7 +156,7 @@ fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
             "{} invalid TEND_* variable(s); nothing was started",
             errors.len()
         );
-        EX_CONFIG
+        ExitCode::Config as i32
     })
 }
 
@@ -209,7 +207,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
         Ok(signals) => signals,
         Err(error) => {
             emit!(error, Event::InternalError, error = %error, "cannot install signal handlers: {error}");
-            return EX_SOFTWARE;
+            return ExitCode::Software as i32;
         }
     };
     // Published before the gate, so that the HTTP endpoints answer (live, not ready)
@@ -252,7 +250,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
         }));
     let code = supervisor.run().await;
     // A subcommand is a bare word: a path that was not found is no mistyped one.
-    if let Some(hint) = (code == 127 && !program.contains('/'))
+    if let Some(hint) = (code == ExitCode::NotFound as i32 && !program.contains('/'))
         .then(|| cli::subcommand_hint(&program))
         .flatten()
     {
@@ -291,7 +289,7 @@ fn print_status(target: status::place::Target) -> i32 {
         Ok(found) => found.path,
         Err(reason) => {
             eprintln!("tend: {reason}");
-            return 1;
+            return ExitCode::No as i32;
         }
     };
     let text = match status::place::read_text(&path) {
@@ -302,18 +300,18 @@ fn print_status(target: status::place::Target) -> i32 {
                  --pid PID or TEND_STATUS_FILE",
                 path.display()
             );
-            return 1;
+            return ExitCode::No as i32;
         }
         Err(error) if error.raw_os_error() == Some(libc::EISDIR) => {
             eprintln!("tend: {} is a directory, not a status file", path.display());
-            return 1;
+            return ExitCode::No as i32;
         }
         Err(error) => {
             eprintln!(
                 "tend: cannot read the status file {}: {error}",
                 path.display()
             );
-            return 1;
+            return ExitCode::No as i32;
         }
     };
     match status::shown(&text, status::writer_alive) {
@@ -328,11 +326,11 @@ fn print_status(target: status::place::Target) -> i32 {
                  TEND_STATUS_FILE",
                 path.display()
             );
-            1
+            ExitCode::No as i32
         }
         Err(reason) => {
             eprintln!("tend: the status file {} {reason}", path.display());
-            1
+            ExitCode::No as i32
         }
     }
 }
@@ -344,7 +342,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, i32> {
         .build()
         .map_err(|error| {
             emit!(error, Event::InternalError, error = %error, "cannot start the runtime: {error}");
-            EX_SOFTWARE
+            ExitCode::Software as i32
         })
 }
 

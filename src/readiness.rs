@@ -2,6 +2,7 @@
 //! to run every second from a compose healthcheck. No configuration, no network; the
 //! only exit codes are 0 (yes) and 1 (no, with a one-line reason on stdout).
 
+use crate::exit_code::ExitCode;
 use crate::policy::Health;
 use crate::status::place::{locate, Target};
 use crate::status::{self, Snapshot, State};
@@ -19,7 +20,7 @@ pub enum Question {
 pub fn main(question: Question, target: Target) -> i32 {
     let (code, reason) = match load(target) {
         Ok((snapshot, path)) if !status::writer_alive(&snapshot) => (
-            1,
+            ExitCode::No as i32,
             format!(
                 "stale status file {}: tend (pid {}) is gone; name another tend with \
                  --pid PID or TEND_STATUS_FILE",
@@ -28,7 +29,7 @@ pub fn main(question: Question, target: Target) -> i32 {
             ),
         ),
         Ok((snapshot, _)) => judge(&snapshot, question),
-        Err(reason) => (1, reason),
+        Err(reason) => (ExitCode::No as i32, reason),
     };
     crate::outln!("{reason}");
     code
@@ -53,22 +54,25 @@ fn load(target: Target) -> Result<(Snapshot, std::path::PathBuf), String> {
 pub fn judge(snapshot: &Snapshot, question: Question) -> (i32, String) {
     let state = state_name(snapshot.state);
     if matches!(snapshot.state, State::Failed | State::Stopped) {
-        return (1, format!("not alive: state {state}"));
+        return (ExitCode::No as i32, format!("not alive: state {state}"));
     }
     if question == Question::Live {
         return (0, format!("alive: state {state}"));
     }
     if snapshot.state != State::Running {
-        return (1, format!("not ready: state {state}"));
+        return (ExitCode::No as i32, format!("not ready: state {state}"));
     }
     if !snapshot.health_check {
         return (0, "ready: running (no health check configured)".into());
     }
     match snapshot.health {
         Health::Healthy => (0, "ready: running and healthy".into()),
-        Health::Unknown => (1, "not ready: no health verdict yet".into()),
+        Health::Unknown => (
+            ExitCode::No as i32,
+            "not ready: no health verdict yet".into(),
+        ),
         Health::Unhealthy => (
-            1,
+            ExitCode::No as i32,
             format!(
                 "not ready: unhealthy after {} failed check(s): {}",
                 snapshot.consecutive_failures,

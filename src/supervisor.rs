@@ -17,6 +17,7 @@ use crate::config::{Config, SignalTarget};
 use crate::control::{self, Ask, Request, Verdict};
 use crate::emit;
 use crate::events::Event;
+use crate::exit_code::ExitCode;
 use crate::health::{self, CheckResult, HealthTask};
 use crate::policy::{Backoff, Health, HealthTracker, Ladder, Step};
 use crate::probe::Probe;
@@ -69,9 +70,6 @@ pub type AfterSpawn = Box<dyn FnOnce(&mut Supervisor)>;
 
 /// How long tend waits, as it exits, for the control socket to write the answers given.
 const ANSWER_GRACE: Duration = Duration::from_millis(500);
-
-/// TEND_REMEDIATION `exit`: the child stayed unhealthy (EX_TEMPFAIL: replace and retry).
-pub const EX_UNHEALTHY: i32 = 75;
 
 /// Why the supervision ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -606,7 +604,9 @@ impl Supervisor {
         crate::startup::post_stop(&self.config, &self.reaper).await;
         self.set_state(State::Stopped);
         let code = match cause {
-            Cause::Unhealthy | Cause::RestartsExhausted { unhealthy: true } => EX_UNHEALTHY,
+            Cause::Unhealthy | Cause::RestartsExhausted { unhealthy: true } => {
+                ExitCode::Unhealthy as i32
+            }
             _ => self.exit_code(exit),
         };
         let reason = cause.name();

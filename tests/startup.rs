@@ -288,6 +288,8 @@ fn stop_signal_during_a_hook_stops_it_and_cleans_up() {
         "{:?}",
         sent.elapsed()
     );
+    // The event tells the code tend exits with: the stop signal's, not the hook's 71.
+    assert_eq!(running.events("hook_failed")[0]["exit_code"], 143);
     assert!(scratch.path("post").exists());
 }
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{client_paths, Verb, CLIENT_TIMEOUT};
 use crate::config::values::format_duration;
+use crate::exit_code::ExitCode;
 use crate::status::place::{allowed_uids, locate, Target};
 
 /// Runs one request and returns the exit code.
@@ -30,14 +31,14 @@ pub fn main(verb: Verb, target: Target) -> i32 {
         Ok(found) => found,
         Err(message) => {
             eprintln!("tend {word}: {message}");
-            return 1;
+            return ExitCode::No as i32;
         }
     };
     match ask(&path, verb, &allowed) {
         Ok(answer) => report(verb, &path, &answer),
         Err(message) => {
             eprintln!("tend {word}: {message}");
-            1
+            ExitCode::No as i32
         }
     }
 }
@@ -206,12 +207,12 @@ fn report(verb: Verb, path: &Path, line: &str) -> i32 {
             path.display(),
             crate::shown::quoted(&shown)
         );
-        return 1;
+        return ExitCode::No as i32;
     };
     if answer["accepted"] != Value::Bool(true) {
         let error = answer["error"].as_str().unwrap_or("no reason given");
         eprintln!("tend {word}: tend refused: {error}");
-        return 1;
+        return ExitCode::No as i32;
     }
     match verb {
         Verb::Status => crate::outln!("{}", answer["status"]),

@@ -9,6 +9,7 @@ use tokio::sync::oneshot::{self, error::TryRecvError};
 use super::capture::{self, Capture};
 use super::spawn::{Isolation, SpawnError, SpawnSpec};
 use super::{Exit, Reaper};
+use crate::exit_code::ExitCode;
 
 /// SIGKILL cannot be ignored, but a process stuck in the kernel can delay its death; after
 /// this long tend stops waiting for a killed helper (a hook) rather than overrun its
@@ -58,7 +59,9 @@ impl Helper {
     /// Waits for the helper's exit. Cancel-safe.
     pub async fn wait(&mut self) -> Exit {
         // A dropped sender means the reaper is gone: report an internal failure, not hang.
-        let exit = (&mut self.exit).await.unwrap_or(Exit::Code(70));
+        let exit = (&mut self.exit)
+            .await
+            .unwrap_or(Exit::Code(ExitCode::Software as i32));
         self.done = true;
         exit
     }

@@ -13,6 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use super::exec::Program;
+use crate::exit_code::ExitCode;
 
 /// What kind of process group the new process gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +88,10 @@ impl SpawnError {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            SpawnError::NotFound(_) => 127,
-            SpawnError::NotExecutable(_) | SpawnError::NoProcess(_) => 126,
+            SpawnError::NotFound(_) => ExitCode::NotFound as i32,
+            SpawnError::NotExecutable(_) | SpawnError::NoProcess(_) => {
+                ExitCode::NotExecutable as i32
+            }
         }
     }
 

@@ -7,13 +7,11 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
+use crate::exit_code::ExitCode;
 use crate::process::command::Helper;
 use crate::process::signals::Signals;
 use crate::process::spawn::SpawnSpec;
 use crate::process::{Exit, Reaper};
-
-/// A pre-start hook failed (non-zero exit, timeout, or could not be started).
-pub const EX_HOOK_FAILED: i32 = 71;
 
 /// How one hook ended, when not with exit code 0.
 enum HookError {
@@ -55,13 +53,14 @@ pub async fn pre_start(
                 "pre-start hook done: {command}");
             continue;
         };
-        let abort = match error {
-            HookError::Stopped(sig) => Abort::Stopped(sig),
-            _ => Abort::Failed,
+        // The event tells the code tend then exits with, as the gate picks it.
+        let (abort, exit_code) = match error {
+            HookError::Stopped(sig) => (Abort::Stopped(sig), Exit::Signaled(sig).code()),
+            _ => (Abort::Failed, ExitCode::HookFailed as i32),
         };
         let reason = describe(&error, config.startup.hook_timeout);
         emit!(error, Event::HookFailed, phase = "pre_start", index, command = %command, duration_ms,
-            reason = %reason, exit_code = EX_HOOK_FAILED,
+            reason = %reason, exit_code,
             "pre-start hook {command} failed: {reason}; running post-stop cleanup, the child will not start");
         post_stop(config, reaper).await;
         return Err(abort);

@@ -22,16 +22,13 @@ use crate::config::values::signal_name;
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
+use crate::exit_code::ExitCode;
 use crate::process::signals::Signals;
 use crate::process::spawn::Credentials;
 use crate::process::Reaper;
 
 pub use environment::{writable_by, Failure};
-pub use hooks::{post_stop, EX_HOOK_FAILED};
-pub use wait::EX_UNAVAILABLE;
-
-/// sysexits EX_CONFIG.
-const EX_CONFIG: i32 = 78;
+pub use hooks::post_stop;
 
 /// Runs the gate. `Ok` carries the identity the child must run as (TEND_USER); `Err`
 /// the exit code tend must exit with.
@@ -64,12 +61,12 @@ pub async fn gate(
     .await
     {
         Ok(()) => {}
-        Err(wait::Abort::Unavailable) => return Err(EX_UNAVAILABLE),
+        Err(wait::Abort::Unavailable) => return Err(ExitCode::Unavailable as i32),
         Err(wait::Abort::Stopped(sig)) => return Err(stopped(sig, "dependency wait")),
     }
     match hooks::pre_start(config, reaper, signals).await {
         Ok(()) => Ok(credentials),
-        Err(hooks::Abort::Failed) => Err(EX_HOOK_FAILED),
+        Err(hooks::Abort::Failed) => Err(ExitCode::HookFailed as i32),
         Err(hooks::Abort::Stopped(sig)) => Err(stopped(sig, "pre-start hooks")),
     }
 }
@@ -120,7 +117,7 @@ fn check_environment(
         "{} startup check(s) failed; nothing was started",
         failures.len()
     );
-    Err(EX_CONFIG)
+    Err(ExitCode::Config as i32)
 }
 
 /// `tend check-config`: every check of the gate's environment step, with the one that
@@ -230,7 +227,7 @@ pub async fn wait_standalone(probes: &[crate::probe::Probe], timeout: std::time:
         Ok(signals) => signals,
         Err(error) => {
             emit!(error, Event::InternalError, error = %error, "cannot install signal handlers: {error}");
-            return 70;
+            return ExitCode::Software as i32;
         }
     };
     let defaults = crate::config::startup::StartupConfig::default();
@@ -244,7 +241,7 @@ pub async fn wait_standalone(probes: &[crate::probe::Probe], timeout: std::time:
     let is_stop = |sig| matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT);
     match wait::dependencies(probes, &[], settings, &reaper, &mut signals, is_stop).await {
         Ok(()) => 0,
-        Err(wait::Abort::Unavailable) => EX_UNAVAILABLE,
+        Err(wait::Abort::Unavailable) => ExitCode::Unavailable as i32,
         Err(wait::Abort::Stopped(sig)) => stopped(sig, "dependency wait"),
     }
 }

@@ -14,8 +14,6 @@ use crate::probe::{Probe, ProbeError};
 use crate::process::signals::Signals;
 use crate::process::Reaper;
 
-/// sysexits EX_UNAVAILABLE: a required dependency never came up.
-pub const EX_UNAVAILABLE: i32 = 69;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 /// How late past its deadline the wait gives up on attempts still under way.
 const OVERRUN_GRACE: Duration = Duration::from_millis(250);
