@@ -18,13 +18,13 @@ pub mod wait;
 
 use std::sync::Arc;
 
-use crate::config::values::signal_name;
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
 use crate::process::signals::Signals;
 use crate::process::spawn::Credentials;
 use crate::process::Reaper;
+use crate::signals::signal_name;
 
 pub use environment::{writable_by, Failure};
 pub use hooks::{post_stop, EX_HOOK_FAILED};
