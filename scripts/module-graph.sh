@@ -22,7 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec python3 - "$@" <<'PY'
-import os, re, sys
+import os, re, signal, sys
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends quietly
 
 SRC = "src"
 ALLOW = "scripts/module-graph.allow"
