@@ -25,7 +25,7 @@ use crate::shown::quoted;
 
 pub fn main(env: Vec<(OsString, OsString)>, json: bool) -> i32 {
     let (format, level) = crate::config::logging_from_vars(&env);
-    crate::events::init(format, &level);
+    crate::events::init(format == crate::config::LogFormat::Json, &level);
     // A bad value stands at its default, so that the checks after it still run and
     // every problem is told at once (a bad TEND_USER is not checked twice).
     let (config, errors) = Config::with_errors(env);

@@ -4,9 +4,9 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::config::values::parse_duration;
 use crate::config::variables;
 use crate::control::Verb;
+use crate::duration::parse_duration;
 use crate::probe::Probe;
 use crate::readiness::Question;
 use crate::shown::{quoted, quoted_os};

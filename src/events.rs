@@ -8,8 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::level_filters::LevelFilter;
 
-use crate::config::LogFormat;
-
 mod lines;
 mod stderr;
 
@@ -93,9 +91,8 @@ macro_rules! emit {
 }
 
 /// Installs the stderr subscriber. Stdout is never touched: it belongs to the child.
-pub fn init(format: LogFormat, level: &str) {
+pub fn init(json: bool, level: &str) {
     let max: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
-    let json = matches!(format, LogFormat::Json);
     stderr::install(json);
     // A second init (only possible in tests) keeps the first subscriber.
     let lines = lines::Lines {

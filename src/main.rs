@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod control;
 mod crash;
+mod duration;
 mod events;
 mod exit_code;
 mod fsafe;
@@ -28,6 +29,7 @@ mod report;
 mod restarts;
 mod shown;
 mod shutdown;
+mod signals;
 mod startup;
 mod status;
 mod stdout;
@@ -164,7 +166,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     report::mark_start();
     let env = environment();
     let (format, level) = config::logging_from_vars(&env);
-    events::init(format, &level);
+    events::init(format == config::LogFormat::Json, &level);
     crash::install();
     let config = match load_config(env) {
         Ok(config) => config,
@@ -269,7 +271,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
 fn wait(args: cli::WaitArgs) -> i32 {
     let env = environment();
     let (format, level) = config::logging_from_vars(&env);
-    events::init(format, &level);
+    events::init(format == config::LogFormat::Json, &level);
     crash::install();
     let runtime = match runtime() {
         Ok(runtime) => runtime,

@@ -6,7 +6,27 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::lifecycle::RestartPolicy;
+/// TEND_RESTART: which exits of the child lead to a new start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    OnFailure,
+    /// As `always`; the difference in Docker (a `docker stop` survives a daemon restart)
+    /// has no meaning inside the container, where a stop ends tend itself.
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
+}
 
 /// The verdict on the child's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

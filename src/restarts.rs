@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::child::Child;
-use crate::config::values::format_duration;
 use crate::control::Ask;
+use crate::duration::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::policy::{restart_wanted, Health, HealthTracker};

@@ -7,14 +7,15 @@ use std::time::Duration;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::child::Child;
-use crate::config::values::{format_duration, signal_name};
 use crate::config::SignalTarget;
 use crate::control::Ask;
+use crate::duration::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::process::signals;
 use crate::process::sweep::Sweep;
 use crate::process::Exit;
+use crate::signals::signal_name;
 use crate::status::State;
 use crate::supervisor::{Cause, Supervisor};
 

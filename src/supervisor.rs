@@ -12,9 +12,9 @@ use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::child::Child;
-use crate::config::values::{format_duration, signal_name};
 use crate::config::{Config, SignalTarget};
 use crate::control::{self, Ask, Request, Verdict};
+use crate::duration::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::exit_code::ExitCode;
@@ -26,6 +26,7 @@ use crate::process::spawn::{Credentials, Isolation, SpawnSpec};
 use crate::process::sweep::Scope;
 use crate::process::{Exit, Reaper};
 use crate::report;
+use crate::signals::signal_name;
 use crate::status::{Snapshot, State, StatusFile};
 
 pub struct Supervisor {

@@ -102,11 +102,7 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
                 gid: f.get(2)?.parse().ok()?,
                 members: f
                     .get(3)
-                    .map(|m| {
-                        crate::config::values::split_list(m)
-                            .map(Into::into)
-                            .collect()
-                    })
+                    .map(|m| crate::words::split_list(m).map(Into::into).collect())
                     .unwrap_or_default(),
             })
         })

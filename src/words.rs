@@ -1,6 +1,6 @@
 //! Shell-word splitting without a shell: quotes and backslashes work as in `sh`, nothing
 //! is expanded (no `$VAR`, no globs), and unquoted `;` or newlines separate commands.
-//! Used for `exec:` probes, pre-start/post-stop hooks and quote-aware comma lists.
+//! Used for `exec:` probes, pre-start/post-stop hooks and (quote-aware) comma lists.
 
 /// Splits one command into words. Unquoted `;` is an error here: one command is expected.
 pub fn split_words(text: &str) -> Result<Vec<String>, String> {
@@ -128,9 +128,19 @@ fn quote(word: &str) -> String {
     }
 }
 
+/// Splits a comma list, trimming blanks and dropping empty entries.
+pub fn split_list(input: &str) -> impl Iterator<Item = &str> {
+    input.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comma_lists() {
+        assert_eq!(split_list(" a, ,b ,").collect::<Vec<_>>(), ["a", "b"]);
+    }
 
     fn words(text: &str) -> Vec<String> {
         split_words(text).expect(text)

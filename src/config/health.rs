@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::catalogue::{var, VarSpec};
 use super::parser::Parser;
-use super::values::{format_duration, parse_duration};
+use crate::duration::{format_duration, parse_duration};
 use crate::policy::{Step, Thresholds};
 use crate::probe::Probe;
 
@@ -198,7 +198,7 @@ fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
     if text.trim().eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
-    super::values::split_list(text)
+    crate::words::split_list(text)
         .map(|item| match item.to_ascii_lowercase().as_str() {
             _ if item.starts_with("exec:") => match Probe::parse(item) {
                 Ok(probe) => Ok(Step::Exec(probe)),

@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::catalogue::{var, VarSpec};
 use super::parser::Parser;
-use super::values::{format_duration, parse_duration};
+use crate::duration::{format_duration, parse_duration};
+use crate::policy::RestartPolicy;
 
 pub const VARIABLES: &[VarSpec] = &[
     var(
@@ -54,28 +55,6 @@ pub const VARIABLES: &[VarSpec] = &[
         "where the JSON lifecycle report is written at exit",
     ),
 ];
-
-/// TEND_RESTART: which exits of the child lead to a new start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartPolicy {
-    No,
-    Always,
-    OnFailure,
-    /// As `always`; the difference in Docker (a `docker stop` survives a daemon restart)
-    /// has no meaning inside the container, where a stop ends tend itself.
-    UnlessStopped,
-}
-
-impl RestartPolicy {
-    pub fn name(self) -> &'static str {
-        match self {
-            RestartPolicy::No => "no",
-            RestartPolicy::Always => "always",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::UnlessStopped => "unless-stopped",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestartConfig {

@@ -22,10 +22,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::duration::{format_duration, parse_duration};
+use crate::signals::{is_fault_signal, parse_signal, signal_name};
+use crate::words::split_list;
 pub use catalogue::variables;
 use parser::Parser;
 pub use suggest::closest as closest_name;
-use values::{parse_bool, parse_duration, parse_signal, signal_name, split_list};
+use values::parse_bool;
 
 /// Where forwarded signals go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,9 +183,9 @@ impl Config {
                 SignalTarget::Group => "group",
             },
             "signal_rewrite": rewrite,
-            "drain_delay": values::format_duration(self.drain_delay),
-            "shutdown_timeout": values::format_duration(self.shutdown_timeout),
-            "leftover_grace": values::format_duration(self.leftover_grace),
+            "drain_delay": format_duration(self.drain_delay),
+            "shutdown_timeout": format_duration(self.shutdown_timeout),
+            "leftover_grace": format_duration(self.leftover_grace),
             "log_format": match self.log_format {
                 LogFormat::Json => "json",
                 LogFormat::Text => "text",
@@ -352,7 +355,7 @@ fn parse_rewrite(text: &str) -> Result<Vec<(i32, i32)>, String> {
         let from = parse_signal(from).map_err(|e| format!("{EXPECTED} ({from}: {e})"))?;
         let to = parse_signal(to).map_err(|e| format!("{EXPECTED} ({to}: {e})"))?;
         for sig in [from, to] {
-            if values::is_fault_signal(sig) || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            if is_fault_signal(sig) || sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 return Err(format!(
                     "{EXPECTED}; {} cannot be caught or must not be forwarded",
                     signal_name(sig)

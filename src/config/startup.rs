@@ -9,9 +9,11 @@ use serde::Deserialize;
 
 use super::catalogue::{var, VarSpec};
 use super::parser::Parser;
-use super::values::{format_duration, parse_duration, parse_size, split_list};
+use super::values::parse_size;
+use crate::duration::{format_duration, parse_duration};
 use crate::probe::Probe;
 use crate::users::{parse_spec, UserSpec};
+use crate::words::split_list;
 
 pub const VARIABLES: &[VarSpec] = &[
     var(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{client_paths, Verb, CLIENT_TIMEOUT};
-use crate::config::values::format_duration;
+use crate::duration::format_duration;
 use crate::exit_code::ExitCode;
 use crate::status::place::{allowed_uids, locate, Target};
 

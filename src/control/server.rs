@@ -20,7 +20,7 @@ use super::{
     MAX_CONNECTIONS, MAX_REQUEST, READ_TIMEOUT, SOCKET_NAME, SUPERVISOR_WAIT, WRITE_TIMEOUT,
 };
 use crate::config::lifecycle::{ControlSocket, InterfacesConfig};
-use crate::config::values::format_duration;
+use crate::duration::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::fsafe;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{HttpTarget, Probe};
-use crate::config::values::parse_duration;
+use crate::duration::parse_duration;
 
 /// What every parse error ends with, so a user sees the whole grammar at once.
 pub const ACCEPTED_FORMS: &str =

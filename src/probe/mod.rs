@@ -101,7 +101,7 @@ impl Probe {
                     Ok(result) => result,
                     Err(_) => Err(ProbeError(format!(
                         "no answer within {}",
-                        crate::config::values::format_duration(timeout)
+                        crate::duration::format_duration(timeout)
                     ))),
                 }
             }
@@ -194,7 +194,7 @@ async fn exec(
         },
         Err(RunError::TimedOut) => format!(
             "{program} still running after {}; killed its process group",
-            crate::config::values::format_duration(timeout)
+            crate::duration::format_duration(timeout)
         ),
         Err(error) => format!("cannot run {program}: {error}"),
     };
@@ -246,11 +246,7 @@ impl fmt::Display for Probe {
             Probe::File { path, max_age } => {
                 write!(f, "file://{}", path.display())?;
                 match max_age {
-                    Some(age) => write!(
-                        f,
-                        "?max_age={}",
-                        crate::config::values::format_duration(*age)
-                    ),
+                    Some(age) => write!(f, "?max_age={}", crate::duration::format_duration(*age)),
                     None => Ok(()),
                 }
             }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::ProbeError;
-use crate::config::values::format_duration;
+use crate::duration::format_duration;
 
 /// Lookups abandoned at their deadline may pile up while a resolver hangs (one per check
 /// or attempt): past this many still running, a probe fails at once instead of adding a

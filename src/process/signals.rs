@@ -18,9 +18,9 @@ use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 
 use super::Reaper;
-use crate::config::values::{is_fault_signal, signal_name};
 use crate::emit;
 use crate::events::Event;
+use crate::signals::{is_fault_signal, signal_name};
 
 /// The signals tend catches. Left out: glibc's own 32 and 33 (its sigprocmask will not
 /// block them, and they are its threads' business), those that cannot be caught (KILL,

@@ -18,7 +18,6 @@ pub mod wait;
 
 use std::sync::Arc;
 
-use crate::config::values::signal_name;
 use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
@@ -26,6 +25,7 @@ use crate::exit_code::ExitCode;
 use crate::process::signals::Signals;
 use crate::process::spawn::Credentials;
 use crate::process::Reaper;
+use crate::signals::signal_name;
 
 pub use environment::{writable_by, Failure};
 pub use hooks::post_stop;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::values::format_duration;
+use crate::duration::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::probe::{Probe, ProbeError};
