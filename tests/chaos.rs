@@ -99,24 +99,6 @@ impl Drop for Guard {
     }
 }
 
-/// Waits (bounded) for a child whose output is not read; kills it on timeout.
-fn wait_code(child: &mut std::process::Child) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tend did not exit within {PATIENCE:?}");
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-
 // ---------------------------------------------------------------- a full stderr
 
 /// Nobody reads tend's stderr and the pipe is full: signals must still be forwarded and

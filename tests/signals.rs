@@ -5,7 +5,7 @@ mod common;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 
@@ -234,24 +234,6 @@ fn ms_between(a: &serde_json::Value, b: &serde_json::Value) -> i64 {
             + (secs * 1000.0).round() as i64
     }
     ms(b) - ms(a)
-}
-
-/// tend's exit code; panics when tend is still there after PATIENCE (a hang).
-fn wait_code(child: &mut std::process::Child) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tend did not exit within {PATIENCE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {

@@ -368,3 +368,22 @@ fn is_running(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// The exit code of a child whose output is not read (128 + N when signal N killed it),
+/// waited for at most PATIENCE: past it the child is killed and the test fails (a hang).
+pub fn wait_code(child: &mut std::process::Child) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tend did not exit within {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
