@@ -217,6 +217,20 @@ impl Dir {
         Ok(fstat(self.raw())?)
     }
 
+    /// `path` still names this very directory (the same inode; symlinks in its parents
+    /// resolved, the last component not followed). The no-follow walk that opened it
+    /// vetted that directory, so a caller may use it again after one `lstat` instead of
+    /// a new walk from `/`; a directory swapped for a symlink or another one fails this.
+    pub fn still_at(&self, path: &Path) -> bool {
+        if path.as_os_str().is_empty() {
+            return false;
+        }
+        match (nix::sys::stat::lstat(path), self.stat()) {
+            (Ok(now), Ok(held)) => now.st_dev == held.st_dev && now.st_ino == held.st_ino,
+            _ => false,
+        }
+    }
+
     /// The child directory `name`, made first when missing and `create` is set.
     fn open_child(&self, name: &OsStr, create: Option<u32>) -> Result<Dir, Errno> {
         let open = || openat(Some(self.raw()), name, open_flags(), Mode::empty());
@@ -407,6 +421,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch");
         dir
+    }
+
+    #[test]
+    fn still_at_holds_only_while_the_path_names_the_same_directory() {
+        let base = scratch("still-at");
+        let state = base.join("state");
+        std::fs::create_dir(&state).expect("state");
+        let dir = walk(&state, None, false).expect("walk");
+        assert!(dir.still_at(&state));
+        // Swapped for a symlink to the very same directory: the last part is not followed.
+        std::fs::rename(&state, base.join("old")).expect("rename");
+        std::os::unix::fs::symlink(base.join("old"), &state).expect("symlink");
+        assert!(!dir.still_at(&state));
+        // Swapped for another directory.
+        std::fs::remove_file(&state).expect("unlink");
+        std::fs::create_dir(&state).expect("another");
+        assert!(!dir.still_at(&state));
+        assert!(!dir.still_at(Path::new("")));
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

@@ -395,20 +395,32 @@ fn write_atomically(path: &Path, snapshot: &Snapshot, spare: Option<Spare>) -> s
     let mut text = snapshot.to_json();
     text.push('\n');
     let bytes = text.into_bytes();
-    let (dir, name) = fsafe::parent_of(path, None)?;
-    fsafe::check_replaceable(&dir, &name, path)?;
-    let mut spare = match spare.filter(|s| still_ours(s, &dir)) {
-        Some(spare) => spare,
-        None => create_in(dir, &name)?,
+    let mut spare = match spare {
+        Some(spare) if same_place(&spare, path) && still_ours(&spare, &spare.dir) => spare,
+        spare => {
+            let (dir, name) = fsafe::parent_of(path, None)?;
+            match spare.filter(|s| still_ours(s, &dir)) {
+                Some(spare) => spare,
+                None => create_in(dir, &name)?,
+            }
+        }
     };
+    let name = path.file_name().unwrap_or_default();
+    fsafe::check_replaceable(&spare.dir, name, path)?;
     let written = spare
         .file
         .write_all(&bytes)
-        .and_then(|()| spare.dir.rename(&spare.name, &name));
+        .and_then(|()| spare.dir.rename(&spare.name, name));
     if written.is_err() {
         let _ = spare.dir.unlink(&spare.name);
     }
     written
+}
+
+/// The status file's directory is still the one the spare was made in (one `lstat`
+/// instead of a walk from `/`: half of the system calls of tend's exit).
+fn same_place(spare: &Spare, path: &Path) -> bool {
+    path.parent().is_some_and(|dir| spare.dir.still_at(dir))
 }
 
 /// The spare is in the directory just opened and still the file we made. A spare left

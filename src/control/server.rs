@@ -86,13 +86,21 @@ struct Cleanup {
     path: PathBuf,
     dev: libc::dev_t,
     ino: libc::ino_t,
+    /// The directory the socket was bound in, opened by the no-follow walk.
+    dir: Option<fsafe::Dir>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        // The directory is opened again without following planted symlinks, and only
-        // the very socket we bound is unlinked from it.
-        let Ok((dir, name)) = fsafe::parent_of(&self.path, None) else {
+        // The directory we bound in, if the path still names it, else opened again
+        // without following planted symlinks; only the very socket we bound is unlinked.
+        let parent = self.path.parent().unwrap_or(Path::new(""));
+        let held = self.dir.take().filter(|dir| dir.still_at(parent));
+        let found = match (held, self.path.file_name()) {
+            (Some(dir), Some(name)) => Ok((dir, name.to_owned())),
+            _ => fsafe::parent_of(&self.path, None),
+        };
+        let Ok((dir, name)) = found else {
             return;
         };
         if let Ok(meta) = dir.stat_of(&name) {
@@ -159,6 +167,7 @@ fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
         path: path.to_path_buf(),
         dev: meta.st_dev,
         ino: meta.st_ino,
+        dir: Some(dir),
     };
     let is_socket = meta.st_mode & libc::S_IFMT == libc::S_IFSOCK;
     if !is_socket || meta.st_mode & 0o777 != 0o600 || meta.st_uid != own_uid() {
