@@ -799,7 +799,7 @@ ensure_docker
 ensure_tools
 
 if [ -n "${TEND_BIN:-}" ]; then
-    bin=$TEND_BIN
+    bin=$(realpath "$TEND_BIN") # the snippets run in a directory of their own
     say "using TEND_BIN=$bin"
 else
     say "building the static binary (scripts/build-static.sh)"
