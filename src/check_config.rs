@@ -131,9 +131,7 @@ fn usable_dir(dir: &Path) -> bool {
     // Safety: plain getters.
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
     match fs::symlink_metadata(dir) {
-        Ok(meta) => {
-            meta.is_dir() && (meta.uid() == euid || meta.uid() == 0) && meta.mode() & 0o022 == 0
-        }
+        Ok(_) => crate::fsafe::dir_trusted(dir, euid),
         Err(_) => dir
             .parent()
             .and_then(|p| fs::metadata(p).ok())

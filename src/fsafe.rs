@@ -105,8 +105,27 @@ pub struct Dir {
 /// Only root or tend's own user can make entries in it: a symlink found there was put
 /// there by one of them.
 fn trusted(stat: &FileStat) -> bool {
-    let own = nix::unistd::geteuid().as_raw();
-    (stat.st_uid == 0 || stat.st_uid == own) && stat.st_mode & 0o022 == 0
+    dir_trusted_for(
+        true,
+        stat.st_uid,
+        stat.st_mode,
+        nix::unistd::geteuid().as_raw(),
+    )
+}
+
+/// A directory may hold what a process running as `uid` writes or reads back as its
+/// own: a real directory (not a symlink), owned by that uid or root, that nobody else
+/// can write to. In /dev/shm or /tmp anybody could have made `tend-UID` first. The one
+/// rule for the status place (writer and readers), check-config and the walk above.
+pub fn dir_trusted_for(is_dir: bool, owner: u32, mode: u32, uid: u32) -> bool {
+    is_dir && (owner == uid || owner == 0) && mode & 0o022 == 0
+}
+
+/// `dir_trusted_for` of the directory at `dir`, not following a symlink there.
+pub fn dir_trusted(dir: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| dir_trusted_for(m.is_dir(), m.uid(), m.mode(), uid))
 }
 
 fn open_flags() -> OFlag {

@@ -358,13 +358,9 @@ fn is_tmpfs(path: &str) -> bool {
 /// The status file's directory is a real directory, owned by us or root, that nobody
 /// else can write to.
 fn trusted_dir(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Some(meta) = path.parent().and_then(|dir| fs::symlink_metadata(dir).ok()) else {
-        return false;
-    };
-    // Safety: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    meta.is_dir() && (meta.uid() == uid || meta.uid() == 0) && meta.mode() & 0o022 == 0
+    let uid = nix::unistd::geteuid().as_raw();
+    path.parent()
+        .is_some_and(|dir| crate::fsafe::dir_trusted(dir, uid))
 }
 
 fn prepare(path: &Path) -> bool {

@@ -26,13 +26,6 @@ const FILE_NAME: &str = "status.json";
 // ---------------------------------------------------------------------------------------
 // Policy (pure)
 
-/// A directory may hold the status of a tend running as `uid`: a real directory (not a
-/// symlink), owned by that uid or root, that nobody else can write to. The same rule as
-/// the writer's: in /dev/shm or /tmp anybody could have made `tend-UID` first.
-pub fn dir_trusted_for(is_dir: bool, owner: u32, mode: u32, uid: u32) -> bool {
-    is_dir && (owner == uid || owner == 0) && mode & 0o022 == 0
-}
-
 /// Where `pid`'s own place is, inside a default place that another tend holds.
 pub fn per_pid(default: &Path, pid: u32) -> Option<PathBuf> {
     Some(default.parent()?.join(pid.to_string()).join(FILE_NAME))
@@ -234,11 +227,8 @@ pub fn locate(target: Target) -> Result<Located, String> {
 fn trusted_owner(file: &Path) -> Option<u32> {
     let meta = fs::symlink_metadata(file).ok()?;
     let dir = fs::symlink_metadata(file.parent()?).ok()?;
-    dir_trusted_for(dir.is_dir(), dir.uid(), dir.mode(), meta.uid()).then_some(meta.uid())
-}
-
-fn dir_trusted(dir: &Path, uid: u32) -> bool {
-    fs::symlink_metadata(dir).is_ok_and(|m| dir_trusted_for(m.is_dir(), m.uid(), m.mode(), uid))
+    crate::fsafe::dir_trusted_for(dir.is_dir(), dir.uid(), dir.mode(), meta.uid())
+        .then_some(meta.uid())
 }
 
 /// The effective uid of a process (/proc/PID/status), when it can be read.
@@ -272,7 +262,7 @@ fn find_pid(pid: u32) -> Option<Located> {
             let Some(dir) = default.parent() else {
                 continue;
             };
-            if !dir_trusted(dir, uid) {
+            if !crate::fsafe::dir_trusted(dir, uid) {
                 continue;
             }
             if read(&default).is_ok_and(|s| s.pid == pid) {
@@ -284,7 +274,11 @@ fn find_pid(pid: u32) -> Option<Located> {
             let Some(own) = per_pid(&default, pid) else {
                 continue;
             };
-            if own.parent().is_some_and(|d| dir_trusted(d, uid)) && own.exists() {
+            if own
+                .parent()
+                .is_some_and(|d| crate::fsafe::dir_trusted(d, uid))
+                && own.exists()
+            {
                 return Some(Located {
                     uid: trusted_owner(&own),
                     path: own,
@@ -318,7 +312,10 @@ fn the() -> Result<Located, String> {
         let uid = own_uid();
         candidates_for(uid)
             .into_iter()
-            .filter(|p| p.parent().is_some_and(|d| dir_trusted(d, uid)))
+            .filter(|p| {
+                p.parent()
+                    .is_some_and(|d| crate::fsafe::dir_trusted(d, uid))
+            })
             .find(|p| fs::symlink_metadata(p).is_ok())
             .map(|path| Located {
                 uid: trusted_owner(&path),
@@ -390,7 +387,8 @@ fn scan() -> Vec<Located> {
 fn scanned(dir: &Path) -> Option<Located> {
     let meta = fs::symlink_metadata(dir).ok()?;
     let uid = name_uid(dir, meta.uid());
-    let trusted = uid.is_some_and(|u| dir_trusted_for(meta.is_dir(), meta.uid(), meta.mode(), u));
+    let trusted = uid
+        .is_some_and(|u| crate::fsafe::dir_trusted_for(meta.is_dir(), meta.uid(), meta.mode(), u));
     if !trusted {
         return None;
     }
@@ -440,7 +438,7 @@ mod tests {
         fn trusted_dirs_are_owned_by_the_uid_or_root_and_closed(
             is_dir: bool, owner in 0u32..4, mode in 0u32..0o10000, uid in 0u32..4,
         ) {
-            let trusted = dir_trusted_for(is_dir, owner, mode, uid);
+            let trusted = crate::fsafe::dir_trusted_for(is_dir, owner, mode, uid);
             if mode & 0o022 != 0 || !is_dir || (owner != uid && owner != 0) {
                 prop_assert!(!trusted);
             } else {
