@@ -1,8 +1,6 @@
 //! The supervised child: its pid, its exit (delivered by the reaper), and signalling that
 //! never reaches a pid after it has been reaped (the number may belong to someone else by then).
 
-use std::time::Instant;
-
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
 use crate::exit_code::ExitCode;
@@ -11,7 +9,6 @@ use crate::process::Exit;
 
 pub struct Child {
     pub pid: i32,
-    pub started: Instant,
     exit_rx: oneshot::Receiver<Exit>,
     exit: Option<Exit>,
 }
@@ -20,7 +17,6 @@ impl Child {
     pub fn new(started: Started) -> Self {
         Child {
             pid: started.pid,
-            started: Instant::now(),
             exit_rx: started.exit,
             exit: None,
         }

@@ -26,9 +26,7 @@ mod process;
 mod readiness;
 mod redact;
 mod report;
-mod restarts;
 mod shown;
-mod shutdown;
 mod signals;
 mod startup;
 mod status;
@@ -205,7 +203,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
     }
     let has_tty = std::io::stdin().is_terminal();
     let reaper = Arc::new(process::Reaper::new());
-    let mut signals = match process::signals::start(reaper.clone(), has_tty) {
+    let signals = match process::signals::start(reaper.clone(), has_tty) {
         Ok(signals) => signals,
         Err(error) => {
             emit!(error, Event::InternalError, error = %error, "cannot install signal handlers: {error}");
@@ -225,32 +223,35 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
         });
         status::StatusFile::open(config.status_file.as_deref()).write(&snapshots.borrow());
     }
-    let credentials = match startup::gate(&config, &reaper, &mut signals).await {
-        Ok(credentials) => credentials,
-        Err(code) => {
-            report::gate_failed(&config, code);
-            // A hook may have left a daemon behind; as PID 1 the kernel would kill it
-            // when tend exits, as a subreaper nobody would.
-            let grace = config.bounded_leftover_grace();
-            supervisor::Supervisor::new(config, argv, reaper, signals, has_tty)
-                .sweep(grace)
-                .await;
-            return code;
-        }
+    let (credentials, checked) = match startup::check(&config) {
+        Ok(credentials) => (credentials, Ok(())),
+        Err(code) => (None, Err(code)),
     };
     let interfaces = config.interfaces.clone();
     let limits_pending = !startup::limits_needed(&config);
-    let supervisor = supervisor::Supervisor::new(config, argv, reaper, signals, has_tty)
-        .with_credentials(credentials)
-        .with_snapshots(snapshots)
-        .after_first_spawn(Box::new(move |supervisor| {
-            if limits_pending {
-                startup::report_limits();
-            }
-            let (snapshots, requests) = (supervisor.subscribe(), supervisor.requests());
-            control::start(&interfaces, supervisor.status_path(), snapshots, requests);
-        }));
-    let code = supervisor.run().await;
+    let after_first_spawn: supervisor::AfterSpawn = Box::new(move |started| {
+        if limits_pending {
+            startup::report_limits();
+        }
+        control::start(
+            &interfaces,
+            started.status_path,
+            started.snapshots,
+            started.requests,
+        );
+    });
+    let code = supervisor::run(supervisor::Setup {
+        config,
+        argv,
+        reaper,
+        signals,
+        has_tty,
+        credentials,
+        snapshots,
+        checked,
+        after_first_spawn: Some(after_first_spawn),
+    })
+    .await;
     // A subcommand is a bare word: a path that was not found is no mistyped one.
     if let Some(hint) = (code == ExitCode::NotFound as i32 && !program.contains('/'))
         .then(|| cli::subcommand_hint(&program))

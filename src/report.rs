@@ -20,6 +20,11 @@ pub fn mark_start() {
     STARTED.get_or_init(Instant::now);
 }
 
+/// When tend's run started (`mark_start`).
+pub fn started() -> Instant {
+    *STARTED.get_or_init(Instant::now)
+}
+
 /// Milliseconds since `mark_start`.
 pub fn elapsed_ms() -> u64 {
     STARTED.get_or_init(Instant::now).elapsed().as_millis() as u64

@@ -138,11 +138,12 @@ impl Snapshot {
         self
     }
 
-    pub fn record_exit(&mut self, exit: Exit) {
+    /// Keeps `exit`, seen at `at`, as the last exit.
+    pub fn record_exit_at(&mut self, exit: Exit, at: SystemTime) {
         self.last_exit = Some(LastExit {
             exit_code: exit.code(),
             signal: exit.signal(),
-            at: rfc3339_millis(SystemTime::now()),
+            at: rfc3339_millis(at),
         });
     }
 }

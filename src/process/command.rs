@@ -11,11 +11,6 @@ use super::spawn::{Isolation, SpawnError, SpawnSpec};
 use super::{Exit, Reaper};
 use crate::exit_code::ExitCode;
 
-/// SIGKILL cannot be ignored, but a process stuck in the kernel can delay its death; after
-/// this long tend stops waiting for a killed helper (a hook) rather than overrun its
-/// timeout: the reaper still collects the exit whenever it comes.
-const KILL_WAIT: Duration = Duration::from_millis(500);
-
 #[derive(Debug)]
 pub enum RunError {
     Spawn(SpawnError),
@@ -71,15 +66,6 @@ impl Helper {
         // Safety: plain syscall. The group id stays reserved while any member lives, and
         // the leader is not reaped before `done`, so the number cannot name a stranger.
         unsafe { libc::kill(-self.pid, sig) };
-    }
-
-    /// SIGKILL to the group, then waits (bounded) for the leader's exit.
-    pub async fn kill(&mut self) -> Exit {
-        self.signal_group(libc::SIGKILL);
-        match tokio::time::timeout(KILL_WAIT, self.wait()).await {
-            Ok(exit) => exit,
-            Err(_) => Exit::Signaled(libc::SIGKILL),
-        }
     }
 }
 

@@ -171,6 +171,18 @@ impl Signals {
 }
 
 impl Signals {
+    /// The first signal that `is_stop` accepts; the others are dropped. Never, once the
+    /// descriptor failed.
+    pub async fn first(&mut self, is_stop: impl Fn(i32) -> bool) -> i32 {
+        loop {
+            match self.recv().await {
+                Some(sig) if is_stop(sig) => return sig,
+                Some(_) => {}
+                None => std::future::pending().await,
+            }
+        }
+    }
+
     /// Queues the signals to pass on; a PIPE or fault that tend raised itself is dropped
     /// without a word: logging it would write to the stderr that raised it, and raise
     /// the next one, for ever.

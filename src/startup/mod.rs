@@ -8,10 +8,10 @@
 //! 3. dependency waiting (TEND_WAIT_FOR, TEND_WAIT_OPTIONAL), exit 69;
 //! 4. pre-start hooks (TEND_PRE_START), rolled back with TEND_POST_STOP, exit 71.
 //!
-//! A stop signal during 3 or 4 ends the gate at once with 128 + signal.
+//! 1 and 2 are here (`check`); 3 and 4 are phases of the supervisor's loop, which also
+//! decides what a stop signal during them means (128 + signal, at once).
 
 mod environment;
-mod hooks;
 mod limits;
 mod preview;
 pub mod wait;
@@ -22,59 +22,21 @@ use crate::config::Config;
 use crate::emit;
 use crate::events::Event;
 use crate::exit_code::ExitCode;
-use crate::process::signals::Signals;
 use crate::process::spawn::Credentials;
 use crate::process::Reaper;
 use crate::signals::signal_name;
 
 pub use environment::{writable_by, Failure};
-pub use hooks::post_stop;
 
-/// Runs the gate. `Ok` carries the identity the child must run as (TEND_USER); `Err`
-/// the exit code tend must exit with.
-pub async fn gate(
-    config: &Config,
-    reaper: &Arc<Reaper>,
-    signals: &mut Signals,
-) -> Result<Option<Credentials>, i32> {
+/// The gate's checks of the container (1 and 2). `Ok` carries the identity the child
+/// must run as (TEND_USER); `Err` the exit code tend must exit with.
+pub fn check(config: &Config) -> Result<Option<Credentials>, i32> {
     let limits = limits_needed(config).then(|| {
         let limits = limits::detect();
         log_limits(&limits);
         limits
     });
-    let credentials = check_environment(config, limits.as_ref())?;
-    let startup = &config.startup;
-    let settings = wait::Settings {
-        timeout: startup.wait_timeout,
-        interval_max: startup.wait_interval_max,
-        probe_timeout: startup.wait_probe_timeout,
-    };
-    let is_stop = |sig| config.is_stop_signal(sig);
-    match wait::dependencies(
-        &startup.wait_for,
-        &startup.wait_optional,
-        settings,
-        reaper,
-        signals,
-        is_stop,
-    )
-    .await
-    {
-        Ok(()) => {}
-        Err(wait::Abort::Unavailable) => return Err(ExitCode::Unavailable as i32),
-        Err(wait::Abort::Stopped(sig)) => return Err(stopped(sig, "dependency wait")),
-    }
-    match hooks::pre_start(config, reaper, signals).await {
-        Ok(()) => Ok(credentials),
-        Err(hooks::Abort::Failed) => Err(ExitCode::HookFailed as i32),
-        Err(hooks::Abort::Stopped(sig)) => Err(stopped(sig, "pre-start hooks")),
-    }
-}
-
-fn stopped(sig: i32, phase: &str) -> i32 {
-    emit!(info, Event::ShutdownInitiated, signal = %signal_name(sig), reason = "signal_during_startup",
-        "received {} during the {phase}; the child will not start", signal_name(sig));
-    128 + sig
+    check_environment(config, limits.as_ref())
 }
 
 /// Resolves TEND_USER and runs every environment check; all failures are logged, then
@@ -239,10 +201,17 @@ pub async fn wait_standalone(probes: &[crate::probe::Probe], timeout: std::time:
             .min(timeout.max(std::time::Duration::from_millis(100))),
     };
     let is_stop = |sig| matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT);
-    match wait::dependencies(probes, &[], settings, &reaper, &mut signals, is_stop).await {
-        Ok(()) => 0,
-        Err(wait::Abort::Unavailable) => ExitCode::Unavailable as i32,
-        Err(wait::Abort::Stopped(sig)) => stopped(sig, "dependency wait"),
+    // One question, no lifecycle: the wait's end, or the first stop signal.
+    tokio::select! {
+        result = wait::dependencies(probes, &[], settings, &reaper) => match result {
+            Ok(()) => 0,
+            Err(wait::Unavailable) => ExitCode::Unavailable as i32,
+        },
+        sig = signals.first(is_stop) => {
+            emit!(info, Event::ShutdownInitiated, signal = %signal_name(sig), reason = "signal_during_startup",
+                "received {} during the dependency wait; the child will not start", signal_name(sig));
+            128 + sig
+        }
     }
 }
 

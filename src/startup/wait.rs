@@ -1,5 +1,6 @@
 //! Dependency waiting: every probe is retried in parallel with exponential backoff until it
-//! passes or the deadline comes. A stop signal ends the wait at once.
+//! passes or the deadline comes. The caller ends the wait early by dropping it (a stop
+//! signal): an `exec:` probe's process group is killed with it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,6 @@ use crate::duration::format_duration;
 use crate::emit;
 use crate::events::Event;
 use crate::probe::{Probe, ProbeError};
-use crate::process::signals::Signals;
 use crate::process::Reaper;
 
 const FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -39,25 +39,17 @@ pub fn backoff(attempt: u32, max: Duration) -> Duration {
         .min(max)
 }
 
-/// Why the wait did not end with every required dependency up.
+/// A required dependency never passed (exit 69).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Abort {
-    /// A required dependency never passed (exit 69).
-    Unavailable,
-    /// A stop signal arrived (exit 128 + signal).
-    Stopped(i32),
-}
+pub struct Unavailable;
 
-/// Waits for `required` and `optional` probes. `is_stop` tells stop signals from others
-/// (which have no child to go to yet and are dropped).
+/// Waits for `required` and `optional` probes.
 pub async fn dependencies(
     required: &[Probe],
     optional: &[Probe],
     settings: Settings,
     reaper: &Arc<Reaper>,
-    signals: &mut Signals,
-    is_stop: impl Fn(i32) -> bool,
-) -> Result<(), Abort> {
+) -> Result<(), Unavailable> {
     let targets: Vec<(Probe, bool)> = required
         .iter()
         .map(|p| (p.clone(), true))
@@ -78,29 +70,16 @@ pub async fn dependencies(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
     // Every attempt is bounded by the deadline; this only makes sure that nothing can
     // keep the wait past it (a task late on a loaded machine is given up on).
-    let overrun = tokio::time::sleep_until(deadline + OVERRUN_GRACE);
-    tokio::pin!(overrun);
-    loop {
-        tokio::select! {
-            joined = set.join_next() => match joined {
-                Some(Ok((index, outcome))) => outcomes[index] = Some(outcome),
-                // A task can only fail by panicking; its target stays without an outcome.
-                Some(Err(_)) => {}
-                None => break,
-            },
-            () = &mut overrun => {
-                set.abort_all();
-                break;
-            }
-            Some(sig) = signals.recv() => {
-                if is_stop(sig) {
-                    // Dropping the tasks kills any exec probe's process group (Helper's Drop).
-                    set.abort_all();
-                    return Err(Abort::Stopped(sig));
-                }
+    let joined = tokio::time::timeout_at(deadline + OVERRUN_GRACE, async {
+        // A task can only fail by panicking; its target stays without an outcome.
+        while let Some(joined) = set.join_next().await {
+            if let Ok((index, outcome)) = joined {
+                outcomes[index] = Some(outcome);
             }
         }
-    }
+    });
+    // Past the overrun, the tasks are dropped with the set (their exec probes killed).
+    let _ = joined.await;
     report(&targets, &outcomes, settings.timeout)
 }
 
@@ -110,7 +89,7 @@ fn report(
     targets: &[(Probe, bool)],
     outcomes: &[Option<Outcome>],
     timeout: Duration,
-) -> Result<(), Abort> {
+) -> Result<(), Unavailable> {
     let within = format_duration(timeout);
     let mut times = Vec::new();
     let mut unavailable = false;
@@ -135,7 +114,7 @@ fn report(
         }
     }
     if unavailable {
-        return Err(Abort::Unavailable);
+        return Err(Unavailable);
     }
     emit!(info, Event::DependenciesReady, times = %times.join(", "), "dependencies ready: {}", times.join(", "));
     Ok(())

@@ -1,0 +1,453 @@
+//! The edges of the loop: where inputs come from (the reaper's exits, the signalfd, the
+//! control socket, the health task, timers, background jobs) and where actions are
+//! carried out (spawn, signal, kill, status, events, report). Nothing here decides:
+//! every choice was made by `step`.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::time::Instant;
+
+use super::action::{Action, Stage};
+use super::input::{Input, Timer};
+use super::step::State;
+use crate::child::Child;
+use crate::config::Config;
+use crate::control::Request;
+use crate::emit;
+use crate::events::Event;
+use crate::health::{self, HealthTask};
+use crate::process::command::Helper;
+use crate::process::signals::Signals;
+use crate::process::spawn::SpawnSpec;
+use crate::process::sweep::{Scope, Sweep};
+use crate::process::Reaper;
+use crate::report;
+use crate::signals::signal_name;
+use crate::startup::wait;
+use crate::status::{Snapshot, StatusFile};
+
+/// How long tend waits, as it exits, for the control socket to write the answers given.
+const ANSWER_GRACE: Duration = Duration::from_millis(500);
+
+/// A background job's end, as an input.
+type Job = Pin<Box<dyn Future<Output = Input>>>;
+
+/// What the control socket needs, handed over right after the first spawn.
+pub struct Interfaces<'a> {
+    pub snapshots: watch::Receiver<Snapshot>,
+    pub requests: mpsc::UnboundedSender<Request>,
+    pub status_path: Option<&'a Path>,
+}
+
+/// Start-up work done once, right after the first spawn (whether it worked or not): done
+/// then, it overlaps the child's exec instead of delaying it.
+pub type AfterSpawn = Box<dyn FnOnce(Interfaces<'_>)>;
+
+pub struct Edges {
+    config: Arc<Config>,
+    reaper: Arc<Reaper>,
+    signals: Signals,
+    spec: SpawnSpec,
+    scope: Scope,
+    /// Inputs produced by carrying out actions (a spawn's outcome), read before waiting.
+    queue: VecDeque<Input>,
+    child: Option<Child>,
+    /// The child's exit was handed to the loop: it is not waited for again.
+    child_reported: bool,
+    hook: Option<Helper>,
+    health: Option<HealthTask>,
+    job: Option<Job>,
+    /// Ends a running sweep's TERM phase.
+    cut: Arc<Notify>,
+    timers: [Option<Instant>; Timer::ALL.len()],
+    requests: mpsc::UnboundedReceiver<Request>,
+    /// Kept so that `requests` never closes, and cloned for the control socket.
+    requests_tx: mpsc::UnboundedSender<Request>,
+    /// The request being judged, answered by `Action::Answer`.
+    request: Option<Request>,
+    /// Answers given but perhaps not yet written to their clients.
+    answering: Vec<oneshot::Receiver<()>>,
+    snapshots: watch::Sender<Snapshot>,
+    /// The snapshot version last published.
+    published: u64,
+    /// Opened at the first write, once the child is on its way.
+    status: Option<StatusFile>,
+    after_first_spawn: Option<AfterSpawn>,
+}
+
+impl Edges {
+    pub fn new(
+        config: Arc<Config>,
+        reaper: Arc<Reaper>,
+        signals: Signals,
+        spec: SpawnSpec,
+        snapshots: watch::Sender<Snapshot>,
+        after_first_spawn: Option<AfterSpawn>,
+    ) -> Self {
+        let (requests_tx, requests) = mpsc::unbounded_channel();
+        Edges {
+            config,
+            reaper,
+            signals,
+            spec,
+            scope: Scope::detect(),
+            queue: VecDeque::new(),
+            child: None,
+            child_reported: false,
+            hook: None,
+            health: None,
+            job: None,
+            cut: Arc::new(Notify::new()),
+            timers: [None; Timer::ALL.len()],
+            requests,
+            requests_tx,
+            request: None,
+            answering: Vec::new(),
+            snapshots,
+            published: 0,
+            status: None,
+            after_first_spawn,
+        }
+    }
+
+    pub fn push(&mut self, input: Input) {
+        self.queue.push_back(input);
+    }
+
+    /// The next input: a queued one, or whatever happens first.
+    pub async fn next(&mut self) -> Input {
+        if let Some(input) = self.queue.pop_front() {
+            return input;
+        }
+        loop {
+            let (timer, deadline) = self.earliest();
+            tokio::select! {
+                exit = child_exit(&mut self.child, self.child_reported) => {
+                    self.child_reported = true;
+                    let pid = self.child.as_ref().map_or(0, |c| c.pid);
+                    return Input::ChildExited { pid, exit };
+                }
+                exit = hook_exit(&mut self.hook) => {
+                    self.hook = None;
+                    return Input::HookExited(exit);
+                }
+                Some(sig) = self.signals.recv() => {
+                    inject_fault(sig);
+                    return Input::Signal(sig);
+                }
+                Some(request) = self.requests.recv() => {
+                    // A request whose client stopped waiting (it was answered "busy") is
+                    // dropped: it is not carried out, as its answer said.
+                    if request.reply.is_closed() {
+                        continue;
+                    }
+                    let ask = request.ask;
+                    self.request = Some(request);
+                    return Input::Request(ask);
+                }
+                check = health::next(&mut self.health) => return Input::Check(check),
+                input = job_end(&mut self.job) => {
+                    self.job = None;
+                    return input;
+                }
+                () = at(deadline) => {
+                    self.timers[timer.index()] = None;
+                    return Input::Timer(timer);
+                }
+            }
+        }
+    }
+
+    /// The deadline that comes first, and its kind.
+    fn earliest(&self) -> (Timer, Option<Instant>) {
+        Timer::ALL
+            .into_iter()
+            .filter_map(|t| self.timers[t.index()].map(|d| (t, d)))
+            .min_by_key(|(_, d)| *d)
+            .map_or((Timer::Startup, None), |(t, d)| (t, Some(d)))
+    }
+
+    /// Carries out `actions` in order; Some(code) when the loop must end.
+    pub fn execute(&mut self, state: &State, actions: Vec<Action>) -> Option<i32> {
+        let mut exit = None;
+        for action in actions {
+            match action {
+                Action::Exit(code) => exit = Some(code),
+                action => self.carry_out(state, action),
+            }
+        }
+        self.publish(state);
+        exit
+    }
+
+    fn carry_out(&mut self, state: &State, action: Action) {
+        match action {
+            Action::WaitForDependencies => self.wait_for_dependencies(),
+            Action::CancelJob => self.job = None,
+            Action::RunHook { stage, index } => self.run_hook(stage, index),
+            Action::SignalHook(sig) => {
+                if let Some(hook) = &self.hook {
+                    hook.signal_group(sig);
+                }
+            }
+            Action::Spawn => self.spawn(),
+            Action::Forward {
+                pid,
+                sig,
+                received,
+                group,
+            } => self.forward(pid, sig, received, group),
+            Action::Continue { pid, group } => {
+                if let Some(child) = self.child_with(pid) {
+                    child.signal(libc::SIGCONT, group);
+                }
+            }
+            Action::Kill { pid } => {
+                if let Some(child) = self.child_with(pid) {
+                    child.kill();
+                }
+            }
+            Action::StartHealth => {
+                let credentials = self.spec.credentials.clone();
+                self.health = health::start(&self.config.health, self.reaper.clone(), credentials);
+            }
+            Action::StopHealth => self.health = None,
+            Action::EndStartInterval => {
+                if let Some(task) = &self.health {
+                    task.end_start_interval();
+                }
+            }
+            Action::Remediate(command) => {
+                let (timeout, reaper) = (self.config.health.timeout, self.reaper.clone());
+                let credentials = self.spec.credentials.clone();
+                self.job = Some(Box::pin(async move {
+                    let result = command
+                        .run_step_as(timeout, &reaper, credentials.as_ref())
+                        .await;
+                    Input::RemediationDone(result.map_err(|error| error.to_string()))
+                }));
+            }
+            Action::Timer(timer, deadline) => {
+                self.timers[timer.index()] = deadline.map(Instant::from_std);
+            }
+            Action::Emit(note) => note.emit(),
+            Action::Answer(verdict) => self.answer(verdict),
+            Action::WriteStatus => self.write_status(state),
+            Action::Sweep { grace } => self.sweep(state, grace),
+            Action::CutSweep => self.cut.notify_one(),
+            Action::Report(outcome) => {
+                self.publish(state);
+                let outcome = report::Outcome {
+                    exit_code: outcome.exit_code,
+                    cause: &outcome.cause,
+                    startup_ms: outcome.startup_ms,
+                    shutdown_ms: outcome.shutdown_ms,
+                };
+                report::write(&self.config, &self.snapshots.borrow(), &outcome);
+            }
+            Action::ReportGateFailed(code) => report::gate_failed(&self.config, code),
+            Action::Exit(_) => {}
+        }
+    }
+
+    fn child_with(&mut self, pid: i32) -> Option<&mut Child> {
+        self.child.as_mut().filter(|child| child.pid == pid)
+    }
+
+    fn wait_for_dependencies(&mut self) {
+        let startup = &self.config.startup;
+        let settings = wait::Settings {
+            timeout: startup.wait_timeout,
+            interval_max: startup.wait_interval_max,
+            probe_timeout: startup.wait_probe_timeout,
+        };
+        let (required, optional) = (startup.wait_for.clone(), startup.wait_optional.clone());
+        let reaper = self.reaper.clone();
+        self.job = Some(Box::pin(async move {
+            match wait::dependencies(&required, &optional, settings, &reaper).await {
+                Ok(()) => Input::DependenciesReady,
+                Err(wait::Unavailable) => Input::DependenciesFailed,
+            }
+        }));
+    }
+
+    fn run_hook(&mut self, stage: Stage, index: usize) {
+        let hooks = match stage {
+            Stage::PreStart => &self.config.startup.pre_start,
+            Stage::PostStop => &self.config.startup.post_stop,
+        };
+        let Some(argv) = hooks.get(index) else {
+            return;
+        };
+        let spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
+        match Helper::start(&self.reaper, spec) {
+            Ok(hook) => self.hook = Some(hook),
+            Err(error) => self.push(Input::HookSpawnFailed(error.to_string())),
+        }
+    }
+
+    fn spawn(&mut self) {
+        let program = self.spec.argv[0].to_string_lossy().into_owned();
+        let spawned = self.reaper.spawn(&self.spec);
+        if let Some(work) = self.after_first_spawn.take() {
+            let interfaces = Interfaces {
+                snapshots: self.snapshots.subscribe(),
+                requests: self.requests_tx.clone(),
+                status_path: status_file(&mut self.status, &self.config).path(),
+            };
+            work(interfaces);
+        }
+        match spawned {
+            Ok(started) => {
+                crate::process::leave_workdir();
+                let child = Child::new(started);
+                crate::crash::set_child(child.pid);
+                self.push(Input::Spawned { pid: child.pid });
+                self.child = Some(child);
+                self.child_reported = false;
+            }
+            Err(error) => {
+                let code = error.exit_code();
+                let message = error.message(&program);
+                emit!(error, Event::SpawnFailed, command = %program, reason = error.reason(),
+                    exit_code = code, error = %error.error(), "{message}");
+                self.push(Input::SpawnFailed { code });
+            }
+        }
+    }
+
+    /// Sends `sig` to the child (or its group) and logs it, unless it is already gone.
+    fn forward(&mut self, pid: i32, sig: i32, received: Option<i32>, group: bool) {
+        let Some(child) = self.child_with(pid) else {
+            return;
+        };
+        if !child.signal(sig, group) {
+            return;
+        }
+        let target = if group { "process group " } else { "pid " };
+        match received {
+            Some(received) => emit!(info, Event::SignalForwarded, pid, signal = %signal_name(sig),
+                received = %signal_name(received),
+                "forwarded {} to {target}{pid}", signal_name(sig)),
+            None => emit!(info, Event::SignalForwarded, pid, signal = %signal_name(sig),
+                "sent {} to {target}{pid} to stop it", signal_name(sig)),
+        }
+    }
+
+    /// Sends the verdict to the request's client (and logs it).
+    fn answer(&mut self, verdict: crate::control::Verdict) {
+        let Some(request) = self.request.take() else {
+            return;
+        };
+        if let Some(written) = request.answer(verdict) {
+            self.answering
+                .retain_mut(|w| matches!(w.try_recv(), Err(TryRecvError::Empty)));
+            self.answering.push(written);
+        }
+    }
+
+    /// Nothing left: done at once. Otherwise the state (`stopping`) may last, so
+    /// readers must see it, and the sweep runs as a job.
+    fn sweep(&mut self, state: &State, grace: Duration) {
+        crate::process::signals::reap(&self.reaper);
+        let sweep = Sweep::new(self.scope);
+        if !sweep.any_left() {
+            return self.push(Input::SweepDone);
+        }
+        self.write_status(state);
+        let (reaper, cut) = (self.reaper.clone(), self.cut.clone());
+        self.job = Some(Box::pin(async move {
+            super::sweep::sweep(sweep, reaper, grace, cut).await;
+            Input::SweepDone
+        }));
+    }
+
+    /// Hands the snapshot, stamped, to the HTTP endpoints and the control socket, when
+    /// it changed since the last time.
+    fn publish(&mut self, state: &State) {
+        if state.version == self.published {
+            return;
+        }
+        self.published = state.version;
+        let ticks = self.snapshots.borrow().pid_start_ticks;
+        let mut snapshot = state.snapshot.clone();
+        snapshot.pid_start_ticks = snapshot.pid_start_ticks.or(ticks);
+        snapshot.updated_at = crate::events::rfc3339_millis(std::time::SystemTime::now());
+        self.snapshots.send_replace(snapshot);
+    }
+
+    fn write_status(&mut self, state: &State) {
+        self.published = state.version.wrapping_sub(1);
+        self.publish(state);
+        self.snapshots.send_modify(|snapshot| {
+            snapshot.with_start_ticks();
+        });
+        let snapshot = self.snapshots.borrow().clone();
+        status_file(&mut self.status, &self.config).write(&snapshot);
+    }
+
+    /// Lets the control socket write the answers given (an accepted `tend stop` among
+    /// them) before tend exits, for at most ANSWER_GRACE: the server task runs only when
+    /// the loop waits, and a short shutdown may not wait at all.
+    pub async fn answers_written(&mut self) {
+        let deadline = Instant::now() + ANSWER_GRACE;
+        for written in self.answering.drain(..) {
+            let _ = tokio::time::timeout_at(deadline, written).await;
+        }
+    }
+}
+
+/// The status file, chosen (and its directory made) on first use: a free function over
+/// the two fields, so that the snapshot can be borrowed beside it.
+fn status_file<'a>(status: &'a mut Option<StatusFile>, config: &Config) -> &'a mut StatusFile {
+    status.get_or_insert_with(|| StatusFile::open(config.status_file.as_deref()))
+}
+
+async fn child_exit(child: &mut Option<Child>, reported: bool) -> crate::process::Exit {
+    match child {
+        Some(child) if !reported => child.wait().await,
+        _ => std::future::pending().await,
+    }
+}
+
+async fn hook_exit(hook: &mut Option<Helper>) -> crate::process::Exit {
+    match hook {
+        Some(hook) => hook.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn job_end(job: &mut Option<Job>) -> Input {
+    match job {
+        Some(job) => job.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves at the deadline, or never without one (so a `select!` branch stays idle).
+async fn at(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Lets the test suite prove that a panic kills the children and exits 70.
+#[cfg(debug_assertions)]
+fn inject_fault(sig: i32) {
+    if sig == libc::SIGUSR2
+        && std::env::var_os("TEND_FAULT_INJECT").is_some_and(|v| v == "panic_on_signal")
+    {
+        panic!("fault injected by TEND_FAULT_INJECT");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn inject_fault(_sig: i32) {}
