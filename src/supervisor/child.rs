@@ -132,8 +132,6 @@ impl State {
             };
         };
         match input {
-            Input::Spawned { pid } => self.started(pid, now, out),
-            Input::SpawnFailed { code } => self.spawn_failed(code, out),
             Input::ChildExited { pid, exit } if pid == child.pid => {
                 self.stop_side_work(out);
                 self.child_exited(exit, now, out);
@@ -453,11 +451,14 @@ impl State {
             // tend stops waiting; the reaper still collects it whenever it goes.
             Input::Timer(Timer::Kill) if killed => Exit::Signaled(libc::SIGKILL),
             Input::Timer(Timer::Stop) if !killed => return self.force_kill(child.pid, now, out),
-            // Further signals, stop signals included, are forwarded again; a stop
-            // signal also means no new child after a restart's stop.
-            Input::Signal(sig) if !killed && self.config.is_stop_signal(sig) => {
+            // A stop signal means no new child after a restart's stop; until the KILL
+            // it is forwarded again, as every other signal is.
+            Input::Signal(sig) if self.config.is_stop_signal(sig) => {
                 self.stop_requested.get_or_insert(Cause::Signal(sig));
-                return self.forward_stop(child.pid, Some(sig), out);
+                if !killed {
+                    self.forward_stop(child.pid, Some(sig), out);
+                }
+                return;
             }
             Input::Signal(sig) if !killed => return self.forward(child.pid, sig, out),
             _ => return,
