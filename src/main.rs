@@ -2,10 +2,10 @@
 //! its outcome to an exit code; each stage lives in its own module.
 //!
 //! The entry point is libc's `main`, not std's runtime start-up (`no_main`): that one
-//! reads /proc/self/maps to find the main thread's stack guard and sets up a handler on an
-//! alternate stack to print "stack overflow", a tenth of the instructions tend ran to
-//! start a child and exit (callgrind), for a message a PID 1 can do without. What tend
-//! needs of it is done in `main`: SIGPIPE ignored, stdout flushed.
+//! reads /proc/self/maps for the stack guard and sets up an alternate signal stack, for a
+//! "stack overflow" message a PID 1 can do without; kept because the start-up target
+//! needs it (figures in docs/benchmark.md). What tend needs of std's start-up is done in
+//! `main`: SIGPIPE ignored, stdout flushed.
 #![cfg_attr(not(test), no_main)]
 
 mod check_config;
@@ -110,7 +110,7 @@ fn tend() -> libc::c_int {
 
 /// tend's own variables (`TEND_*`), the only ones the configuration reads. Read from
 /// libc's `environ` directly: `std::env::vars_os` copies every variable into two owned
-/// strings first, a sixth of the instructions tend runs to start a child and exit.
+/// strings first (kept for the start-up target: docs/benchmark.md).
 fn environment() -> Vec<(OsString, OsString)> {
     use std::os::unix::ffi::OsStrExt;
     extern "C" {

@@ -1,7 +1,7 @@
 //! The subscriber: each of tracing's events becomes one line, a JSON object or text, written
 //! whole to tend's stderr (and the report's timeline). tend has no spans, so there is no
-//! span registry to keep: tracing-subscriber's costs a 32 KiB zeroed allocation at start
-//! and about 15,000 instructions per event, this about a quarter of that.
+//! span registry to keep; tracing-subscriber's registry and formatting cost start-up time
+//! and binary size the targets cannot spare (figures in docs/benchmark.md).
 //!
 //! JSON: `{"timestamp":"…","level":"INFO",` then the event's fields in the order the call
 //! gives them (`message` first), strings for text and `Debug`/`Display` values, numbers
