@@ -1,16 +1,108 @@
-//! The catalogue of `TEND_*` variables: the single list that `--help`, unknown-variable
-//! detection and the README table are checked against.
+//! The catalogue of `TEND_*` variables. Each variable is declared once, as a `Var` in the
+//! file of its area: name, default, parser and help together. The parser reads the values
+//! through these declarations (`Parser::read`), and `--help`, unknown-variable detection
+//! and the README check list them: the default shown is the one the parser stands at.
 
+/// What `--help` and the README show of a variable.
 pub struct VarSpec {
     pub name: &'static str,
-    pub default: &'static str,
+    pub default: Shown,
     pub help: &'static str,
 }
 
-/// Every variable tend reads, area by area.
+/// The default of a variable, as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Written as a user would write the value: the parser reads this very text when the
+    /// variable is unset.
+    Value(&'static str),
+    /// Unset means no value (no list, no path, off; the status file's place is then chosen
+    /// at run time): the parser stands at the type's `Default`, and this says what that is.
+    Nothing(&'static str),
+}
+
+impl Shown {
+    pub fn text(self) -> &'static str {
+        match self {
+            Shown::Value(text) | Shown::Nothing(text) => text,
+        }
+    }
+}
+
+/// One variable: what is shown of it, and how its value is read. `E` is what its parser
+/// returns on refusal: the expected forms (a `String`), or a `Refused` for parsers whose
+/// messages quote the value themselves.
+pub struct Var<T, E = String> {
+    pub spec: VarSpec,
+    parse: fn(&str) -> Result<T, E>,
+    /// The value when unset, for a `Shown::Nothing` default; `None`: parse the shown value.
+    nothing: Option<fn() -> T>,
+}
+
+impl<T, E> Var<T, E> {
+    /// A variable whose default is a value (`"30s"`), read by `parse` like any other.
+    pub const fn new(
+        name: &'static str,
+        default: &'static str,
+        parse: fn(&str) -> Result<T, E>,
+        help: &'static str,
+    ) -> Self {
+        Var {
+            spec: VarSpec {
+                name,
+                default: Shown::Value(default),
+                help,
+            },
+            parse,
+            nothing: None,
+        }
+    }
+
+    pub fn parse(&self, text: &str) -> Result<T, E> {
+        (self.parse)(text)
+    }
+
+    /// The value the variable stands at when it is unset or its value is refused.
+    pub fn default_value(&self) -> T {
+        if let Some(nothing) = self.nothing {
+            return nothing();
+        }
+        match (self.parse)(self.spec.default.text()) {
+            Ok(value) => value,
+            // Never: `tests::every_default_is_read_by_its_own_parser` reads each one.
+            Err(_) => panic!(
+                "tend's own default of {} is refused by its parser",
+                self.spec.name
+            ),
+        }
+    }
+}
+
+impl<T: Default, E> Var<T, E> {
+    /// A variable that is off, empty or absent unless set: `T::default()` (`None`, an
+    /// empty list), described by `shown` (`"(none)"`).
+    pub const fn unset(
+        name: &'static str,
+        shown: &'static str,
+        parse: fn(&str) -> Result<T, E>,
+        help: &'static str,
+    ) -> Self {
+        Var {
+            spec: VarSpec {
+                name,
+                default: Shown::Nothing(shown),
+                help,
+            },
+            parse,
+            nothing: Some(T::default),
+        }
+    }
+}
+
+/// Every variable tend reads, area by area, in the order `--help` lists them.
 pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
     [
-        CORE,
+        super::general::VARIABLES,
         super::startup::VARIABLES,
         super::health::VARIABLES,
         super::lifecycle::VARIABLES,
@@ -19,75 +111,19 @@ pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
     ]
     .into_iter()
     .flatten()
+    .copied()
 }
 
 /// Fault injection for the test suite; debug builds only, so a release binary rejects it.
+/// The supervisor reads it from its environment itself; the configuration accepts any value.
 #[cfg(debug_assertions)]
-const DEBUG_ONLY: &[VarSpec] = &[var(
+pub(super) const FAULT_INJECT: Var<Option<String>> = Var::unset(
     "TEND_FAULT_INJECT",
     "(none)",
+    |text| Ok(Some(text.into())),
     "debug builds only: panic_on_signal makes tend panic when it receives SIGUSR2",
-)];
+);
+#[cfg(debug_assertions)]
+const DEBUG_ONLY: &[&VarSpec] = &[&FAULT_INJECT.spec];
 #[cfg(not(debug_assertions))]
-const DEBUG_ONLY: &[VarSpec] = &[];
-
-pub(crate) const fn var(name: &'static str, default: &'static str, help: &'static str) -> VarSpec {
-    VarSpec {
-        name,
-        default,
-        help,
-    }
-}
-
-const CORE: &[VarSpec] = &[
-    var(
-        "TEND_SHUTDOWN_TIMEOUT",
-        "30s",
-        "time the child gets after the stop signal before SIGKILL (0s = kill at once)",
-    ),
-    var(
-        "TEND_LEFTOVER_GRACE",
-        "3s",
-        "time other processes left behind get after SIGTERM before SIGKILL, once the child is gone (at most TEND_SHUTDOWN_TIMEOUT)",
-    ),
-    var(
-        "TEND_DRAIN_DELAY",
-        "0s",
-        "wait this long in state draining before forwarding the stop signal",
-    ),
-    var(
-        "TEND_SUCCESS_EXIT_CODES",
-        "(none)",
-        "comma list of child exit codes that tend reports as 0, e.g. 143,130",
-    ),
-    var(
-        "TEND_SIGNAL_TARGET",
-        "child",
-        "forward signals to the child (child) or its whole process group (group)",
-    ),
-    var(
-        "TEND_SIGNAL_REWRITE",
-        "(none)",
-        "FROM:TO pairs that change a received signal before forwarding, e.g. TERM:QUIT",
-    ),
-    var(
-        "TEND_SUBREAPER",
-        "true",
-        "when not PID 1, register as child subreaper so orphans are reaped",
-    ),
-    var(
-        "TEND_LOG_FORMAT",
-        "json",
-        "json (one object per line on stderr) or text",
-    ),
-    var(
-        "TEND_LOG_LEVEL",
-        "info",
-        "trace, debug, info, warn or error",
-    ),
-    var(
-        "TEND_STATUS_FILE",
-        "/run/tend/status.json",
-        "where the status snapshot is kept (/dev/shm/tend-UID first when /run is not a tmpfs; then /tmp)",
-    ),
-];
+const DEBUG_ONLY: &[&VarSpec] = &[];
