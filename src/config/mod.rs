@@ -2,6 +2,9 @@
 //! reported at once. Reading the environment is the caller's job; this module only turns
 //! name/value pairs into a `Config` or a list of `ConfigError`s. Each variable is declared
 //! once, as a `Var` in the file of its area (see `catalogue`).
+//!
+//! tend reads the values itself, each through its `Var`, not with envy: envy needs a struct
+//! of raw strings, which named every variable a second time.
 
 mod catalogue;
 mod general;
