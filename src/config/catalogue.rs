@@ -127,3 +127,90 @@ pub(super) const FAULT_INJECT: Var<Option<String>> = Var::unset(
 const DEBUG_ONLY: &[&VarSpec] = &[&FAULT_INJECT.spec];
 #[cfg(not(debug_assertions))]
 const DEBUG_ONLY: &[&VarSpec] = &[];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::ffi::OsString;
+
+    use super::{variables, Shown};
+    use crate::config::parser::Parser;
+    use crate::config::Config;
+
+    /// The whole configuration, exactly (`Debug` shows every field).
+    fn config_of(pairs: &[(&str, &str)]) -> String {
+        let vars = pairs
+            .iter()
+            .map(|(name, value)| (OsString::from(name), OsString::from(value)));
+        match Config::from_vars(vars) {
+            Ok(config) => format!("{config:?}"),
+            Err(errors) => panic!("{pairs:?} refused: {errors:?}"),
+        }
+    }
+
+    /// Defaults that describe no value but a place tend chooses when the variable is
+    /// unset; every other `Shown::Nothing` says "(…)".
+    const CHOSEN_AT_RUN_TIME: &[&str] = &["TEND_STATUS_FILE", "TEND_CONTROL_SOCKET"];
+
+    #[test]
+    fn help_shows_the_defaults_the_parser_stands_at() {
+        let help = crate::cli::help();
+        let unset = config_of(&[]);
+        let mut shown = 0;
+        for line in help.lines() {
+            let Some((name, rest)) = line.trim_start().split_once(' ') else {
+                continue;
+            };
+            let Some(spec) = variables().find(|spec| spec.name == name) else {
+                continue;
+            };
+            let default = rest
+                .trim()
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("{name}: no [default] in {line:?}"));
+            assert_eq!(default, spec.default.text(), "{name}");
+            match spec.default {
+                Shown::Value(_) => assert_eq!(
+                    config_of(&[(name, default)]),
+                    unset,
+                    "{name}={default} is not what tend does when {name} is unset"
+                ),
+                Shown::Nothing(_) => assert!(
+                    default.starts_with('(') && default.ends_with(')')
+                        || CHOSEN_AT_RUN_TIME.contains(&name),
+                    "{name}: [{default}] looks like a value, but unset means nothing"
+                ),
+            }
+            shown += 1;
+        }
+        assert_eq!(shown, variables().count(), "{help}");
+    }
+
+    #[test]
+    fn the_readme_shows_the_same_defaults() {
+        let readme = include_str!("../../README.md");
+        for spec in variables().filter(|spec| spec.name != "TEND_FAULT_INJECT") {
+            let row = format!("| `{}` | ", spec.name);
+            let cell = readme
+                .lines()
+                .find_map(|line| line.strip_prefix(&row))
+                .and_then(|rest| rest.split(" | ").next())
+                .unwrap_or_else(|| panic!("README misses the row of {}", spec.name));
+            assert_eq!(cell.replace('`', ""), spec.default.text(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn the_parser_reads_every_catalogued_variable_once() {
+        let (vars, mut errors) = (BTreeMap::new(), Vec::new());
+        let mut parser = Parser::new(&vars, &mut errors);
+        crate::config::build(&mut parser);
+        let mut read = parser.read.clone();
+        read.sort_unstable();
+        let mut catalogued: Vec<_> = variables().map(|spec| spec.name).collect();
+        catalogued.sort_unstable();
+        assert_eq!(read, catalogued);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}
