@@ -69,7 +69,7 @@ impl<T, E> Var<T, E> {
         }
         match (self.parse)(self.spec.default.text()) {
             Ok(value) => value,
-            // Never: `tests::every_default_is_read_by_its_own_parser` reads each one.
+            // Never: `tests::help_shows_the_defaults_the_parser_stands_at` reads each one.
             Err(_) => panic!(
                 "tend's own default of {} is refused by its parser",
                 self.spec.name
