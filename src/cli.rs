@@ -232,7 +232,9 @@ with such a name.\n\nVARIABLES (default in brackets):\n",
     for spec in variables() {
         text.push_str(&format!(
             "    {:<26} [{}]\n        {}\n",
-            spec.name, spec.default, spec.help
+            spec.name,
+            spec.default.text(),
+            spec.help
         ));
     }
     text.push_str(

@@ -4,60 +4,77 @@
 use crate::shown::quoted;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::catalogue::{var, VarSpec};
-use super::parser::Parser;
+use super::catalogue::{Var, VarSpec};
+use super::parser::{Parser, Refused};
 use crate::duration::{format_duration, parse_duration};
 use crate::policy::{Step, Thresholds};
 use crate::probe::Probe;
 
-pub const VARIABLES: &[VarSpec] = &[
-    var(
-        "TEND_HEALTH_CHECK",
-        "(none)",
-        "one probe run while the child runs (tcp://, unix://, http://, file://, exec: as TEND_USER)",
-    ),
-    var(
-        "TEND_HEALTH_INTERVAL",
-        "10s",
-        "time between the starts of two health checks once the child is running",
-    ),
-    var(
-        "TEND_HEALTH_START_INTERVAL",
-        "1s",
-        "time between health checks while starting (until the first pass or TEND_STARTUP_TIMEOUT); failures then do not count",
-    ),
-    var(
-        "TEND_HEALTH_TIMEOUT",
-        "5s",
-        "time one health check may take before it counts as failed",
-    ),
-    var(
-        "TEND_HEALTH_START_PERIOD",
-        "0s",
-        "failures within this long of the child's start do not count, even after the first pass",
-    ),
-    var(
-        "TEND_HEALTH_FAILURE_THRESHOLD",
-        "3",
-        "consecutive failed checks that make the child unhealthy",
-    ),
-    var(
-        "TEND_HEALTH_SUCCESS_THRESHOLD",
-        "1",
-        "consecutive passed checks that make it healthy again",
-    ),
-    var(
-        "TEND_STARTUP_TIMEOUT",
-        "60s",
-        "with a health check: time for the first pass; past it the next remediation step is taken",
-    ),
-    var(
-        "TEND_REMEDIATION",
-        "restart",
-        "steps taken in order while unhealthy, one per failure threshold: exec:COMMAND, restart, exit (75), or none",
-    ),
+const CHECK: Var<Option<Probe>, Refused> = Var::unset(
+    "TEND_HEALTH_CHECK",
+    "(none)",
+    parse_probe,
+    "one probe run while the child runs (tcp://, unix://, http://, file://, exec: as TEND_USER)",
+);
+const INTERVAL: Var<Duration> = Var::new(
+    "TEND_HEALTH_INTERVAL",
+    "10s",
+    positive,
+    "time between the starts of two health checks once the child is running",
+);
+const START_INTERVAL: Var<Duration> = Var::new(
+    "TEND_HEALTH_START_INTERVAL",
+    "1s",
+    positive,
+    "time between health checks while starting (until the first pass or TEND_STARTUP_TIMEOUT); failures then do not count",
+);
+const TIMEOUT: Var<Duration> = Var::new(
+    "TEND_HEALTH_TIMEOUT",
+    "5s",
+    positive,
+    "time one health check may take before it counts as failed",
+);
+const START_PERIOD: Var<Duration> = Var::new(
+    "TEND_HEALTH_START_PERIOD",
+    "0s",
+    parse_duration,
+    "failures within this long of the child's start do not count, even after the first pass",
+);
+const FAILURE_THRESHOLD: Var<u32> = Var::new(
+    "TEND_HEALTH_FAILURE_THRESHOLD",
+    "3",
+    count,
+    "consecutive failed checks that make the child unhealthy",
+);
+const SUCCESS_THRESHOLD: Var<u32> = Var::new(
+    "TEND_HEALTH_SUCCESS_THRESHOLD",
+    "1",
+    count,
+    "consecutive passed checks that make it healthy again",
+);
+const STARTUP_TIMEOUT: Var<Duration> = Var::new(
+    "TEND_STARTUP_TIMEOUT",
+    "60s",
+    positive,
+    "with a health check: time for the first pass; past it the next remediation step is taken",
+);
+const REMEDIATION: Var<Vec<Step>> = Var::new(
+    "TEND_REMEDIATION",
+    "restart",
+    parse_steps,
+    "steps taken in order while unhealthy, one per failure threshold: exec:COMMAND, restart, exit (75), or none",
+);
+
+pub(super) const VARIABLES: &[&VarSpec] = &[
+    &CHECK.spec,
+    &INTERVAL.spec,
+    &START_INTERVAL.spec,
+    &TIMEOUT.spec,
+    &START_PERIOD.spec,
+    &FAILURE_THRESHOLD.spec,
+    &SUCCESS_THRESHOLD.spec,
+    &STARTUP_TIMEOUT.spec,
+    &REMEDIATION.spec,
 ];
 
 #[derive(Debug, Clone)]
@@ -72,93 +89,27 @@ pub struct HealthConfig {
     pub startup_timeout: Duration,
 }
 
+/// The settings of an environment that sets none of the variables.
 impl Default for HealthConfig {
     fn default() -> Self {
-        HealthConfig {
-            check: None,
-            interval: Duration::from_secs(10),
-            start_interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(5),
-            thresholds: Thresholds {
-                start_period: Duration::ZERO,
-                failure: 3,
-                success: 1,
-            },
-            remediation: vec![Step::Restart],
-            startup_timeout: Duration::from_secs(60),
-        }
+        super::parser::defaults(HealthConfig::parse)
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    health_check: Option<String>,
-    health_interval: Option<String>,
-    health_start_interval: Option<String>,
-    health_timeout: Option<String>,
-    health_start_period: Option<String>,
-    health_failure_threshold: Option<String>,
-    health_success_threshold: Option<String>,
-    remediation: Option<String>,
-    startup_timeout: Option<String>,
 }
 
 impl HealthConfig {
     pub(crate) fn parse(parser: &mut Parser) -> Self {
-        let raw: Raw = parser.raw();
-        let d = HealthConfig::default();
         HealthConfig {
-            check: probe(parser, raw.health_check),
-            interval: parser.field(
-                "TEND_HEALTH_INTERVAL",
-                raw.health_interval,
-                d.interval,
-                positive,
-            ),
-            start_interval: parser.field(
-                "TEND_HEALTH_START_INTERVAL",
-                raw.health_start_interval,
-                d.start_interval,
-                positive,
-            ),
-            timeout: parser.field(
-                "TEND_HEALTH_TIMEOUT",
-                raw.health_timeout,
-                d.timeout,
-                positive,
-            ),
+            check: parser.read(&CHECK),
+            interval: parser.read(&INTERVAL),
+            start_interval: parser.read(&START_INTERVAL),
+            timeout: parser.read(&TIMEOUT),
             thresholds: Thresholds {
-                start_period: parser.field(
-                    "TEND_HEALTH_START_PERIOD",
-                    raw.health_start_period,
-                    d.thresholds.start_period,
-                    parse_duration,
-                ),
-                failure: parser.field(
-                    "TEND_HEALTH_FAILURE_THRESHOLD",
-                    raw.health_failure_threshold,
-                    d.thresholds.failure,
-                    count,
-                ),
-                success: parser.field(
-                    "TEND_HEALTH_SUCCESS_THRESHOLD",
-                    raw.health_success_threshold,
-                    d.thresholds.success,
-                    count,
-                ),
+                start_period: parser.read(&START_PERIOD),
+                failure: parser.read(&FAILURE_THRESHOLD),
+                success: parser.read(&SUCCESS_THRESHOLD),
             },
-            remediation: parser.field(
-                "TEND_REMEDIATION",
-                raw.remediation,
-                d.remediation,
-                parse_steps,
-            ),
-            startup_timeout: parser.field(
-                "TEND_STARTUP_TIMEOUT",
-                raw.startup_timeout,
-                d.startup_timeout,
-                positive,
-            ),
+            remediation: parser.read(&REMEDIATION),
+            startup_timeout: parser.read(&STARTUP_TIMEOUT),
         }
     }
 
@@ -178,19 +129,12 @@ impl HealthConfig {
     }
 }
 
-/// Parsed by hand: `Parser::field` would repeat the raw value, and a URL password must
-/// never reach the log.
-fn probe(parser: &mut Parser, raw: Option<String>) -> Option<Probe> {
-    let text = raw?;
-    match Probe::parse(&text) {
-        Ok(probe) => Some(probe),
-        Err(error) => {
-            // The error quotes the (redacted) value itself, as for TEND_WAIT_FOR.
-            let pieces = crate::redact::Pieces::of(&text);
-            parser.error_hiding("TEND_HEALTH_CHECK", &pieces, &error);
-            None
-        }
-    }
+/// The probe's error quotes the (redacted) value itself, as for TEND_WAIT_FOR: shown
+/// with the value's passwords hidden.
+fn parse_probe(text: &str) -> Result<Option<Probe>, Refused> {
+    Probe::parse(text)
+        .map(Some)
+        .map_err(|error| Refused::Quoting(vec![error]))
 }
 
 fn parse_steps(text: &str) -> Result<Vec<Step>, String> {
@@ -248,6 +192,14 @@ mod tests {
         assert_eq!(h.start_interval, Duration::from_secs(1));
         assert_eq!(h.timeout, Duration::from_secs(5));
         assert_eq!(h.thresholds, HealthConfig::default().thresholds);
+        let expected = Thresholds {
+            start_period: Duration::ZERO,
+            failure: 3,
+            success: 1,
+        };
+        assert_eq!(h.thresholds, expected);
+        assert_eq!(h.remediation, [Step::Restart]);
+        assert_eq!(h.startup_timeout, Duration::from_secs(60));
     }
 
     #[test]

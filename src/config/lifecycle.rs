@@ -6,54 +6,69 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::catalogue::{var, VarSpec};
+use super::catalogue::{Var, VarSpec};
 use super::parser::Parser;
 use crate::duration::{format_duration, parse_duration};
 use crate::policy::RestartPolicy;
 
-pub const VARIABLES: &[VarSpec] = &[
-    var(
-        "TEND_RESTART",
-        "no",
-        "when the child exits on its own: no, always, on-failure (non-zero or signal), unless-stopped",
-    ),
-    var(
-        "TEND_RESTART_MAX_ATTEMPTS",
-        "5",
-        "restarts allowed within TEND_RESTART_WINDOW before tend gives up and exits (0: no limit)",
-    ),
-    var(
-        "TEND_RESTART_DELAY",
-        "1s",
-        "base of the restart backoff: delay = base x 2^min(n, 5), n = restarts so far",
-    ),
-    var(
-        "TEND_RESTART_MAX_DELAY",
-        "5m",
-        "cap of the restart backoff",
-    ),
-    var(
-        "TEND_RESTART_WINDOW",
-        "60m",
-        "the restart count starts afresh after this long without a restart",
-    ),
-    var(
-        "TEND_HTTP_ADDR",
-        "(off)",
-        "address for /livez, /readyz, /healthz, /status and /metrics, such as 0.0.0.0:9090",
-    ),
-    var(
-        "TEND_CONTROL_SOCKET",
-        "control.sock beside the status file",
-        "unix socket (mode 0600) for `tend restart` and `tend stop`; off disables it",
-    ),
-    var(
-        "TEND_REPORT_FILE",
-        "(none)",
-        "where the JSON lifecycle report is written at exit",
-    ),
+const RESTART: Var<RestartPolicy> = Var::new(
+    "TEND_RESTART",
+    "no",
+    parse_policy,
+    "when the child exits on its own: no, always, on-failure (non-zero or signal), unless-stopped",
+);
+const RESTART_MAX_ATTEMPTS: Var<u32> = Var::new(
+    "TEND_RESTART_MAX_ATTEMPTS",
+    "5",
+    parse_attempts,
+    "restarts allowed within TEND_RESTART_WINDOW before tend gives up and exits (0: no limit)",
+);
+const RESTART_DELAY: Var<Duration> = Var::new(
+    "TEND_RESTART_DELAY",
+    "1s",
+    parse_duration,
+    "base of the restart backoff: delay = base x 2^min(n, 5), n = restarts so far",
+);
+const RESTART_MAX_DELAY: Var<Duration> = Var::new(
+    "TEND_RESTART_MAX_DELAY",
+    "5m",
+    parse_duration,
+    "cap of the restart backoff",
+);
+const RESTART_WINDOW: Var<Duration> = Var::new(
+    "TEND_RESTART_WINDOW",
+    "60m",
+    parse_duration,
+    "the restart count starts afresh after this long without a restart",
+);
+const HTTP_ADDR: Var<Option<SocketAddr>> = Var::unset(
+    "TEND_HTTP_ADDR",
+    "(off)",
+    |text| parse_addr(text).map(Some),
+    "address for /livez, /readyz, /healthz, /status and /metrics, such as 0.0.0.0:9090",
+);
+const CONTROL_SOCKET: Var<ControlSocket> = Var::unset(
+    "TEND_CONTROL_SOCKET",
+    "control.sock beside the status file",
+    parse_control_socket,
+    "unix socket (mode 0600) for `tend restart` and `tend stop`; off disables it",
+);
+const REPORT_FILE: Var<Option<PathBuf>> = Var::unset(
+    "TEND_REPORT_FILE",
+    "(none)",
+    |text| super::parse_absolute_path(text).map(Some),
+    "where the JSON lifecycle report is written at exit",
+);
+
+pub(super) const VARIABLES: &[&VarSpec] = &[
+    &RESTART.spec,
+    &RESTART_MAX_ATTEMPTS.spec,
+    &RESTART_DELAY.spec,
+    &RESTART_MAX_DELAY.spec,
+    &RESTART_WINDOW.spec,
+    &HTTP_ADDR.spec,
+    &CONTROL_SOCKET.spec,
+    &REPORT_FILE.spec,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,22 +81,18 @@ pub struct RestartConfig {
     pub window: Duration,
 }
 
+/// The settings of an environment that sets none of the variables.
 impl Default for RestartConfig {
     fn default() -> Self {
-        RestartConfig {
-            policy: RestartPolicy::No,
-            max_attempts: 5,
-            delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(300),
-            window: Duration::from_secs(3600),
-        }
+        super::parser::defaults(RestartConfig::parse).0
     }
 }
 
 /// TEND_CONTROL_SOCKET.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ControlSocket {
-    /// `control.sock` in the status file's directory.
+    /// `control.sock` in the status file's directory: when the variable is unset.
+    #[default]
     BesideStatus,
     Path(PathBuf),
     Off,
@@ -94,72 +105,26 @@ pub struct InterfacesConfig {
     pub report_file: Option<PathBuf>,
 }
 
+/// The settings of an environment that sets none of the variables.
 impl Default for InterfacesConfig {
     fn default() -> Self {
-        InterfacesConfig {
-            http_addr: None,
-            control_socket: ControlSocket::BesideStatus,
-            report_file: None,
-        }
+        super::parser::defaults(RestartConfig::parse).1
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    restart: Option<String>,
-    restart_max_attempts: Option<String>,
-    restart_delay: Option<String>,
-    restart_max_delay: Option<String>,
-    restart_window: Option<String>,
-    http_addr: Option<String>,
-    control_socket: Option<String>,
-    report_file: Option<String>,
 }
 
 impl RestartConfig {
     pub(crate) fn parse(parser: &mut Parser) -> (Self, InterfacesConfig) {
-        let raw: Raw = parser.raw();
-        let d = RestartConfig::default();
         let restart = RestartConfig {
-            policy: parser.field("TEND_RESTART", raw.restart, d.policy, parse_policy),
-            max_attempts: parser.field(
-                "TEND_RESTART_MAX_ATTEMPTS",
-                raw.restart_max_attempts,
-                d.max_attempts,
-                parse_attempts,
-            ),
-            delay: parser.field(
-                "TEND_RESTART_DELAY",
-                raw.restart_delay,
-                d.delay,
-                parse_duration,
-            ),
-            max_delay: parser.field(
-                "TEND_RESTART_MAX_DELAY",
-                raw.restart_max_delay,
-                d.max_delay,
-                parse_duration,
-            ),
-            window: parser.field(
-                "TEND_RESTART_WINDOW",
-                raw.restart_window,
-                d.window,
-                parse_duration,
-            ),
+            policy: parser.read(&RESTART),
+            max_attempts: parser.read(&RESTART_MAX_ATTEMPTS),
+            delay: parser.read(&RESTART_DELAY),
+            max_delay: parser.read(&RESTART_MAX_DELAY),
+            window: parser.read(&RESTART_WINDOW),
         };
         let interfaces = InterfacesConfig {
-            http_addr: parser.field("TEND_HTTP_ADDR", raw.http_addr, None, |s| {
-                parse_addr(s).map(Some)
-            }),
-            control_socket: parser.field(
-                "TEND_CONTROL_SOCKET",
-                raw.control_socket,
-                ControlSocket::BesideStatus,
-                parse_control_socket,
-            ),
-            report_file: parser.field("TEND_REPORT_FILE", raw.report_file, None, |s| {
-                super::parse_absolute_path(s).map(Some)
-            }),
+            http_addr: parser.read(&HTTP_ADDR),
+            control_socket: parser.read(&CONTROL_SOCKET),
+            report_file: parser.read(&REPORT_FILE),
         };
         (restart, interfaces)
     }
@@ -240,6 +205,17 @@ mod tests {
         let (r, i) = from(&[]);
         assert_eq!(r, RestartConfig::default());
         assert_eq!(i, InterfacesConfig::default());
+        let expected = RestartConfig {
+            policy: RestartPolicy::No,
+            max_attempts: 5,
+            delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+            window: Duration::from_secs(3600),
+        };
+        assert_eq!(r, expected);
+        assert_eq!(i.http_addr, None);
+        assert_eq!(i.control_socket, ControlSocket::BesideStatus);
+        assert_eq!(i.report_file, None);
     }
 
     #[test]

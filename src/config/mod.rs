@@ -1,8 +1,13 @@
 //! `Config`: every `TEND_*` variable parsed into one typed struct, with every error found
 //! reported at once. Reading the environment is the caller's job; this module only turns
-//! name/value pairs into a `Config` or a list of `ConfigError`s.
+//! name/value pairs into a `Config` or a list of `ConfigError`s. Each variable is declared
+//! once, as a `Var` in the file of its area (see `catalogue`).
+//!
+//! tend reads the values itself, each through its `Var`, not with envy: envy needs a struct
+//! of raw strings, which named every variable a second time.
 
 mod catalogue;
+mod general;
 pub mod health;
 pub mod lifecycle;
 mod parser;
@@ -20,15 +25,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::duration::{format_duration, parse_duration};
-use crate::signals::{is_fault_signal, parse_signal, signal_name};
-use crate::words::split_list;
+use crate::duration::format_duration;
+use crate::signals::signal_name;
 pub use catalogue::variables;
+use general::*;
 use parser::Parser;
 pub use suggest::closest as closest_name;
-use values::parse_bool;
 
 /// Where forwarded signals go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,22 +90,6 @@ impl fmt::Display for ConfigError {
             None => write!(f, "{}: {expected}", self.variable),
         }
     }
-}
-
-/// The raw strings, as envy reads them; conversion happens afterwards so that one bad
-/// value does not hide the next.
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    success_exit_codes: Option<String>,
-    subreaper: Option<String>,
-    signal_target: Option<String>,
-    signal_rewrite: Option<String>,
-    drain_delay: Option<String>,
-    shutdown_timeout: Option<String>,
-    leftover_grace: Option<String>,
-    log_format: Option<String>,
-    log_level: Option<String>,
-    status_file: Option<String>,
 }
 
 impl Config {
@@ -274,116 +260,27 @@ fn unknown_variable(name: &str) -> ConfigError {
 }
 
 fn build(parser: &mut Parser) -> Config {
-    let raw: Raw = parser.raw();
     let (restart, interfaces) = lifecycle::RestartConfig::parse(parser);
-    Config {
+    let config = Config {
         restart,
         interfaces,
-        success_exit_codes: parser.field(
-            "TEND_SUCCESS_EXIT_CODES",
-            raw.success_exit_codes,
-            Vec::new(),
-            parse_exit_codes,
-        ),
-        subreaper: parser.field("TEND_SUBREAPER", raw.subreaper, true, parse_bool),
-        signal_target: parser.field(
-            "TEND_SIGNAL_TARGET",
-            raw.signal_target,
-            SignalTarget::Child,
-            parse_signal_target,
-        ),
-        signal_rewrite: parser.field(
-            "TEND_SIGNAL_REWRITE",
-            raw.signal_rewrite,
-            Vec::new(),
-            parse_rewrite,
-        ),
-        drain_delay: parser.field(
-            "TEND_DRAIN_DELAY",
-            raw.drain_delay,
-            Duration::ZERO,
-            parse_duration,
-        ),
-        shutdown_timeout: parser.field(
-            "TEND_SHUTDOWN_TIMEOUT",
-            raw.shutdown_timeout,
-            Duration::from_secs(30),
-            parse_duration,
-        ),
-        leftover_grace: parser.field(
-            "TEND_LEFTOVER_GRACE",
-            raw.leftover_grace,
-            Duration::from_secs(3),
-            parse_duration,
-        ),
-        log_format: parser.field(
-            "TEND_LOG_FORMAT",
-            raw.log_format,
-            LogFormat::Json,
-            parse_log_format,
-        ),
-        log_level: parser.field("TEND_LOG_LEVEL", raw.log_level, "info".into(), parse_level),
-        status_file: parser.field("TEND_STATUS_FILE", raw.status_file, None, |s| {
-            parse_absolute_path(s).map(Some)
-        }),
+        success_exit_codes: parser.read(&SUCCESS_EXIT_CODES),
+        subreaper: parser.read(&SUBREAPER),
+        signal_target: parser.read(&SIGNAL_TARGET),
+        signal_rewrite: parser.read(&SIGNAL_REWRITE),
+        drain_delay: parser.read(&DRAIN_DELAY),
+        shutdown_timeout: parser.read(&SHUTDOWN_TIMEOUT),
+        leftover_grace: parser.read(&LEFTOVER_GRACE),
+        log_format: parser.read(&LOG_FORMAT),
+        log_level: parser.read(&LOG_LEVEL),
+        status_file: parser.read(&STATUS_FILE),
         startup: startup::StartupConfig::parse(parser),
         health: health::HealthConfig::parse(parser),
         security: security::SecurityConfig::parse(parser),
-    }
-}
-
-fn parse_exit_codes(text: &str) -> Result<Vec<i32>, String> {
-    split_list(text)
-        .map(|item| item.parse::<u8>().map(i32::from))
-        .collect::<Result<_, _>>()
-        .map_err(|_| "a comma list of exit codes 0-255, such as 143,130".into())
-}
-
-fn parse_signal_target(text: &str) -> Result<SignalTarget, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "child" => Ok(SignalTarget::Child),
-        "group" => Ok(SignalTarget::Group),
-        _ => Err("child or group".into()),
-    }
-}
-
-fn parse_rewrite(text: &str) -> Result<Vec<(i32, i32)>, String> {
-    const EXPECTED: &str = "a comma list of FROM:TO signal pairs, such as TERM:QUIT,USR1:HUP";
-    let mut pairs: Vec<(i32, i32)> = Vec::new();
-    for item in split_list(text) {
-        let (from, to) = item.split_once(':').ok_or(EXPECTED)?;
-        let from = parse_signal(from).map_err(|e| format!("{EXPECTED} ({from}: {e})"))?;
-        let to = parse_signal(to).map_err(|e| format!("{EXPECTED} ({to}: {e})"))?;
-        for sig in [from, to] {
-            if is_fault_signal(sig) || sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                return Err(format!(
-                    "{EXPECTED}; {} cannot be caught or must not be forwarded",
-                    signal_name(sig)
-                ));
-            }
-        }
-        if pairs.iter().any(|(seen, _)| *seen == from) {
-            return Err(format!("{EXPECTED}; {} appears twice", signal_name(from)));
-        }
-        pairs.push((from, to));
-    }
-    Ok(pairs)
-}
-
-fn parse_log_format(text: &str) -> Result<LogFormat, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "json" => Ok(LogFormat::Json),
-        "text" => Ok(LogFormat::Text),
-        _ => Err("json or text".into()),
-    }
-}
-
-fn parse_level(text: &str) -> Result<String, String> {
-    let level = text.trim().to_ascii_lowercase();
-    match level.as_str() {
-        "trace" | "debug" | "info" | "warn" | "error" => Ok(level),
-        _ => Err("one of trace, debug, info, warn, error".into()),
-    }
+    };
+    #[cfg(debug_assertions)]
+    parser.read(&catalogue::FAULT_INJECT);
+    config
 }
 
 pub(crate) fn parse_absolute_path(text: &str) -> Result<PathBuf, String> {
@@ -413,20 +310,20 @@ pub fn path_var(name: &str) -> Option<PathBuf> {
 /// Reads just the logging variables, leniently, so that logging exists before the full
 /// configuration is validated (its errors must be logged in the chosen format).
 pub fn logging_from_vars(vars: &[(OsString, OsString)]) -> (LogFormat, String) {
-    let mut format = LogFormat::Json;
-    let mut level = String::from("info");
+    let mut format = None;
+    let mut level = None;
     for (name, value) in first_of_each(vars.iter().cloned()) {
+        let value = value.to_string_lossy();
         match name.to_str() {
-            Some("TEND_LOG_FORMAT") => {
-                format = parse_log_format(&value.to_string_lossy()).unwrap_or(format)
-            }
-            Some("TEND_LOG_LEVEL") => {
-                level = parse_level(&value.to_string_lossy()).unwrap_or(level)
-            }
+            Some(name) if name == LOG_FORMAT.spec.name => format = LOG_FORMAT.parse(&value).ok(),
+            Some(name) if name == LOG_LEVEL.spec.name => level = LOG_LEVEL.parse(&value).ok(),
             _ => {}
         }
     }
-    (format, level)
+    (
+        format.unwrap_or_else(|| LOG_FORMAT.default_value()),
+        level.unwrap_or_else(|| LOG_LEVEL.default_value()),
+    )
 }
 
 #[cfg(test)]
@@ -532,19 +429,6 @@ mod tests {
     }
 
     #[test]
-    fn rewrite_rejects_uncatchable_and_duplicates() {
-        for bad in [
-            "TERM:KILL",
-            "SEGV:TERM",
-            "TERM",
-            "TERM:QUIT,TERM:INT",
-            "TERM:NOPE",
-        ] {
-            assert!(parse_rewrite(bad).is_err(), "{bad} should be rejected");
-        }
-    }
-
-    #[test]
     fn logging_reads_the_first_of_a_variable_given_twice() {
         let env = vars(&[
             ("TEND_LOG_FORMAT", "text"),
@@ -563,7 +447,7 @@ mod tests {
 
     #[test]
     fn every_catalogued_variable_is_read() {
-        // A variable in the catalogue that Raw does not read would be accepted and ignored.
+        // A variable in the catalogue that `build` does not read would be accepted and ignored.
         for spec in variables() {
             let error = Config::from_vars(vars(&[(spec.name, "\u{1}invalid\u{1}")]));
             let accepted_anything = matches!(spec.name, "TEND_STATUS_FILE" | "TEND_FAULT_INJECT");

@@ -1,76 +1,96 @@
-//! Turns raw variable strings into typed values, collecting every error instead of
-//! stopping at the first. Each configuration area reads its raw strings with envy into a
-//! struct of `Option<String>`s, then converts each field with `Parser::field`.
+//! Turns variable values into typed ones through their declarations (`Var`), collecting
+//! every error instead of stopping at the first.
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
-
+use super::catalogue::Var;
 use super::ConfigError;
 
 pub struct Parser<'a> {
     vars: &'a BTreeMap<String, String>,
     errors: &'a mut Vec<ConfigError>,
+    /// The names read, in order: a test checks them against the catalogue.
+    #[cfg(test)]
+    pub(super) read: Vec<&'static str>,
+}
+
+/// Why a parser refused a value, for parsers whose messages may quote the value.
+pub enum Refused {
+    /// What was expected instead: shown after the value, both redacted.
+    Expected(String),
+    /// Messages that quote the value, or parts of it, themselves (a probe's do): shown
+    /// without the value, with every piece of its URL passwords hidden.
+    Quoting(Vec<String>),
+}
+
+impl From<String> for Refused {
+    fn from(expected: String) -> Self {
+        Refused::Expected(expected)
+    }
 }
 
 impl<'a> Parser<'a> {
     pub fn new(vars: &'a BTreeMap<String, String>, errors: &'a mut Vec<ConfigError>) -> Self {
-        Parser { vars, errors }
-    }
-
-    /// The raw strings of one area (a struct of `Option<String>` named after the
-    /// variables without their `TEND_` prefix).
-    pub fn raw<T: DeserializeOwned + Default>(&mut self) -> T {
-        match envy::prefixed("TEND_").from_iter(self.vars.clone()) {
-            Ok(raw) => raw,
-            Err(error) => {
-                self.errors.push(ConfigError {
-                    variable: "TEND_*".into(),
-                    value: None,
-                    expected: format!("readable variables ({error})"),
-                });
-                T::default()
-            }
+        Parser {
+            vars,
+            errors,
+            #[cfg(test)]
+            read: Vec::new(),
         }
     }
 
-    /// Converts one value, recording an error (and using the default) when it is bad.
-    pub fn field<T>(
-        &mut self,
-        variable: &str,
-        raw: Option<String>,
-        default: T,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> T {
-        let Some(text) = raw else { return default };
-        match parse(&text) {
+    /// The value of `var`, or its default when it is unset or refused (the refusal
+    /// recorded).
+    pub fn read<T, E: Into<Refused>>(&mut self, var: &Var<T, E>) -> T {
+        let name = var.spec.name;
+        #[cfg(test)]
+        self.read.push(name);
+        let vars = self.vars;
+        let Some(text) = vars.get(name) else {
+            return var.default_value();
+        };
+        match var.parse(text) {
             Ok(value) => value,
-            Err(expected) => {
-                self.error(variable, Some(text), expected);
-                default
+            Err(refused) => {
+                match refused.into() {
+                    Refused::Expected(expected) => self.error(name, text, expected),
+                    Refused::Quoting(messages) => {
+                        let pieces = crate::redact::Pieces::of(text);
+                        for message in messages {
+                            self.error_hiding(name, &pieces, &message);
+                        }
+                    }
+                }
+                var.default_value()
             }
         }
     }
 
     /// Records an error. Any value may hold a URL with a password (a hook's command
     /// line, a misplaced probe), and an expectation may quote part of it: both are
-    /// redacted here, so that no caller can forget to.
-    pub fn error(&mut self, variable: &str, value: Option<String>, expected: impl Into<String>) {
-        let expected = crate::redact::about(&expected.into(), value.as_deref().unwrap_or(""));
+    /// redacted here, so that no parser can forget to.
+    fn error(&mut self, variable: &str, value: &str, expected: String) {
         self.errors.push(ConfigError {
             variable: variable.into(),
-            value: value.map(|v| crate::redact::value(&v)),
-            expected,
+            value: Some(crate::redact::value(value)),
+            expected: crate::redact::about(&expected, value),
         });
     }
 
     /// Records an error whose message already shows the value (a probe's), with every
     /// piece of the raw value's passwords hidden all the same.
-    pub fn error_hiding(&mut self, variable: &str, pieces: &crate::redact::Pieces, message: &str) {
+    fn error_hiding(&mut self, variable: &str, pieces: &crate::redact::Pieces, message: &str) {
         self.errors.push(ConfigError {
             variable: variable.into(),
             value: None,
             expected: pieces.hide(message),
         });
     }
+}
+
+/// What `read` makes of an environment where no variable is set: every area's defaults,
+/// for the `Default` impls of the areas.
+pub fn defaults<T>(read: impl FnOnce(&mut Parser) -> T) -> T {
+    let (vars, mut errors) = (BTreeMap::new(), Vec::new());
+    read(&mut Parser::new(&vars, &mut errors))
 }

@@ -1,33 +1,35 @@
 //! Variables that harden the child beyond the user switch.
 
-use serde::Deserialize;
-
-use super::catalogue::{var, VarSpec};
+use super::catalogue::{Var, VarSpec};
 use super::parser::Parser;
 use super::values::parse_bool;
 
-pub const VARIABLES: &[VarSpec] = &[var(
+const NO_NEW_PRIVS: Var<bool> = Var::new(
     "TEND_NO_NEW_PRIVS",
     "false",
+    parse_bool,
     "set no_new_privs on the child before exec: setuid binaries and file capabilities cannot raise its privileges",
-)];
+);
 
-#[derive(Debug, Clone, Default)]
+pub(super) const VARIABLES: &[&VarSpec] = &[&NO_NEW_PRIVS.spec];
+
+#[derive(Debug, Clone)]
 pub struct SecurityConfig {
     /// `prctl(PR_SET_NO_NEW_PRIVS)` in the child before exec (inherited by all it starts).
     pub no_new_privs: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    no_new_privs: Option<String>,
+/// The settings of an environment that sets none of the variables.
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        super::parser::defaults(SecurityConfig::parse)
+    }
 }
 
 impl SecurityConfig {
     pub(crate) fn parse(parser: &mut Parser) -> Self {
-        let raw: Raw = parser.raw();
         SecurityConfig {
-            no_new_privs: parser.field("TEND_NO_NEW_PRIVS", raw.no_new_privs, false, parse_bool),
+            no_new_privs: parser.read(&NO_NEW_PRIVS),
         }
     }
 

@@ -5,82 +5,107 @@ use crate::shown::quoted;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::catalogue::{var, VarSpec};
-use super::parser::Parser;
+use super::catalogue::{Var, VarSpec};
+use super::parser::{Parser, Refused};
 use super::values::parse_size;
 use crate::duration::{format_duration, parse_duration};
 use crate::probe::Probe;
 use crate::users::{parse_spec, UserSpec};
 use crate::words::split_list;
 
-pub const VARIABLES: &[VarSpec] = &[
-    var(
-        "TEND_REQUIRE_ENV",
-        "(none)",
-        "comma list of variables that must be set and non-empty (values are never logged)",
-    ),
-    var(
-        "TEND_ENSURE_DIRS",
-        "(none)",
-        "comma list of directories to create (with parents) and check writable; owned by TEND_USER",
-    ),
-    var(
-        "TEND_MIN_DISK_FREE",
-        "(none)",
-        "PATH:SIZE pairs, comma separated: free space needed at each path, e.g. /data:500MB",
-    ),
-    var(
-        "TEND_MIN_MEMORY",
-        "(none)",
-        "memory the container must have (cgroup v1/v2 limit, else RAM), e.g. 256MB",
-    ),
-    var(
-        "TEND_WAIT_FOR",
-        "(none)",
-        "comma list of probes that must pass before the child starts (tcp://, unix://, http://, file://, exec:)",
-    ),
-    var(
-        "TEND_WAIT_OPTIONAL",
-        "(none)",
-        "comma list of probes waited for, but whose failure is only a warning",
-    ),
-    var(
-        "TEND_WAIT_TIMEOUT",
-        "60s",
-        "how long to wait for dependencies; a required one still down then exits 69",
-    ),
-    var(
-        "TEND_WAIT_INTERVAL_MAX",
-        "5s",
-        "longest pause between attempts (backoff starts at 100ms and doubles)",
-    ),
-    var(
-        "TEND_WAIT_PROBE_TIMEOUT",
-        "5s",
-        "time one attempt of a dependency probe may take",
-    ),
-    var(
-        "TEND_PRE_START",
-        "(none)",
-        "commands run in order before the child (';' or newline separated, no shell); one failing exits 71",
-    ),
-    var(
-        "TEND_POST_STOP",
-        "(none)",
-        "cleanup commands run after the child is gone, and when a pre-start hook fails",
-    ),
-    var(
-        "TEND_HOOK_TIMEOUT",
-        "30s",
-        "time each pre-start or post-stop command may take before its process group is killed",
-    ),
-    var(
-        "TEND_USER",
-        "(tend's own)",
-        "run the child and health probes as name, uid, name:group or uid:gid (hooks stay root)",
-    ),
+const REQUIRE_ENV: Var<Vec<String>> = Var::unset(
+    "TEND_REQUIRE_ENV",
+    "(none)",
+    parse_names,
+    "comma list of variables that must be set and non-empty (values are never logged)",
+);
+const ENSURE_DIRS: Var<Vec<PathBuf>> = Var::unset(
+    "TEND_ENSURE_DIRS",
+    "(none)",
+    parse_paths,
+    "comma list of directories to create (with parents) and check writable; owned by TEND_USER",
+);
+const MIN_DISK_FREE: Var<Vec<(PathBuf, u64)>> = Var::unset(
+    "TEND_MIN_DISK_FREE",
+    "(none)",
+    parse_disk_free,
+    "PATH:SIZE pairs, comma separated: free space needed at each path, e.g. /data:500MB",
+);
+const MIN_MEMORY: Var<Option<u64>> = Var::unset(
+    "TEND_MIN_MEMORY",
+    "(none)",
+    |text| parse_size(text).map(Some),
+    "memory the container must have (cgroup v1/v2 limit, else RAM), e.g. 256MB",
+);
+const WAIT_FOR: Var<Vec<Probe>, Refused> = Var::unset(
+    "TEND_WAIT_FOR",
+    "(none)",
+    parse_probes,
+    "comma list of probes that must pass before the child starts (tcp://, unix://, http://, file://, exec:)",
+);
+const WAIT_OPTIONAL: Var<Vec<Probe>, Refused> = Var::unset(
+    "TEND_WAIT_OPTIONAL",
+    "(none)",
+    parse_probes,
+    "comma list of probes waited for, but whose failure is only a warning",
+);
+const WAIT_TIMEOUT: Var<Duration> = Var::new(
+    "TEND_WAIT_TIMEOUT",
+    "60s",
+    parse_duration,
+    "how long to wait for dependencies; a required one still down then exits 69",
+);
+const WAIT_INTERVAL_MAX: Var<Duration> = Var::new(
+    "TEND_WAIT_INTERVAL_MAX",
+    "5s",
+    positive,
+    "longest pause between attempts (backoff starts at 100ms and doubles)",
+);
+const WAIT_PROBE_TIMEOUT: Var<Duration> = Var::new(
+    "TEND_WAIT_PROBE_TIMEOUT",
+    "5s",
+    positive,
+    "time one attempt of a dependency probe may take",
+);
+const PRE_START: Var<Vec<Vec<String>>> = Var::unset(
+    "TEND_PRE_START",
+    "(none)",
+    parse_hooks,
+    "commands run in order before the child (';' or newline separated, no shell); one failing exits 71",
+);
+const POST_STOP: Var<Vec<Vec<String>>> = Var::unset(
+    "TEND_POST_STOP",
+    "(none)",
+    parse_hooks,
+    "cleanup commands run after the child is gone, and when a pre-start hook fails",
+);
+const HOOK_TIMEOUT: Var<Duration> = Var::new(
+    "TEND_HOOK_TIMEOUT",
+    "30s",
+    positive,
+    "time each pre-start or post-stop command may take before its process group is killed",
+);
+const USER: Var<Option<UserSpec>> = Var::unset(
+    "TEND_USER",
+    "(tend's own)",
+    |text| parse_spec(text).map(Some),
+    "run the child and health probes as name, uid, name:group or uid:gid (hooks stay root)",
+);
+
+pub(super) const VARIABLES: &[&VarSpec] = &[
+    &REQUIRE_ENV.spec,
+    &ENSURE_DIRS.spec,
+    &MIN_DISK_FREE.spec,
+    &MIN_MEMORY.spec,
+    &WAIT_FOR.spec,
+    &WAIT_OPTIONAL.spec,
+    &WAIT_TIMEOUT.spec,
+    &WAIT_INTERVAL_MAX.spec,
+    &WAIT_PROBE_TIMEOUT.spec,
+    &PRE_START.spec,
+    &POST_STOP.spec,
+    &HOOK_TIMEOUT.spec,
+    &USER.spec,
 ];
 
 #[derive(Debug, Clone)]
@@ -107,98 +132,29 @@ impl StartupConfig {
     }
 }
 
+/// The settings of an environment that sets none of the variables.
 impl Default for StartupConfig {
     fn default() -> Self {
-        StartupConfig {
-            require_env: Vec::new(),
-            ensure_dirs: Vec::new(),
-            min_disk_free: Vec::new(),
-            min_memory: None,
-            wait_for: Vec::new(),
-            wait_optional: Vec::new(),
-            wait_timeout: Duration::from_secs(60),
-            wait_interval_max: Duration::from_secs(5),
-            wait_probe_timeout: Duration::from_secs(5),
-            pre_start: Vec::new(),
-            post_stop: Vec::new(),
-            hook_timeout: Duration::from_secs(30),
-            user: None,
-        }
+        super::parser::defaults(StartupConfig::parse)
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    require_env: Option<String>,
-    ensure_dirs: Option<String>,
-    min_disk_free: Option<String>,
-    min_memory: Option<String>,
-    wait_for: Option<String>,
-    wait_optional: Option<String>,
-    wait_timeout: Option<String>,
-    wait_interval_max: Option<String>,
-    wait_probe_timeout: Option<String>,
-    pre_start: Option<String>,
-    post_stop: Option<String>,
-    hook_timeout: Option<String>,
-    user: Option<String>,
 }
 
 impl StartupConfig {
     pub(crate) fn parse(parser: &mut Parser) -> Self {
-        let raw: Raw = parser.raw();
-        let d = StartupConfig::default();
         StartupConfig {
-            require_env: parser.field(
-                "TEND_REQUIRE_ENV",
-                raw.require_env,
-                d.require_env,
-                parse_names,
-            ),
-            ensure_dirs: parser.field(
-                "TEND_ENSURE_DIRS",
-                raw.ensure_dirs,
-                d.ensure_dirs,
-                parse_paths,
-            ),
-            min_disk_free: parser.field(
-                "TEND_MIN_DISK_FREE",
-                raw.min_disk_free,
-                d.min_disk_free,
-                parse_disk_free,
-            ),
-            min_memory: parser.field("TEND_MIN_MEMORY", raw.min_memory, None, |s| {
-                parse_size(s).map(Some)
-            }),
-            wait_for: probes(parser, "TEND_WAIT_FOR", raw.wait_for),
-            wait_optional: probes(parser, "TEND_WAIT_OPTIONAL", raw.wait_optional),
-            wait_timeout: parser.field(
-                "TEND_WAIT_TIMEOUT",
-                raw.wait_timeout,
-                d.wait_timeout,
-                parse_duration,
-            ),
-            wait_interval_max: parser.field(
-                "TEND_WAIT_INTERVAL_MAX",
-                raw.wait_interval_max,
-                d.wait_interval_max,
-                positive,
-            ),
-            wait_probe_timeout: parser.field(
-                "TEND_WAIT_PROBE_TIMEOUT",
-                raw.wait_probe_timeout,
-                d.wait_probe_timeout,
-                positive,
-            ),
-            pre_start: parser.field("TEND_PRE_START", raw.pre_start, Vec::new(), parse_hooks),
-            post_stop: parser.field("TEND_POST_STOP", raw.post_stop, Vec::new(), parse_hooks),
-            hook_timeout: parser.field(
-                "TEND_HOOK_TIMEOUT",
-                raw.hook_timeout,
-                d.hook_timeout,
-                positive,
-            ),
-            user: parser.field("TEND_USER", raw.user, None, |s| parse_spec(s).map(Some)),
+            require_env: parser.read(&REQUIRE_ENV),
+            ensure_dirs: parser.read(&ENSURE_DIRS),
+            min_disk_free: parser.read(&MIN_DISK_FREE),
+            min_memory: parser.read(&MIN_MEMORY),
+            wait_for: parser.read(&WAIT_FOR),
+            wait_optional: parser.read(&WAIT_OPTIONAL),
+            wait_timeout: parser.read(&WAIT_TIMEOUT),
+            wait_interval_max: parser.read(&WAIT_INTERVAL_MAX),
+            wait_probe_timeout: parser.read(&WAIT_PROBE_TIMEOUT),
+            pre_start: parser.read(&PRE_START),
+            post_stop: parser.read(&POST_STOP),
+            hook_timeout: parser.read(&HOOK_TIMEOUT),
+            user: parser.read(&USER),
         }
     }
 
@@ -232,30 +188,24 @@ impl StartupConfig {
     }
 }
 
-/// Probe lists are parsed by hand rather than with `Parser::field`, whose error would
-/// repeat the raw value: a URL password must never reach the log.
-fn probes(parser: &mut Parser, variable: &str, raw: Option<String>) -> Vec<Probe> {
-    let Some(text) = raw else { return Vec::new() };
-    let items = match crate::words::split_quoted_list(&text) {
-        Ok(items) => items,
-        Err(expected) => {
-            parser.error(
-                variable,
-                Some(text),
-                format!("a comma list of probes with {expected}"),
-            );
-            return Vec::new();
-        }
-    };
+/// A probe's error quotes the (redacted) item itself: a URL password in the value must
+/// never reach the log, so each is shown with the value's passwords hidden.
+fn parse_probes(text: &str) -> Result<Vec<Probe>, Refused> {
+    let items = crate::words::split_quoted_list(text)
+        .map_err(|expected| Refused::Expected(format!("a comma list of probes with {expected}")))?;
     let mut list = Vec::new();
-    let pieces = crate::redact::Pieces::of(&text);
+    let mut errors = Vec::new();
     for item in items {
         match Probe::parse(&item) {
             Ok(probe) => list.push(probe),
-            Err(error) => parser.error_hiding(variable, &pieces, &error),
+            Err(error) => errors.push(error),
         }
     }
-    list
+    if errors.is_empty() {
+        Ok(list)
+    } else {
+        Err(Refused::Quoting(errors))
+    }
 }
 
 fn positive(text: &str) -> Result<Duration, String> {
