@@ -128,8 +128,10 @@ fn status_path(configured: Option<&Path>) -> Option<PathBuf> {
 }
 
 fn usable_dir(dir: &Path) -> bool {
-    // Safety: plain getters.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     match fs::symlink_metadata(dir) {
         Ok(_) => crate::fsafe::dir_trusted(dir, euid),
         Err(_) => dir

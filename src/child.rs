@@ -57,8 +57,8 @@ impl Child {
             return false;
         }
         let target = if group { -self.pid } else { self.pid };
-        // Safety: plain syscall on a pid the reaper has not collected, so it is still ours.
-        unsafe { libc::kill(target, sig) == 0 }
+        // A pid the reaper has not collected, so it is still ours.
+        crate::sys::process::kill(target, sig).is_ok()
     }
 
     /// SIGKILL to the child's process group and to the child itself (in case it moved to

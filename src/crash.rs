@@ -25,11 +25,9 @@ pub fn install() {
         );
         let pid = CHILD_PID.load(Ordering::Relaxed);
         if pid > 0 {
-            // Safety: plain syscalls; errors are irrelevant on the way out.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
-            }
+            // Errors are irrelevant on the way out.
+            let _ = crate::sys::process::kill(-pid, libc::SIGKILL);
+            let _ = crate::sys::process::kill(pid, libc::SIGKILL);
         }
         Sweep::new(Scope::detect()).kill();
         crate::control::remove_socket();

@@ -15,14 +15,16 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, readlinkat, renameat, OFlag};
+use nix::fcntl::{readlinkat, renameat, OFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode};
 use nix::unistd::{fchown, unlinkat, Gid, Uid, UnlinkatFlags};
+
+use crate::sys::fd::openat;
 
 /// As the kernel's own limit on symlinks in one lookup.
 const MAX_LINKS: usize = 40;
@@ -132,17 +134,12 @@ fn open_flags() -> OFlag {
     OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK
 }
 
-fn own(fd: RawFd) -> OwnedFd {
-    // SAFETY: `fd` was just returned by a successful openat and nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
 fn open_root(path: &Path) -> Result<Dir, Error> {
     let start = if path.is_absolute() { "/" } else { "." };
     let fd = openat(None, start, open_flags(), Mode::empty())
         .map_err(|e| error(Path::new(start), format!("cannot open: {e}")))?;
     Ok(Dir {
-        fd: own(fd),
+        fd,
         path: PathBuf::from(start),
     })
 }
@@ -263,7 +260,7 @@ impl Dir {
             (result, _) => result?,
         };
         Ok(Dir {
-            fd: own(fd),
+            fd,
             path: self.path.join(name),
         })
     }
@@ -317,7 +314,7 @@ impl Dir {
                 Mode::S_IRUSR | Mode::S_IWUSR,
             ) {
                 Ok(fd) => {
-                    let file = File::from(own(fd));
+                    let file = File::from(fd);
                     fchmod(file.as_raw_fd(), Mode::from_bits_truncate(mode))?;
                     return Ok((file, name));
                 }
@@ -362,10 +359,7 @@ fn temp_name(stem: &OsStr) -> OsString {
 /// clock, pid and a counter: O_EXCL still guarantees the file is our own.
 fn random() -> u64 {
     let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into the valid buffer it is
-    // given; GRND_NONBLOCK keeps it from waiting for entropy at early boot.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
-    if n == bytes.len() as isize {
+    if crate::sys::io::random(&mut bytes) {
         return u64::from_ne_bytes(bytes);
     }
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

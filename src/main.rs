@@ -32,6 +32,7 @@ mod startup;
 mod status;
 mod stdout;
 mod supervisor;
+mod sys;
 mod users;
 mod words;
 
@@ -48,8 +49,8 @@ use exit_code::ExitCode;
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // A write to a stderr nobody reads any more must fail with EPIPE, not kill tend.
-    // Safety: SIG_IGN installs no code. Children get it back at default (see `process`).
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // Children get it back at default (see `process`).
+    sys::signal::ignore(libc::SIGPIPE);
     let code = tend();
     let _ = std::io::Write::flush(&mut std::io::stdout());
     code
@@ -109,30 +110,21 @@ fn tend() -> libc::c_int {
 }
 
 /// tend's own variables (`TEND_*`), the only ones the configuration reads. Read from
-/// libc's `environ` directly: `std::env::vars_os` copies every variable into two owned
-/// strings first (kept for the start-up target: docs/benchmark.md).
+/// libc's environment directly (`sys::exec::environment`): `std::env::vars_os` copies
+/// every variable into two owned strings first (kept for the start-up target:
+/// docs/benchmark.md).
 fn environment() -> Vec<(OsString, OsString)> {
     use std::os::unix::ffi::OsStrExt;
-    extern "C" {
-        static environ: *const *const libc::c_char;
-    }
     let mut vars = Vec::new();
-    // Safety: environ is a null-terminated array of C strings, and nothing changes the
-    // environment while tend starts (no other thread exists yet, and tend never sets a
-    // variable in its own process).
-    unsafe {
-        let mut entry = environ;
-        while !entry.is_null() && !(*entry).is_null() {
-            let text = std::ffi::CStr::from_ptr(*entry).to_bytes();
-            if let Some((name, value)) = text.strip_prefix(b"TEND_").and(split_variable(text)) {
-                vars.push((
-                    std::ffi::OsStr::from_bytes(name).to_owned(),
-                    std::ffi::OsStr::from_bytes(value).to_owned(),
-                ));
-            }
-            entry = entry.add(1);
+    sys::exec::environment(|text| {
+        let text = text.to_bytes();
+        if let Some((name, value)) = text.strip_prefix(b"TEND_").and(split_variable(text)) {
+            vars.push((
+                std::ffi::OsStr::from_bytes(name).to_owned(),
+                std::ffi::OsStr::from_bytes(value).to_owned(),
+            ));
         }
-    }
+    });
     vars
 }
 
@@ -188,9 +180,7 @@ fn run(argv: Vec<OsString>) -> i32 {
 /// there is nothing to flush, and the time from the child's exit to tend's is what an
 /// init is judged by.
 fn exit_now(code: i32) -> ! {
-    let code = u8::try_from(code).map_or(1, i32::from);
-    // Safety: _exit only ends the process.
-    unsafe { libc::_exit(code) }
+    sys::process::exit_now(u8::try_from(code).map_or(1, i32::from))
 }
 
 async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {

@@ -335,8 +335,7 @@ fn special_file(path: &Path) -> Option<&'static str> {
 /// /run is a tmpfs, else /dev/shm first (Docker's /run is part of the container's
 /// writable layer, where each rewrite is a copy-up and a rename on disk).
 pub fn candidates() -> Vec<PathBuf> {
-    // Safety: getuid cannot fail.
-    candidates_for(unsafe { libc::getuid() })
+    candidates_for(nix::unistd::getuid().as_raw())
 }
 
 /// The default places of a tend running as `uid`, in the order that tend tries them.

@@ -23,8 +23,7 @@ pub fn main(verb: Verb, target: Target) -> i32 {
         // makes tend TERM every process left there, this client included, maybe before
         // it has read and printed the answer. It ignores TERM and ends on its own, within
         // CLIENT_TIMEOUT; INT and KILL still end it.
-        // SAFETY: SIG_IGN installs no code; nothing else in this process handles TERM.
-        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+        crate::sys::signal::ignore(libc::SIGTERM);
     }
     let word = verb.word();
     let (path, allowed) = match socket(target) {
@@ -114,7 +113,8 @@ fn check_owner(path: &Path, allowed: &[u32]) -> Result<(), String> {
 /// replaced since it was checked).
 fn check_peer(stream: &UnixStream, path: &Path, allowed: &[u32]) -> Result<(), String> {
     let shown = path.display();
-    let (pid, uid) = peer_credentials(stream)
+    // The listening process's, as recorded when it called listen.
+    let (pid, uid) = crate::sys::io::peer_credentials(stream)
         .map_err(|e| format!("cannot read the peer credentials on {shown}: {e} (not trusted)"))?;
     if !allowed.contains(&uid) {
         return Err(format!(
@@ -124,31 +124,6 @@ fn check_peer(stream: &UnixStream, path: &Path, allowed: &[u32]) -> Result<(), S
         ));
     }
     Ok(())
-}
-
-/// The listening process's pid and uid (SO_PEERCRED, as recorded when it called listen).
-fn peer_credentials(stream: &UnixStream) -> std::io::Result<(i32, u32)> {
-    use std::os::fd::AsRawFd;
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // Safety: the buffer is a ucred and `len` its size; the fd is the stream's own.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((cred.pid, cred.uid))
 }
 
 /// Sends the request and returns tend's answer line.

@@ -117,7 +117,7 @@ fn own_uid() -> u32 {
 
 /// Why the directory is not a safe place for the socket, if it is not: anybody who may
 /// write in it could replace the socket with their own.
-fn unsafe_dir(mode: u32, owner: u32, own: u32) -> Option<String> {
+fn untrusted_dir(mode: u32, owner: u32, own: u32) -> Option<String> {
     let shared = mode & 0o022 != 0 && mode & 0o1000 == 0;
     if owner != own && owner != 0 {
         Some(format!(
@@ -147,7 +147,7 @@ fn bind(path: &Path) -> Result<(UnixListener, Cleanup), String> {
     let meta = dir
         .stat()
         .map_err(|e| format!("cannot inspect {}: {e}", dir.path().display()))?;
-    if let Some(why) = unsafe_dir(meta.st_mode, meta.st_uid, own_uid()) {
+    if let Some(why) = untrusted_dir(meta.st_mode, meta.st_uid, own_uid()) {
         return Err(format!("unsafe directory {}: {why}", dir.path().display()));
     }
     remove_stale(path, &dir, &name)?;
@@ -477,11 +477,11 @@ mod tests {
 
     #[test]
     fn directory_safety() {
-        assert_eq!(unsafe_dir(0o40755, 0, 0), None);
-        assert_eq!(unsafe_dir(0o40700, 1000, 1000), None);
-        assert_eq!(unsafe_dir(0o41777, 0, 1000), None, "sticky /tmp is fine");
-        assert!(unsafe_dir(0o40777, 0, 0).is_some_and(|m| m.contains("0777")));
-        assert!(unsafe_dir(0o40775, 1000, 1000).is_some());
-        assert!(unsafe_dir(0o40755, 1000, 0).is_some_and(|m| m.contains("uid 1000")));
+        assert_eq!(untrusted_dir(0o40755, 0, 0), None);
+        assert_eq!(untrusted_dir(0o40700, 1000, 1000), None);
+        assert_eq!(untrusted_dir(0o41777, 0, 1000), None, "sticky /tmp is fine");
+        assert!(untrusted_dir(0o40777, 0, 0).is_some_and(|m| m.contains("0777")));
+        assert!(untrusted_dir(0o40775, 1000, 1000).is_some());
+        assert!(untrusted_dir(0o40755, 1000, 0).is_some_and(|m| m.contains("uid 1000")));
     }
 }

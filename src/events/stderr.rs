@@ -28,7 +28,8 @@
 
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::IsTerminal;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,8 +62,7 @@ enum Target {
 
 impl Stderr {
     pub fn open(json: bool) -> Stderr {
-        // Safety: isatty only inspects the descriptor.
-        let tty = unsafe { libc::isatty(libc::STDERR_FILENO) } == 1;
+        let tty = io::stderr().is_terminal();
         let target = match file_type(libc::STDERR_FILENO) {
             _ if tty => reopen_terminal().map_or(Target::Nowhere, Target::Private),
             Some(libc::S_IFIFO) => {
@@ -131,7 +131,7 @@ impl Stderr {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     match (&self.target, finish_by) {
-                        (Target::Private(fd), Some(end)) if wait_writable(fd.as_raw_fd(), end) => {}
+                        (Target::Private(fd), Some(end)) if wait_writable(fd.as_fd(), end) => {}
                         _ => return self.cut(finish_by.is_some()),
                     }
                 }
@@ -150,22 +150,12 @@ impl Stderr {
     }
 
     fn write_once(&self, buf: &[u8]) -> io::Result<usize> {
-        let ptr = buf.as_ptr().cast();
-        // Safety: plain system calls on a valid buffer.
-        let n = unsafe {
-            match &self.target {
-                Target::Private(fd) => libc::write(fd.as_raw_fd(), ptr, buf.len()),
-                Target::Socket => libc::send(
-                    libc::STDERR_FILENO,
-                    ptr,
-                    buf.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                ),
-                Target::Plain => libc::write(libc::STDERR_FILENO, ptr, buf.len()),
-                Target::Nowhere => return Ok(0),
-            }
-        };
-        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+        match &self.target {
+            Target::Private(fd) => Ok(nix::unistd::write(fd, buf)?),
+            Target::Socket => crate::sys::io::send_nowait(io::stderr().as_fd(), buf),
+            Target::Plain => Ok(nix::unistd::write(io::stderr(), buf)?),
+            Target::Nowhere => Ok(0),
+        }
     }
 }
 
@@ -190,44 +180,27 @@ fn reopen_terminal() -> Option<OwnedFd> {
 }
 
 fn terminal_name() -> Option<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = [0u8; 256];
-    // Safety: ttyname_r writes a NUL-terminated name of at most buf.len() bytes.
-    let rc = unsafe { libc::ttyname_r(libc::STDERR_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
-    let len = buf.iter().position(|&b| b == 0)?;
-    (rc == 0).then(|| std::ffi::OsStr::from_bytes(&buf[..len]).into())
+    nix::unistd::ttyname(io::stderr()).ok()
 }
 
 fn device(fd: i32) -> Option<libc::dev_t> {
-    // Safety: fstat fills the zeroed struct or fails.
-    unsafe {
-        let mut stat: libc::stat = std::mem::zeroed();
-        (libc::fstat(fd, &mut stat) == 0).then_some(stat.st_rdev)
-    }
+    nix::sys::stat::fstat(fd).ok().map(|stat| stat.st_rdev)
 }
 
 /// Waits until `fd` takes more bytes or `end` passes.
-fn wait_writable(fd: i32, end: Instant) -> bool {
+fn wait_writable(fd: BorrowedFd<'_>, end: Instant) -> bool {
     let left = end.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return false;
     }
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
     let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-    // Safety: one valid pollfd.
-    unsafe { libc::poll(&mut poll, 1, ms) == 1 && poll.revents & libc::POLLOUT != 0 }
+    crate::sys::io::poll_writable(fd, ms)
 }
 
 fn file_type(fd: i32) -> Option<libc::mode_t> {
-    // Safety: fstat fills the zeroed struct or fails.
-    unsafe {
-        let mut stat: libc::stat = std::mem::zeroed();
-        (libc::fstat(fd, &mut stat) == 0).then_some(stat.st_mode & libc::S_IFMT)
-    }
+    nix::sys::stat::fstat(fd)
+        .ok()
+        .map(|stat| stat.st_mode & libc::S_IFMT)
 }
 
 static OUT: OnceLock<Stderr> = OnceLock::new();
@@ -253,29 +226,14 @@ mod tests {
     use super::*;
 
     fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // Safety: a valid array of two fds.
-        assert_eq!(
-            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) },
-            0
-        );
-        // Safety: both fds were just created and are owned here only.
-        unsafe {
-            use std::os::fd::FromRawFd;
-            (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
-        }
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).expect("pipe")
     }
 
     fn read_all(fd: &OwnedFd) -> String {
         let mut out = Vec::new();
         let mut buf = [0u8; 65536];
-        loop {
-            // Safety: a valid buffer.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n as usize]);
+        while let Ok(n @ 1..) = nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+            out.extend_from_slice(&buf[..n]);
         }
         String::from_utf8_lossy(&out).into_owned()
     }

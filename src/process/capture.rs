@@ -3,7 +3,7 @@
 //! chatty probe never blocks on a full pipe, and no read ever blocks the supervisor.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -27,13 +27,7 @@ pub struct Capture {
 /// A new pipe: the read side, and the write end to hand to the helper (both
 /// close-on-exec; the spawn duplicates the write end onto the helper's stdout and stderr).
 pub fn pipe() -> io::Result<(Capture, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // Safety: pipe2 fills two fds on success; each is owned exactly once below.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // Safety: fresh fds from pipe2, owned by nobody else.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let pipe = pipe::Receiver::from_owned_fd(read)?;
     let capture = Capture {
         pipe,

@@ -63,9 +63,9 @@ impl Helper {
 
     /// Sends `sig` to the helper's process group (its pid, as it leads its own session).
     pub fn signal_group(&self, sig: i32) {
-        // Safety: plain syscall. The group id stays reserved while any member lives, and
-        // the leader is not reaped before `done`, so the number cannot name a stranger.
-        unsafe { libc::kill(-self.pid, sig) };
+        // The group id stays reserved while any member lives, and the leader is not
+        // reaped before `done`, so the number cannot name a stranger.
+        let _ = crate::sys::process::kill(-self.pid, sig);
     }
 }
 
@@ -105,10 +105,10 @@ pub async fn run_captured(
         Ok(pipe) => pipe,
         Err(error) => return (Err(RunError::Pipe(error)), None),
     };
-    spec.output = Some(std::os::fd::AsRawFd::as_raw_fd(&write));
+    // The helper gets its own copies, and the spec (with this one) is gone once it has
+    // started: the output ends when its last writer is gone.
+    spec.output = Some(std::sync::Arc::new(write));
     let started = Helper::start(reaper, spec);
-    // The helper holds its own copies: the output ends when its last writer is gone.
-    drop(write);
     let mut helper = match started {
         Ok(helper) => helper,
         Err(error) => return (Err(RunError::Spawn(error)), Some(capture)),

@@ -4,16 +4,14 @@
 //! script without `#!`) with /bin/sh. tend never runs a shell it was not asked for, and
 //! the same command must not run or fail depending on unrelated settings.
 //!
-//! Everything is prepared before the fork (`Program::new`); `Program::exec` then only
-//! calls execve, and so may run between fork and exec: no allocation, no lock.
+//! Everything is prepared before the fork (`program`); `sys::exec::Program::exec` then
+//! only calls execve, and so may run between fork and exec: no allocation, no lock.
 
-use std::ffi::{CStr, CString, OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 
-extern "C" {
-    static environ: *const *const libc::c_char;
-}
+use crate::sys::exec::{CStrings, Program};
 
 /// glibc's default search path when PATH is unset (confstr(_CS_PATH)).
 const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
@@ -21,98 +19,45 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 /// glibc's execvp refuses a bare name this long (NAME_MAX) before searching.
 const NAME_MAX: usize = 255;
 
-/// A program ready to exec: the paths to try, argv and envp as C arrays.
-pub struct Program {
-    /// The name as given when it has a '/', else one `dir/name` per PATH entry.
-    candidates: Vec<CString>,
-    searched: bool,
-    _argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    _envp: Vec<CString>,
-    envp_ptrs: Vec<*const libc::c_char>,
-}
-
-// Safety: the pointers point into the heap buffers of the CStrings held alongside them,
-// which neither move nor change when the Program moves; nothing mutates them.
-unsafe impl Send for Program {}
-unsafe impl Sync for Program {}
-
-impl Program {
-    /// `argv[0]` is the program (searched in PATH when it has no '/'); the environment is
-    /// tend's own, with HOME replaced by `home` when given.
-    pub fn new(argv: &[OsString], home: Option<&OsStr>) -> io::Result<Program> {
-        let Some(program) = argv.first() else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
-        };
-        let name = program.as_bytes();
-        let argv = argv
-            .iter()
-            .map(|arg| c_string(arg.as_bytes()))
-            .collect::<io::Result<Vec<_>>>()?;
-        let (envp, path) = environment(home)?;
-        let searched = !name.contains(&b'/');
-        let candidates = if !searched {
-            vec![c_string(name)?]
-        } else if name.is_empty() {
-            return Err(io::Error::from_raw_os_error(libc::ENOENT));
-        } else if name.len() >= NAME_MAX {
-            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-        } else {
-            let path = path.as_deref().unwrap_or(DEFAULT_PATH);
-            path.split(|&b| b == b':')
-                .map(|dir| {
-                    // An empty entry is the current directory, as for execvp.
-                    let mut full = dir.to_vec();
-                    if !dir.is_empty() {
-                        full.push(b'/');
-                    }
-                    full.extend_from_slice(name);
-                    c_string(&full)
-                })
-                .collect::<io::Result<Vec<_>>>()?
-        };
-        let argv_ptrs = null_terminated(&argv);
-        let envp_ptrs = null_terminated(&envp);
-        Ok(Program {
-            candidates,
-            searched,
-            _argv: argv,
-            argv_ptrs,
-            _envp: envp,
-            envp_ptrs,
-        })
-    }
-
-    /// Replaces the process with the program; returns only on failure, with the error
-    /// posix_spawnp would give: the one of the path given, or, after a PATH search, the
-    /// first error that is not "not there" (ENOEXEC included: no shell), else EACCES if
-    /// some entry was not executable, else ENOENT. Async-signal-safe, allocation-free.
-    ///
-    /// # Safety
-    /// Replaces the whole process image; call it only where that is meant (after fork, or
-    /// in a process ready to become the program).
-    pub unsafe fn exec(&self) -> io::Error {
-        let mut denied = false;
-        for path in &self.candidates {
-            libc::execve(
-                path.as_ptr(),
-                self.argv_ptrs.as_ptr(),
-                self.envp_ptrs.as_ptr(),
-            );
-            let error = io::Error::last_os_error();
-            if !self.searched {
-                return error;
-            }
-            match error.raw_os_error() {
-                Some(libc::EACCES) => denied = true,
-                Some(
-                    libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT,
-                ) => {}
-                _ => return error,
-            }
-        }
-        io::Error::from_raw_os_error(if denied { libc::EACCES } else { libc::ENOENT })
-    }
+/// `argv` ready to exec: `argv[0]` is the program (searched in PATH when it has no '/');
+/// the environment is tend's own, with HOME replaced by `home` when given.
+pub fn program(argv: &[OsString], home: Option<&OsStr>) -> io::Result<Program> {
+    let Some(program) = argv.first() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+    };
+    let name = program.as_bytes();
+    let argv = argv
+        .iter()
+        .map(|arg| c_string(arg.as_bytes()))
+        .collect::<io::Result<Vec<_>>>()?;
+    let (envp, path) = environment(home)?;
+    let searched = !name.contains(&b'/');
+    let candidates = if !searched {
+        vec![c_string(name)?]
+    } else if name.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    } else if name.len() >= NAME_MAX {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    } else {
+        let path = path.as_deref().unwrap_or(DEFAULT_PATH);
+        path.split(|&b| b == b':')
+            .map(|dir| {
+                // An empty entry is the current directory, as for execvp.
+                let mut full = dir.to_vec();
+                if !dir.is_empty() {
+                    full.push(b'/');
+                }
+                full.extend_from_slice(name);
+                c_string(&full)
+            })
+            .collect::<io::Result<Vec<_>>>()?
+    };
+    Ok(Program::new(
+        candidates,
+        searched,
+        CStrings::new(argv),
+        CStrings::new(envp),
+    ))
 }
 
 /// tend's environment as exec would pass it (HOME replaced when `home` is given), and the
@@ -120,23 +65,15 @@ impl Program {
 fn environment(home: Option<&OsStr>) -> io::Result<(Vec<CString>, Option<Vec<u8>>)> {
     let mut envp = Vec::new();
     let mut path = None;
-    // Safety: environ is a null-terminated array of C strings, and tend never changes
-    // its own environment.
-    unsafe {
-        let mut entry = environ;
-        while !entry.is_null() && !(*entry).is_null() {
-            let text = CStr::from_ptr(*entry);
-            let bytes = text.to_bytes();
-            entry = entry.add(1);
-            if path.is_none() {
-                path = bytes.strip_prefix(b"PATH=").map(<[u8]>::to_vec);
-            }
-            if home.is_some() && bytes.starts_with(b"HOME=") {
-                continue;
-            }
+    crate::sys::exec::environment(|text| {
+        let bytes = text.to_bytes();
+        if path.is_none() {
+            path = bytes.strip_prefix(b"PATH=").map(<[u8]>::to_vec);
+        }
+        if home.is_none() || !bytes.starts_with(b"HOME=") {
             envp.push(text.to_owned());
         }
-    }
+    });
     if let Some(home) = home {
         envp.push(c_string(&[b"HOME=", home.as_bytes()].concat())?);
     }
@@ -156,23 +93,14 @@ pub(super) fn c_string(bytes: &[u8]) -> io::Result<CString> {
     })
 }
 
-/// The pointer array exec takes: one per string, then a null.
-pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn candidates(name: &str) -> Vec<String> {
-        let program = Program::new(&[OsString::from(name)], None).expect("program");
+        let program = program(&[OsString::from(name)], None).expect("program");
         program
-            .candidates
+            .candidates()
             .iter()
             .map(|c| c.to_string_lossy().into_owned())
             .collect()
@@ -200,12 +128,12 @@ mod tests {
 
     #[test]
     fn bad_names_are_errors_not_panics() {
-        let nul = Program::new(&[OsString::from("tr\0ue")], None)
+        let nul = program(&[OsString::from("tr\0ue")], None)
             .err()
             .expect("NUL");
         assert_eq!(nul.kind(), io::ErrorKind::InvalidInput);
-        let empty = Program::new(&[OsString::new()], None).err().expect("empty");
+        let empty = program(&[OsString::new()], None).err().expect("empty");
         assert_eq!(empty.raw_os_error(), Some(libc::ENOENT));
-        assert!(Program::new(&[], None).is_err());
+        assert!(program(&[], None).is_err());
     }
 }

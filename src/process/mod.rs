@@ -7,7 +7,6 @@ pub mod capture;
 pub mod command;
 pub mod exec;
 pub mod exit;
-mod posix_spawn;
 pub mod reaper;
 pub mod signals;
 pub mod spawn;
@@ -22,9 +21,7 @@ use crate::events::Event;
 /// Makes orphaned descendants re-parent to tend instead of the host's init, so that tend
 /// can reap them when it is not PID 1 (`docker run` without `--init`, tests, systemd units).
 pub fn become_subreaper() {
-    // Safety: plain prctl on the calling process.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        let error = std::io::Error::last_os_error();
+    if let Err(error) = nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from) {
         emit!(warn, Event::InternalError, error = %error,
             "cannot become child subreaper ({error}); orphans will go to the host's init");
     }

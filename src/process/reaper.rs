@@ -95,16 +95,9 @@ impl Reaper {
     }
 }
 
-/// One `waitpid(-1, WNOHANG)`: `Err(EAGAIN)` when children live but none has ended.
-/// libc's call rather than nix's, whose decoding fails with EINVAL on a real-time signal
-/// after the kernel has already handed over (and forgotten) the status.
+/// One `waitpid(-1, WNOHANG)`: `Err(EAGAIN)` when children live but none has ended,
+/// `Ok(None)` for a stop or a continue.
 fn wait_any() -> Result<Option<(i32, Exit)>, Errno> {
-    let mut status = 0;
-    // Safety: plain system call into a local.
-    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-    match pid {
-        -1 => Err(Errno::last()),
-        0 => Err(Errno::EAGAIN),
-        pid => Ok(Exit::from_wait_status(status).map(|exit| (pid, exit))),
-    }
+    let (pid, status) = crate::sys::process::wait_any()?;
+    Ok(Exit::from_wait_status(status).map(|exit| (pid, exit)))
 }

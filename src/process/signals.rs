@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
@@ -21,6 +21,7 @@ use super::Reaper;
 use crate::emit;
 use crate::events::Event;
 use crate::signals::{is_fault_signal, signal_name};
+use crate::sys;
 
 /// The signals tend catches. Left out: glibc's own 32 and 33 (its sigprocmask will not
 /// block them, and they are its threads' business), those that cannot be caught (KILL,
@@ -67,9 +68,9 @@ pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> io::Result<Signals> {
         .into_iter()
         .filter(|&sig| sig != libc::SIGCHLD)
         .collect();
-    let children = register(signalfd(&[libc::SIGCHLD])?)?;
+    let children = signalfd(&[libc::SIGCHLD])?;
     let signals = Signals {
-        fd: register(signalfd(&others)?)?,
+        fd: signalfd(&others)?,
         queued: VecDeque::new(),
         failed: false,
     };
@@ -79,54 +80,24 @@ pub fn start(reaper: Arc<Reaper>, has_tty: bool) -> io::Result<Signals> {
 
 /// Makes `handled` the exact signal mask of tend.
 fn block(handled: &[i32], has_tty: bool) -> io::Result<()> {
-    // Safety: plain system calls on tend's own process, on an initialised set.
-    unsafe {
-        // SETMASK, not BLOCK: a mask inherited from whoever started tend would silently
-        // swallow the signals it does not handle, faults included.
-        if libc::sigprocmask(libc::SIG_SETMASK, &set_of(handled), std::ptr::null_mut()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SIGCHLD ignored would make the kernel reap children behind the reaper's back.
-        // The other handled signals may stay as inherited, even ignored: blocked, they are
-        // queued for the signalfd all the same, and every child starts with every
-        // disposition at default (see `spawn`). One system call instead of sixty.
-        super::spawn::set_default(libc::SIGCHLD);
-        if has_tty {
-            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
-            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
-        }
+    // SETMASK, not BLOCK: a mask inherited from whoever started tend would silently
+    // swallow the signals it does not handle, faults included.
+    sys::signal::set_mask(handled)?;
+    // SIGCHLD ignored would make the kernel reap children behind the reaper's back.
+    // The other handled signals may stay as inherited, even ignored: blocked, they are
+    // queued for the signalfd all the same, and every child starts with every
+    // disposition at default (see `spawn`). One system call instead of sixty.
+    sys::signal::set_default(libc::SIGCHLD);
+    if has_tty {
+        sys::signal::ignore(libc::SIGTTIN);
+        sys::signal::ignore(libc::SIGTTOU);
     }
     Ok(())
 }
 
-fn set_of(signals: &[i32]) -> libc::sigset_t {
-    // Safety: a zeroed sigset_t, initialised by sigemptyset before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &sig in signals {
-            libc::sigaddset(&mut set, sig);
-        }
-        set
-    }
-}
-
-/// A signalfd that reads `signals` (which must be blocked).
-fn signalfd(signals: &[i32]) -> io::Result<OwnedFd> {
-    // Safety: a valid set; the new descriptor is owned by the OwnedFd alone.
-    unsafe {
-        let fd = libc::signalfd(-1, &set_of(signals), libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
-}
-
-fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
-    // Safety: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same
-    // for the AsyncFd's whole life.
-    unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)
+/// A signalfd that reads `signals` (which must be blocked), on tokio's reactor.
+fn signalfd(signals: &[i32]) -> io::Result<AsyncFd<OwnedFd>> {
+    sys::fd::async_fd(sys::signal::signalfd(signals)?)
 }
 
 /// The handled signals other than SIGCHLD, for the lifecycle's owner.
@@ -154,9 +125,8 @@ impl Signals {
                 self.failed = true;
                 continue;
             };
-            // Safety: signalfd_siginfo is plain data; all zeroes is a valid value.
-            let mut batch: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
-            match ready.try_io(|fd| read_batch(fd.get_ref(), &mut batch)) {
+            let mut batch = [sys::signal::NO_SIGINFO; BATCH];
+            match ready.try_io(|fd| sys::signal::read_signals(fd.get_ref(), &mut batch)) {
                 Ok(Ok(count)) => self.queue(&batch[..count]),
                 Err(_would_block) => {}
                 Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -198,13 +168,12 @@ impl Signals {
 
 /// Reaps whenever SIGCHLD comes, until tend exits.
 async fn pump(fd: AsyncFd<OwnedFd>, reaper: Arc<Reaper>) {
-    // Safety: signalfd_siginfo is plain data; all zeroes is a valid value.
-    let mut batch: [libc::signalfd_siginfo; 1] = unsafe { std::mem::zeroed() };
+    let mut batch = [sys::signal::NO_SIGINFO; 1];
     loop {
         let Ok(mut ready) = fd.readable().await else {
             return;
         };
-        match ready.try_io(|fd| read_batch(fd.get_ref(), &mut batch)) {
+        match ready.try_io(|fd| sys::signal::read_signals(fd.get_ref(), &mut batch)) {
             Ok(Ok(_)) => reap(&reaper),
             Err(_would_block) => {}
             Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -215,23 +184,6 @@ async fn pump(fd: AsyncFd<OwnedFd>, reaper: Arc<Reaper>) {
             }
         }
     }
-}
-
-fn read_batch(fd: &OwnedFd, batch: &mut [libc::signalfd_siginfo]) -> io::Result<usize> {
-    let size = std::mem::size_of::<libc::signalfd_siginfo>();
-    // Safety: reads at most the batch's own size into it.
-    let n = unsafe {
-        libc::read(
-            fd.as_raw_fd(),
-            batch.as_mut_ptr().cast(),
-            std::mem::size_of_val(batch),
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // The kernel returns whole records only.
-    Ok(n as usize / size)
 }
 
 /// Collects every exit there is to collect; orphans are only counted and logged. For the
@@ -253,9 +205,7 @@ pub fn reap(reaper: &Reaper) {
 /// command must start with neither (tend blocks what it handles and may have inherited
 /// some of it ignored).
 pub fn clean_for_exec() {
-    // Safety: sets dispositions to default and the mask to empty, in tend's own process,
-    // right before exec.
-    unsafe { super::spawn::reset_signals() };
+    sys::signal::reset_all();
 }
 
 #[cfg(test)]
@@ -291,23 +241,17 @@ mod tests {
     #[test]
     fn a_pipe_raised_by_a_write_is_tends_own() {
         std::thread::spawn(|| {
-            let set = set_of(&[libc::SIGPIPE]);
-            let mut fds = [0; 2];
-            // Safety: plain system calls on this thread's own mask and fresh fds.
-            unsafe {
-                assert_eq!(
-                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
-                    0
-                );
-                assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
-                libc::close(fds[0]);
-                assert_eq!(libc::write(fds[1], b"x".as_ptr().cast(), 1), -1);
-                libc::close(fds[1]);
-            }
-            let fd = signalfd(&[libc::SIGPIPE]).expect("signalfd");
-            // Safety: plain data, zeroes valid.
-            let mut batch: [libc::signalfd_siginfo; 1] = unsafe { std::mem::zeroed() };
-            assert_eq!(read_batch(&fd, &mut batch).expect("read"), 1);
+            sys::signal::block_on_this_thread(&[libc::SIGPIPE]).expect("block");
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+            drop(read);
+            assert_eq!(
+                nix::unistd::write(&write, b"x"),
+                Err(nix::errno::Errno::EPIPE)
+            );
+            drop(write);
+            let fd = sys::signal::signalfd(&[libc::SIGPIPE]).expect("signalfd");
+            let mut batch = [sys::signal::NO_SIGINFO; 1];
+            assert_eq!(sys::signal::read_signals(&fd, &mut batch).expect("read"), 1);
             let info = batch[0];
             assert_eq!(info.ssi_signo as i32, libc::SIGPIPE);
             assert_eq!(info.ssi_code, libc::SI_USER);

@@ -8,12 +8,17 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
-use super::exec::Program;
+use super::exec::c_string;
 use crate::exit_code::ExitCode;
+use crate::sys;
+use crate::sys::exec::CStrings;
+use crate::sys::fork::{Ids, Setup};
+use crate::sys::posix_spawn::HelperStdio;
 
 /// What kind of process group the new process gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +51,9 @@ pub struct SpawnSpec {
     /// because tend's stdout belongs to the child.
     pub helper: bool,
     /// For a helper whose output tend captures (exec probes): the write end of a pipe
-    /// that becomes its stdout and stderr. The caller keeps it open until `spawn` returns.
-    pub output: Option<RawFd>,
+    /// that becomes its stdout and stderr. The helper gets copies of its own: the output
+    /// ends once the helper and everything holding the spec are gone.
+    pub output: Option<Arc<OwnedFd>>,
     /// Set no_new_privs before exec (TEND_NO_NEW_PRIVS): no setuid or file-capability gain.
     pub no_new_privs: bool,
 }
@@ -144,63 +150,79 @@ impl fmt::Display for SpawnError {
 
 /// Starts the process. The caller must hold the reaper's registry lock.
 pub(super) fn spawn(spec: &SpawnSpec) -> Result<i32, SpawnError> {
-    let Some((program, args)) = spec.argv.split_first() else {
-        return Err(SpawnError::NotFound(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "empty command",
-        )));
-    };
+    if spec.argv.is_empty() {
+        return Err(SpawnError::NotFound(empty_command()));
+    }
     let started = if needs_setup(spec) {
-        fork_and_exec(spec, program, args)
+        fork_and_exec(spec)
     } else {
-        close_inherited_fds_once();
-        super::posix_spawn::spawn(program, args, spec.helper, spec.output, super::workdir())
+        spawn_without_setup(spec)
     };
     started.map_err(SpawnError::from_io)
 }
 
-/// The slow way, through std's fork: `child_setup` runs between fork and exec, then the
-/// closure execs the program itself (`exec::Program`), so that std's execvp, which runs a
-/// script without `#!` with /bin/sh, is never reached. An exec error goes back to the
-/// parent through std's pipe, as the closure's error.
-fn fork_and_exec(spec: &SpawnSpec, program: &OsString, args: &[OsString]) -> io::Result<i32> {
+/// The fast way, through posix_spawn (a vfork): see `sys::posix_spawn`.
+fn spawn_without_setup(spec: &SpawnSpec) -> io::Result<i32> {
+    let argv = CStrings::new(
+        spec.argv
+            .iter()
+            .map(|arg| c_string(arg.as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?,
+    );
+    let dir = super::workdir()
+        .map(|dir| c_string(dir.as_os_str().as_bytes()))
+        .transpose()?;
+    let helper = spec.helper.then(|| HelperStdio {
+        output: spec.output.as_deref().map(AsFd::as_fd),
+    });
+    close_inherited_fds_once();
+    sys::posix_spawn::spawn(&argv, helper, dir.as_deref())
+}
+
+/// The slow way, through std's fork: `sys::fork` runs the setup between fork and exec,
+/// then execs the program itself (`exec::program`), so that std's execvp, which runs a
+/// script without `#!` with /bin/sh, is never reached.
+fn fork_and_exec(spec: &SpawnSpec) -> io::Result<i32> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err(empty_command());
+    };
     let home = spec.credentials.as_ref().and_then(|c| c.home.as_deref());
-    let executable = Program::new(&spec.argv, home)?;
+    let executable = super::exec::program(&spec.argv, home)?;
     let mut command = Command::new(program);
     command.args(args);
-    // std changes directory in the child before `child_setup` and the exec, so a relative
+    // std changes directory in the child before the setup and the exec, so a relative
     // program name or PATH entry resolves as it would have in tend's starting directory.
     if let Some(dir) = super::workdir() {
         command.current_dir(dir);
     }
     if spec.helper {
         command.stdin(Stdio::null());
-        match spec.output {
+        match &spec.output {
             Some(fd) => {
-                // Safety: the caller keeps `fd` open until spawn returns (see `output`).
-                let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-                command.stdout(fd.try_clone_to_owned()?);
-                command.stderr(fd.try_clone_to_owned()?);
+                command.stdout(fd.try_clone()?);
+                command.stderr(fd.try_clone()?);
             }
             None => {
                 command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
             }
         }
     }
-    let isolation = spec.isolation;
-    let foreground = spec.foreground;
-    let credentials = spec.credentials.clone();
-    let no_new_privs = spec.no_new_privs;
-    // Safety: the closure runs between fork and exec and only makes async-signal-safe
-    // system calls; everything it needs was allocated above, before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            child_setup(isolation, foreground, credentials.as_ref(), no_new_privs)?;
-            Err(executable.exec())
-        });
-    }
-    // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
-    command.spawn().map(|child| child.id() as i32)
+    let setup = Setup {
+        session: spec.isolation == Isolation::Session,
+        foreground: spec.foreground,
+        ids: spec.credentials.as_ref().map(|c| Ids {
+            uid: c.uid,
+            gid: c.gid,
+            groups: c.groups.clone(),
+        }),
+        no_new_privs: spec.no_new_privs
+            || spec.credentials.as_ref().is_some_and(|c| c.no_new_privs),
+    };
+    sys::fork::spawn(command, setup, executable)
+}
+
+fn empty_command() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "empty command")
 }
 
 /// Whether the child needs work between fork and exec that posix_spawn cannot do: a
@@ -216,126 +238,31 @@ fn needs_setup(spec: &SpawnSpec) -> bool {
 
 /// Makes every fd tend inherited above 2 close-on-exec, once, before the first
 /// posix_spawn (the fork path does it in the child). Signals need nothing here:
-/// posix_spawn sets every one to default, as `posix_spawn` asks it to.
+/// posix_spawn sets every one to default, as `sys::posix_spawn` asks it to.
 fn close_inherited_fds_once() {
     static DONE: std::sync::Once = std::sync::Once::new();
-    // Safety: plain system calls on tend's own process.
-    DONE.call_once(|| unsafe { close_inherited_fds() });
-}
-
-/// The kernel's `struct sigaction` for rt_sigaction(2): asm-generic's layout with
-/// `sa_restorer`, as on x86_64 and aarch64 (flags an unsigned long, a 64-bit mask).
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
-// Other architectures lay it out differently (mips puts the flags first, alpha and sparc
-// have their own; 32-bit ones have 4-byte longs): check the kernel's uapi before adding one.
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-compile_error!("KernelSigaction matches the kernel's struct sigaction on x86_64 and aarch64 only");
-const _: () = assert!(std::mem::size_of::<KernelSigaction>() == 32);
-
-/// Runs in the child after fork. Async-signal-safe calls only.
-fn child_setup(
-    isolation: Isolation,
-    foreground: bool,
-    credentials: Option<&Credentials>,
-    no_new_privs: bool,
-) -> io::Result<()> {
-    unsafe {
-        match isolation {
-            Isolation::Session => check(libc::setsid())?,
-            Isolation::ProcessGroup => check(libc::setpgid(0, 0))?,
-        };
-        if foreground && libc::isatty(libc::STDIN_FILENO) == 1 {
-            // A background group asking for the terminal gets SIGTTOU unless it ignores it.
-            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
-            // ENOTTY/ENXIO/EPERM: no usable terminal; the child runs without job control.
-            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
-        }
-        reset_signals();
-        if let Some(c) = credentials {
-            check(libc::setgroups(c.groups.len(), c.groups.as_ptr()))?;
-            check(libc::setgid(c.gid))?;
-            check(libc::setuid(c.uid))?;
-        }
-        if no_new_privs || credentials.is_some_and(|c| c.no_new_privs) {
-            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
-        }
-        close_inherited_fds();
-    }
-    Ok(())
-}
-
-/// Default dispositions for every signal and an empty mask: ignored dispositions survive
-/// exec, and a child that inherits `SIGTTOU` ignored or `SIGTERM` blocked misbehaves.
-pub(super) unsafe fn reset_signals() {
-    for sig in 1..=libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            set_default(sig);
-        }
-    }
-    let mut empty: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut empty);
-    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-}
-
-/// Sets `sig` to its default action. The raw system call (async-signal-safe), because
-/// glibc's wrapper refuses the two real-time signals it reserves (32, 33), and an ignored
-/// 32 inherited from tend's parent would still leak.
-pub(super) unsafe fn set_default(sig: i32) {
-    let default = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    libc::syscall(
-        libc::SYS_rt_sigaction,
-        sig,
-        &default as *const KernelSigaction,
-        std::ptr::null_mut::<KernelSigaction>(),
-        8usize,
-    );
-}
-
-/// Marks every fd above 2 close-on-exec. Closing them outright would also close the pipe
-/// through which std reports exec errors (ENOENT → 127), so close-on-exec it is.
-unsafe fn close_inherited_fds() {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) == 0 {
-        return;
-    }
-    // Kernels before 5.11: walk up to the fd limit.
-    let mut limit: libc::rlimit = std::mem::zeroed();
-    let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-        limit.rlim_cur.min(1 << 20) as i32
-    } else {
-        1024
-    };
-    for fd in 3..max {
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-    }
-}
-
-fn check(result: libc::c_int) -> io::Result<libc::c_int> {
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(result)
-    }
+    DONE.call_once(sys::fd::close_on_exec_above_stdio);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_byte_is_an_error_not_a_panic_on_either_path() {
+        for no_new_privs in [false, true] {
+            let spec = SpawnSpec {
+                no_new_privs,
+                ..SpawnSpec::new(vec!["/bin/tr\0ue".into()])
+            };
+            assert_eq!(needs_setup(&spec), no_new_privs);
+            let error = spawn(&spec).expect_err("NUL");
+            assert_eq!(error.error().kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(error.reason(), "not_executable");
+        }
+        let empty = spawn(&SpawnSpec::new(Vec::new())).expect_err("empty");
+        assert_eq!(empty.reason(), "not_found");
+    }
 
     #[test]
     fn the_path_hint_is_only_for_bare_names() {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::emit;
 use crate::events::Event;
+use crate::sys;
 
 /// Which processes tend is responsible for cleaning up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,22 +140,19 @@ impl Warned {
 
 /// `sig` to every process in the namespace but tend (as PID 1); false when none got it.
 fn signal_everyone(sig: i32) -> bool {
-    // Safety: plain syscall. As PID 1, -1 reaches every process in the namespace but us.
-    unsafe { libc::kill(-1, sig) == 0 }
+    // As PID 1, -1 reaches every process in the namespace but us.
+    sys::process::kill(-1, sig).is_ok()
 }
 
 fn signal(pid: i32, sig: i32) {
-    // Safety: plain syscall; ESRCH (already gone) is fine.
-    unsafe { libc::kill(pid, sig) };
+    // ESRCH (already gone) is fine.
+    let _ = sys::process::kill(pid, sig);
 }
 
 /// Whether tend has any child, running or zombie. `WNOWAIT` leaves the status for the
 /// reaper: this collects nothing, so the reaper stays the only place that reaps.
 fn has_children() -> bool {
-    // Safety: siginfo_t is plain data; waitid only writes into it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::WSTOPPED | libc::WCONTINUED;
-    (unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) }) == 0
+    sys::process::has_children()
 }
 
 /// Whether the namespace holds a live process other than tend; None when /proc cannot
@@ -402,7 +400,7 @@ mod tests {
             .collect();
         assert!(found.contains(&(child.id() as i32)));
         assert!(found.contains(&grandchild));
-        unsafe { libc::kill(grandchild, libc::SIGKILL) };
+        let _ = sys::process::kill(grandchild, libc::SIGKILL);
         let _ = child.wait();
     }
 }

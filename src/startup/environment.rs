@@ -64,8 +64,11 @@ fn ensure_dir(dir: &Path, user: Option<&Credentials>) -> Result<(), String> {
     let meta = opened.stat().map_err(|e| format!("{shown}: {e}"))?;
     let (uid, gid, groups) = match user {
         Some(c) => (c.uid, c.gid, c.groups.clone()),
-        // Safety: plain getters.
-        None => unsafe { (libc::geteuid(), libc::getegid(), Vec::new()) },
+        None => (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+            Vec::new(),
+        ),
     };
     if !writable_by(meta.st_mode, meta.st_uid, meta.st_gid, uid, gid, &groups) {
         return Err(format!(

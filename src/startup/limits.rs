@@ -66,14 +66,7 @@ pub fn detect() -> Limits {
 /// The CPUs this process may run on. Not `available_parallelism`, which also reads the
 /// cgroup's CPU quota (tend reports that on its own) through several more files.
 fn cpus_allowed() -> usize {
-    // Safety: a zeroed cpu_set_t is an empty set; the kernel fills at most its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) != 0 {
-            return 1;
-        }
-        (libc::CPU_COUNT(&set) as usize).max(1)
-    }
+    crate::sys::process::cpus_allowed().map_or(1, |count| count.max(1))
 }
 
 /// Our cgroup's path from /proc/self/cgroup: the `0::` line for v2, or the line whose

@@ -135,8 +135,10 @@ fn switchable(
     failures: &mut Vec<Failure>,
 ) -> Option<Credentials> {
     let c = credentials?;
-    // Safety: plain getters.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     if euid == 0 {
         return Some(c);
     }
@@ -223,11 +225,10 @@ pub fn exec(argv: &[std::ffi::OsString]) -> i32 {
     let Some(program) = argv.first() else {
         return 0;
     };
-    let error = match crate::process::exec::Program::new(argv, None) {
+    let error = match crate::process::exec::program(argv, None) {
         Ok(executable) => {
             crate::process::signals::clean_for_exec();
-            // Safety: tend is done; replacing it with the command is the point.
-            unsafe { executable.exec() }
+            executable.exec()
         }
         Err(error) => error,
     };

@@ -23,8 +23,10 @@ pub fn ensure_dirs(dirs: &[PathBuf], user: Option<&Credentials>) -> Vec<Failure>
 
 fn would_ensure(dir: &Path, user: Option<&Credentials>) -> Result<(), String> {
     let shown = dir.display();
-    // Safety: plain getters.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     match fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => {
             // With TEND_USER (only ever resolved for root) the gate first hands the

@@ -12,7 +12,6 @@
 //! owned by the uid tend runs as (or root) and writable by nobody else are read.
 
 use std::fs;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -158,13 +157,15 @@ fn claim(status: &Path) -> bool {
     else {
         return true;
     };
-    // Safety: flock on a descriptor we own; LOCK_NB never blocks.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if locked == 0 {
-        HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
-        return true;
+    // flock(LOCK_EX | LOCK_NB): never blocks.
+    match file.try_lock() {
+        Ok(()) => {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+            true
+        }
+        Err(fs::TryLockError::WouldBlock) => false,
+        Err(fs::TryLockError::Error(_)) => true,
     }
-    std::io::Error::last_os_error().raw_os_error() != Some(libc::EWOULDBLOCK)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -239,8 +240,7 @@ pub fn process_uid(pid: u32) -> Option<u32> {
 }
 
 fn own_uid() -> u32 {
-    // Safety: geteuid cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// The uids whose places may hold `pid`'s status: its own uid, the caller's, root's.

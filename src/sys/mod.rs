@@ -1,0 +1,43 @@
+//! Every `unsafe` call of tend, behind safe functions: each unsafe block says why it is
+//! sound (`// SAFETY:`), and the rest of the program calls only what is exported here,
+//! or nix's and std's own safe wrappers where they fit.
+//!
+//! Some of it rests on layouts that are not the same everywhere; the guard below refuses
+//! to build where they have not been checked. This module uses nothing else of tend's.
+//!
+//! - `signal`: masks, dispositions (the raw `rt_sigaction`), signalfd.
+//! - `process`: kill, the non-blocking waits, `_exit`, CPU affinity.
+//! - `exec`: tend's environment, and execve over a prepared PATH search.
+//! - `fork`: the fork path of spawning (what the child does between fork and exec).
+//! - `posix_spawn`: the vfork path of spawning.
+//! - `fd`: owning what a system call returned, close-on-exec, tokio's registration.
+//! - `io`: the calls std and nix (with tend's features) do not wrap.
+
+pub mod exec;
+pub mod fd;
+pub mod fork;
+pub mod io;
+pub mod posix_spawn;
+pub mod process;
+pub mod signal;
+
+// What the code here assumes of the target, each checked for x86_64 and aarch64 Linux
+// with glibc (the two architectures scripts/build-static.sh and scripts/release.sh build):
+// - the kernel's `struct sigaction` as `signal::KernelSigaction` lays it out (asm-generic
+//   with `sa_restorer`; mips, alpha, sparc and the 32-bit ones differ);
+// - `sigset_t` an array of 64-bit words, signals 1 to 64 in the first (`posix_spawn`);
+// - `struct signalfd_siginfo` 128 bytes, read whole from a signalfd (`signal`);
+// - glibc: its posix_spawn resets signals 32 and 33 only when their bits are set in the
+//   default set, which its sigfillset leaves out (`posix_spawn`); `environ`; ttyname_r.
+#[cfg(not(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+compile_error!(
+    "tend is checked on x86_64 and aarch64 Linux with glibc only. For another target, check \
+     against its kernel uapi and libc, then add it here: the kernel's struct sigaction \
+     (src/sys/signal.rs, KernelSigaction), sigset_t as 64-bit words with signals 1-64 in the \
+     first (src/sys/posix_spawn.rs), struct signalfd_siginfo (src/sys/signal.rs), and what \
+     the libc's posix_spawn does with the signals it reserves (src/sys/posix_spawn.rs)."
+);
