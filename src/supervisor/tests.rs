@@ -861,3 +861,38 @@ fn the_status_file_is_written_before_the_events_that_announce_a_state() {
         .position(|a| matches!(a, Action::Emit(Note::RestartInitiated { .. })));
     assert!(write.is_some() && write < event, "{actions:?}");
 }
+
+/// The README's state table lists every state, in lifecycle order, with the answers
+/// `tend health` really gives in it.
+#[test]
+fn the_readme_state_table_matches_the_states() {
+    use crate::readiness::{judge, Question};
+    let readme = include_str!("../../README.md");
+    let rows: Vec<Vec<&str>> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| state | while |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r[0].trim_matches('`').to_owned())
+        .collect();
+    let expected: Vec<&str> = Shown::ALL.iter().map(|s| s.name()).collect();
+    assert_eq!(names, expected);
+    for (row, state) in rows.iter().zip(Shown::ALL) {
+        let mut snapshot = Snapshot::new();
+        snapshot.state = state;
+        snapshot.health = crate::policy::Health::Healthy;
+        let ready = judge(&snapshot, Question::Ready).0 == 0;
+        let live = judge(&snapshot, Question::Live).0 == 0;
+        assert_eq!(row[2].starts_with("yes"), ready, "{state:?}: {row:?}");
+        assert_eq!(row[3] == "yes", live, "{state:?}: {row:?}");
+    }
+}
