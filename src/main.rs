@@ -9,7 +9,6 @@
 #![cfg_attr(not(test), no_main)]
 
 mod check_config;
-mod child;
 mod cli;
 mod config;
 mod control;

@@ -4,12 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use tokio::sync::oneshot::{self, error::TryRecvError};
-
 use super::capture::{self, Capture};
 use super::spawn::{Isolation, SpawnError, SpawnSpec};
-use super::{Exit, Reaper};
-use crate::exit_code::ExitCode;
+use super::{Exit, Handle, Reaper};
 
 #[derive(Debug)]
 pub enum RunError {
@@ -29,57 +26,19 @@ impl fmt::Display for RunError {
     }
 }
 
-/// A running helper. Dropping it before its exit was seen kills its process group, so an
-/// aborted wait (a stop signal) leaves nothing behind.
-pub struct Helper {
-    pub pid: i32,
-    exit: oneshot::Receiver<Exit>,
-    done: bool,
-}
-
-impl Helper {
-    /// Starts `spec` as a helper: its own session, stdin from /dev/null, stdout on stderr.
-    pub fn start(reaper: &Reaper, mut spec: SpawnSpec) -> Result<Helper, SpawnError> {
-        spec.isolation = Isolation::Session;
-        spec.foreground = false;
-        spec.helper = true;
-        let started = reaper.spawn(&spec)?;
-        Ok(Helper {
-            pid: started.pid,
-            exit: started.exit,
-            done: false,
-        })
-    }
-
-    /// Waits for the helper's exit. Cancel-safe.
-    pub async fn wait(&mut self) -> Exit {
-        // A dropped sender means the reaper is gone: report an internal failure, not hang.
-        let exit = (&mut self.exit)
-            .await
-            .unwrap_or(Exit::Code(ExitCode::Software as i32));
-        self.done = true;
-        exit
-    }
-
-    /// Sends `sig` to the helper's process group (its pid, as it leads its own session).
-    pub fn signal_group(&self, sig: i32) {
-        // The group id stays reserved while any member lives, and the leader is not
-        // reaped before `done`, so the number cannot name a stranger.
-        let _ = crate::sys::process::kill(-self.pid, sig);
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        if !self.done && matches!(self.exit.try_recv(), Err(TryRecvError::Empty)) {
-            self.signal_group(libc::SIGKILL);
-        }
-    }
+/// Starts `spec` as a helper: its own session (so that a timeout or an abort can kill
+/// the whole process group it may have made), stdin from /dev/null, stdout on stderr.
+/// Dropping the handle before its exit was seen kills it.
+pub fn start(reaper: &Reaper, mut spec: SpawnSpec) -> Result<Handle, SpawnError> {
+    spec.isolation = Isolation::Session;
+    spec.foreground = false;
+    spec.helper = true;
+    Ok(reaper.spawn(&spec)?.kill_on_drop())
 }
 
 /// Runs a helper to completion; past `timeout` its process group is killed.
 pub async fn run(reaper: &Reaper, spec: SpawnSpec, timeout: Duration) -> Result<Exit, RunError> {
-    let mut helper = Helper::start(reaper, spec).map_err(RunError::Spawn)?;
+    let mut helper = start(reaper, spec).map_err(RunError::Spawn)?;
     let waited = tokio::time::timeout(timeout, helper.wait()).await;
     finish(&helper, waited.ok())
 }
@@ -89,8 +48,8 @@ pub async fn run(reaper: &Reaper, spec: SpawnSpec, timeout: Duration) -> Result<
 /// goes with it, so one check cannot leak a process per run (with none left this is a
 /// harmless ESRCH). Past the timeout it is killed, not awaited: a timeout bounds the
 /// wall-clock time, and the reaper collects the exit whenever it comes.
-fn finish(helper: &Helper, exit: Option<Exit>) -> Result<Exit, RunError> {
-    helper.signal_group(libc::SIGKILL);
+fn finish(helper: &Handle, exit: Option<Exit>) -> Result<Exit, RunError> {
+    helper.kill_leftovers();
     exit.ok_or(RunError::TimedOut)
 }
 
@@ -108,7 +67,7 @@ pub async fn run_captured(
     // The helper gets its own copies, and the spec (with this one) is gone once it has
     // started: the output ends when its last writer is gone.
     spec.output = Some(std::sync::Arc::new(write));
-    let started = Helper::start(reaper, spec);
+    let started = start(reaper, spec);
     let mut helper = match started {
         Ok(helper) => helper,
         Err(error) => return (Err(RunError::Spawn(error)), Some(capture)),

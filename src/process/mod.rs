@@ -1,5 +1,5 @@
 //! Everything that touches processes: spawning children with a clean slate, the reaper
-//! (the only caller of `waitpid(-1)`), the signals (a SIGCHLD pump for the reaper, a
+//! (the only caller of `waitpid(-1)`), the handle to a started process, the signals (a SIGCHLD pump for the reaper, a
 //! signalfd for the supervisor), and finding and signalling the processes that are left
 //! when the child is gone.
 
@@ -7,12 +7,14 @@ pub mod capture;
 pub mod command;
 pub mod exec;
 pub mod exit;
+mod handle;
 pub mod reaper;
 pub mod signals;
 pub mod spawn;
 pub mod sweep;
 
 pub use exit::Exit;
+pub use handle::Handle;
 pub use reaper::Reaper;
 
 use crate::emit;

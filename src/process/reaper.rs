@@ -14,7 +14,7 @@ use tokio::sync::futures::Notified;
 use tokio::sync::{oneshot, Notify};
 
 use super::spawn::{self, SpawnError, SpawnSpec};
-use super::Exit;
+use super::{Exit, Handle};
 
 #[derive(Default)]
 pub struct Reaper {
@@ -23,24 +23,18 @@ pub struct Reaper {
     orphans: AtomicU64,
 }
 
-/// A started process: its pid and the receiver of its exit.
-pub struct Started {
-    pub pid: i32,
-    pub exit: oneshot::Receiver<Exit>,
-}
-
 impl Reaper {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Starts a process and registers it before its exit can be reaped.
-    pub fn spawn(&self, spec: &SpawnSpec) -> Result<Started, SpawnError> {
+    pub fn spawn(&self, spec: &SpawnSpec) -> Result<Handle, SpawnError> {
         let mut waiters = self.lock();
         let pid = spawn::spawn(spec)?;
         let (tx, rx) = oneshot::channel();
         waiters.insert(pid, tx);
-        Ok(Started { pid, exit: rx })
+        Ok(Handle::new(pid, rx))
     }
 
     /// Collects every exited child until none is left to collect. Registered pids get

@@ -17,17 +17,15 @@ use tokio::time::Instant;
 use super::action::{Action, Stage};
 use super::input::{Input, Timer};
 use super::step::State;
-use crate::child::Child;
 use crate::config::Config;
 use crate::control::Request;
 use crate::emit;
 use crate::events::Event;
 use crate::health::{self, HealthTask};
-use crate::process::command::Helper;
 use crate::process::signals::Signals;
 use crate::process::spawn::SpawnSpec;
 use crate::process::sweep::{Scope, Sweep};
-use crate::process::Reaper;
+use crate::process::{command, Handle, Reaper};
 use crate::report;
 use crate::signals::signal_name;
 use crate::startup::wait;
@@ -58,10 +56,10 @@ pub struct Edges {
     scope: Scope,
     /// Inputs produced by carrying out actions (a spawn's outcome), read before waiting.
     queue: VecDeque<Input>,
-    child: Option<Child>,
+    child: Option<Handle>,
     /// The child's exit was handed to the loop: it is not waited for again.
     child_reported: bool,
-    hook: Option<Helper>,
+    hook: Option<Handle>,
     health: Option<HealthTask>,
     job: Option<Job>,
     /// Ends a running sweep's TERM phase.
@@ -193,7 +191,7 @@ impl Edges {
             Action::CancelJob => self.job = None,
             Action::RunHook { stage, index } => self.run_hook(stage, index),
             Action::SignalHook(sig) => {
-                if let Some(hook) = &self.hook {
+                if let Some(hook) = &mut self.hook {
                     hook.signal_group(sig);
                 }
             }
@@ -257,7 +255,7 @@ impl Edges {
         }
     }
 
-    fn child_with(&mut self, pid: i32) -> Option<&mut Child> {
+    fn child_with(&mut self, pid: i32) -> Option<&mut Handle> {
         self.child.as_mut().filter(|child| child.pid == pid)
     }
 
@@ -287,7 +285,7 @@ impl Edges {
             return;
         };
         let spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
-        match Helper::start(&self.reaper, spec) {
+        match command::start(&self.reaper, spec) {
             Ok(hook) => self.hook = Some(hook),
             Err(error) => self.push(Input::HookSpawnFailed(error.to_string())),
         }
@@ -305,9 +303,8 @@ impl Edges {
             work(interfaces);
         }
         match spawned {
-            Ok(started) => {
+            Ok(child) => {
                 crate::process::leave_workdir();
-                let child = Child::new(started);
                 crate::crash::set_child(child.pid);
                 self.push(Input::Spawned { pid: child.pid });
                 self.child = Some(child);
@@ -410,14 +407,14 @@ fn status_file<'a>(status: &'a mut Option<StatusFile>, config: &Config) -> &'a m
     status.get_or_insert_with(|| StatusFile::open(config.status_file.as_deref()))
 }
 
-async fn child_exit(child: &mut Option<Child>, reported: bool) -> crate::process::Exit {
+async fn child_exit(child: &mut Option<Handle>, reported: bool) -> crate::process::Exit {
     match child {
         Some(child) if !reported => child.wait().await,
         _ => std::future::pending().await,
     }
 }
 
-async fn hook_exit(hook: &mut Option<Helper>) -> crate::process::Exit {
+async fn hook_exit(hook: &mut Option<Handle>) -> crate::process::Exit {
     match hook {
         Some(hook) => hook.wait().await,
         None => std::future::pending().await,
