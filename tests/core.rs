@@ -82,24 +82,58 @@ fn death_by_a_real_time_signal_is_seen_for_the_child_and_for_orphans() {
 }
 
 /// Every signal is at default in the child when tend inherited none ignored, glibc's
-/// 32 and 33 included: glibc's posix_spawn sets those to ignored unless asked otherwise.
+/// 32 and 33 included: glibc's posix_spawn sets those to ignored unless asked otherwise,
+/// and a forked child would keep the SIGPIPE that tend ignores. Nothing is blocked,
+/// though tend blocks every signal it handles.
 #[test]
 fn the_child_starts_with_no_signal_ignored() {
     for mode in MODES {
-        let dir = Scratch::new("sigdfl");
-        let out = dir.path("out");
-        let script = format!(
-            "grep -E '^Sig(Blk|Ign)' /proc/self/status > {}",
-            out.display()
-        );
-        let (code, _) = run(mode, &dir, &["--", "sh", "-c", &script], &[]);
-        assert_eq!(code, 0, "{mode:?}");
-        let text = std::fs::read_to_string(&out).expect("out");
-        assert_eq!(
-            text, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
-            "{mode:?}"
-        );
+        for path in SPAWN_PATHS {
+            let text = child_output(mode, path, &status_lines(), || {});
+            assert_eq!(
+                text,
+                format!(
+                    "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n{}\n",
+                    path.no_new_privs
+                ),
+                "{mode:?} {path:?}"
+            );
+        }
     }
+}
+
+/// The child's signal state in /proc/self/status, and the line that tells its spawn path.
+fn status_lines() -> [&'static str; 4] {
+    [
+        "grep",
+        "-E",
+        "^(Sig(Blk|Ign)|NoNewPrivs)",
+        "/proc/self/status",
+    ]
+}
+
+/// Runs `argv` as tend's child on `path`, with tend started after `inherit` ran in its
+/// parent's fork, and returns what the child wrote on its stdout (tend's, a file). The
+/// child is the command itself, no shell: dash clears its signal mask when it starts, so
+/// a shell in between would hide a mask the child inherited.
+fn child_output(mode: Mode, path: SpawnPath, argv: &[&str], inherit: fn()) -> String {
+    let dir = Scratch::new("clean");
+    let out = dir.path("out");
+    let mut args = vec!["--"];
+    args.extend_from_slice(argv);
+    let mut cmd = tend(mode, &dir, &args);
+    cmd.envs(path.env.iter().copied())
+        .stdout(std::fs::File::create(&out).expect("out"));
+    // Safety: `inherit` only makes system calls, in the child about to exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            inherit();
+            Ok(())
+        });
+    }
+    let code = Running::start(cmd, mode).wait_exit();
+    assert_eq!(code, 0, "{mode:?} {path:?} {argv:?}");
+    std::fs::read_to_string(&out).expect("out")
 }
 
 #[test]
@@ -993,44 +1027,35 @@ fn status_file_tracks_the_lifecycle() {
 
 #[test]
 fn children_get_a_clean_signal_state_and_only_fds_0_1_2() {
-    for mode in MODES {
-        let dir = Scratch::new("clean");
-        let out = dir.path("out");
-        // ls itself opens fd 3 for the directory it lists.
-        let script = format!(
-            "grep -E '^Sig(Blk|Ign)' /proc/self/status > {0}; ls /proc/self/fd >> {0}",
-            out.display()
-        );
-        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
-        // Start tend with USR1 blocked, HUP ignored and fd 7 inherited: none of it may leak.
+    // Start tend with USR1 blocked, HUP and INT ignored and fd 7 inherited: none of it
+    // may leak.
+    fn inherit() {
+        // Safety: plain system calls on the process about to exec tend.
         unsafe {
-            cmd.pre_exec(|| {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGUSR1);
-                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-                libc::signal(libc::SIGHUP, libc::SIG_IGN);
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-                libc::dup2(2, 7);
-                Ok(())
-            });
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::dup2(2, 7);
         }
-        let (code, _) = {
-            let mut r = Running::start(cmd, mode);
-            (r.wait_exit(), ())
-        };
-        assert_eq!(code, 0);
-        let text = std::fs::read_to_string(&out).unwrap();
-        assert!(
-            text.contains("SigBlk:\t0000000000000000"),
-            "{mode:?}: {text}"
-        );
-        assert!(
-            text.contains("SigIgn:\t0000000000000000"),
-            "{mode:?}: {text}"
-        );
-        let fds: Vec<&str> = text.lines().filter(|l| !l.starts_with("Sig")).collect();
-        assert_eq!(fds, ["0", "1", "2", "3"], "{mode:?}");
+    }
+    for mode in MODES {
+        for path in SPAWN_PATHS {
+            let text = child_output(mode, path, &status_lines(), inherit);
+            assert_eq!(
+                text,
+                format!(
+                    "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n{}\n",
+                    path.no_new_privs
+                ),
+                "{mode:?} {path:?}"
+            );
+            // ls itself opens fd 3 for the directory it lists.
+            let fds = child_output(mode, path, &["ls", "/proc/self/fd"], inherit);
+            assert_eq!(fds, "0\n1\n2\n3\n", "{mode:?} {path:?}");
+        }
     }
 }
 
@@ -1038,37 +1063,37 @@ fn children_get_a_clean_signal_state_and_only_fds_0_1_2() {
 /// exec when inherited as ignored: tend must notice and reset them in the child.
 #[test]
 fn uncaught_signals_inherited_as_ignored_do_not_leak() {
-    for mode in MODES {
-        let dir = Scratch::new("ign-uncaught");
-        let out = dir.path("out");
-        let script = format!("grep -E '^SigIgn' /proc/self/status > {}", out.display());
-        let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+    fn inherit() {
+        // Safety: plain system calls on the process about to exec tend.
         unsafe {
-            cmd.pre_exec(|| {
-                libc::signal(libc::SIGSYS, libc::SIG_IGN);
-                // 33 through the raw system call: glibc's wrapper refuses it.
-                let ignore: [usize; 4] = [libc::SIG_IGN, 0, 0, 0];
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    33,
-                    ignore.as_ptr(),
-                    std::ptr::null_mut::<usize>(),
-                    8usize,
-                );
-                Ok(())
-            });
+            libc::signal(libc::SIGSYS, libc::SIG_IGN);
+            // 33 through the raw system call: glibc's wrapper refuses it.
+            let ignore: [usize; 4] = [libc::SIG_IGN, 0, 0, 0];
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                33,
+                ignore.as_ptr(),
+                std::ptr::null_mut::<usize>(),
+                8usize,
+            );
         }
-        let mut r = Running::start(cmd, mode);
-        assert_eq!(r.wait_exit(), 0, "{mode:?}");
-        let text = std::fs::read_to_string(&out).unwrap();
-        assert_eq!(text.trim(), "SigIgn:\t0000000000000000", "{mode:?}");
+    }
+    for mode in MODES {
+        for path in SPAWN_PATHS {
+            let text = child_output(mode, path, &status_lines(), inherit);
+            assert!(
+                text.contains("SigIgn:\t0000000000000000\n") && text.contains(path.no_new_privs),
+                "{mode:?} {path:?}: {text}"
+            );
+        }
     }
 }
 
 /// Starts tend with `inherit` run in its parent's fork before the exec (signals blocked or
-/// ignored, as a careless parent leaves them); USR1 must still reach the child, and TERM
-/// still end the run with the child's 143.
-fn signals_still_reach_the_child(mode: Mode, tag: &str, inherit: fn()) {
+/// ignored, as a careless parent leaves them); USR1 must still reach the child (a shell
+/// cannot trap a signal it started with ignored), and TERM still end the run with the
+/// child's 143.
+fn signals_still_reach_the_child(mode: Mode, path: SpawnPath, tag: &str, inherit: fn()) {
     let dir = Scratch::new(tag);
     let log = dir.path("got");
     let script = format!(
@@ -1076,6 +1101,7 @@ fn signals_still_reach_the_child(mode: Mode, tag: &str, inherit: fn()) {
         log.display()
     );
     let mut cmd = tend(mode, &dir, &["--", "sh", "-c", &script]);
+    cmd.envs(path.env.iter().copied());
     // Safety: `inherit` only makes system calls, in the child about to exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -1092,18 +1118,24 @@ fn signals_still_reach_the_child(mode: Mode, tag: &str, inherit: fn()) {
             .contains("USR1")
     });
     t.signal(libc::SIGTERM);
-    assert_eq!(t.wait_exit(), 143, "{mode:?}");
-    assert_eq!(t.events("child_exited")[0]["exit_code"], 143, "{mode:?}");
+    assert_eq!(t.wait_exit(), 143, "{mode:?} {path:?}");
+    assert_eq!(
+        t.events("child_exited")[0]["exit_code"],
+        143,
+        "{mode:?} {path:?}"
+    );
 }
 
 #[test]
 fn signals_inherited_as_blocked_are_still_forwarded() {
     for mode in MODES {
-        signals_still_reach_the_child(mode, "unblock", || unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut set);
-            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        });
+        for path in SPAWN_PATHS {
+            signals_still_reach_the_child(mode, path, "unblock", || unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigfillset(&mut set);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            });
+        }
     }
 }
 
@@ -1318,11 +1350,13 @@ fn a_closed_stderr_does_not_kill_tend() {
 #[test]
 fn signals_inherited_as_ignored_still_reach_tend() {
     for mode in MODES {
-        signals_still_reach_the_child(mode, "ignored", || unsafe {
-            for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
-                libc::signal(sig, libc::SIG_IGN);
-            }
-        });
+        for path in SPAWN_PATHS {
+            signals_still_reach_the_child(mode, path, "ignored", || unsafe {
+                for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
+                    libc::signal(sig, libc::SIG_IGN);
+                }
+            });
+        }
     }
 }
 

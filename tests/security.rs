@@ -389,6 +389,13 @@ fn the_user_switch_drops_ids_and_groups_and_no_new_privs_holds() {
 
 #[test]
 fn children_hooks_and_probes_inherit_only_fds_0_1_2() {
+    // Hooks and probes lead a session of their own: they always take the fork path.
+    for path in SPAWN_PATHS {
+        only_fds_0_1_2(path);
+    }
+}
+
+fn only_fds_0_1_2(path: SpawnPath) {
     let scratch = Scratch::new("fds");
     let list = |name: &str| {
         format!(
@@ -401,7 +408,8 @@ fn children_hooks_and_probes_inherit_only_fds_0_1_2() {
         scratch.path("child").display()
     );
     let mut cmd = tend(Mode::Process, &scratch, &["sh", "-c", &child]);
-    cmd.env("TEND_PRE_START", list("hook"))
+    cmd.envs(path.env.iter().copied())
+        .env("TEND_PRE_START", list("hook"))
         .env("TEND_POST_STOP", list("post"))
         .env("TEND_HEALTH_CHECK", format!("exec:{}", list("probe")))
         .env("TEND_HEALTH_INTERVAL", "100ms")
@@ -423,8 +431,8 @@ fn children_hooks_and_probes_inherit_only_fds_0_1_2() {
                 (!own_dir).then(|| fd.to_string())
             })
             .collect();
-        eprintln!("fds of the {who}: {fds:?}");
-        assert_eq!(fds, ["0", "1", "2"], "{who}");
+        eprintln!("fds of the {who} ({path:?}): {fds:?}");
+        assert_eq!(fds, ["0", "1", "2"], "{who} {path:?}");
     }
 }
 

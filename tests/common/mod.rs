@@ -51,6 +51,33 @@ pub enum Mode {
 
 pub const MODES: [Mode; 2] = [Mode::Process, Mode::Pid1];
 
+/// The two ways tend starts a child (src/process/spawn.rs), with the settings that pick
+/// each: posix_spawn (a vfork) when nothing is needed between fork and exec, else fork,
+/// set up, exec; no_new_privs (a prctl in the child) is such a need, and changes nothing
+/// else a test of the child's clean slate looks at. Its `NoNewPrivs` line in
+/// /proc/self/status tells which path the child came through.
+pub const SPAWN_PATHS: [SpawnPath; 2] = [
+    SpawnPath {
+        name: "posix_spawn",
+        env: &[],
+        no_new_privs: "NoNewPrivs:\t0",
+    },
+    SpawnPath {
+        name: "fork",
+        env: &[("TEND_NO_NEW_PRIVS", "true")],
+        no_new_privs: "NoNewPrivs:\t1",
+    },
+];
+
+#[derive(Clone, Copy, Debug)]
+pub struct SpawnPath {
+    pub name: &'static str,
+    /// TEND_* settings that send the child down this path.
+    pub env: &'static [(&'static str, &'static str)],
+    /// The child's line in /proc/self/status on this path.
+    pub no_new_privs: &'static str,
+}
+
 /// The tend under test and what runs it: this build's binary, or another architecture's
 /// (`TEST_TEND_BIN`) under an emulator (`TEST_TEND_RUNNER`, e.g. `qemu-aarch64-static`),
 /// as `scripts/supply-chain.sh aarch64` runs the behaviour tests.
