@@ -1116,6 +1116,34 @@ mod tests {
     }
 
     #[test]
+    fn the_reference_lists_every_setting_and_what_it_inherits() {
+        let reference = include_str!("../../docs/reference.md");
+        for spec in SETTINGS {
+            let row = format!("| `_{}` | ", suffix(spec));
+            let cells: Vec<&str> = reference
+                .lines()
+                .find_map(|line| line.strip_prefix(&row))
+                .unwrap_or_else(|| panic!("docs/reference.md misses the row of {}", spec.name))
+                .split(" | ")
+                .collect();
+            let twin = !spec.name.starts_with(PREFIX);
+            if twin {
+                assert_eq!(cells[0], format!("`{}`", spec.name), "read as its twin");
+            }
+            let inherits = cells[1].contains(&format!("the value of `{}`", spec.name));
+            assert_eq!(
+                inherits,
+                INHERITED.contains(&spec.name),
+                "{}: {}",
+                spec.name,
+                cells[1]
+            );
+        }
+        let rows = reference.lines().filter(|l| l.starts_with("| `_")).count();
+        assert_eq!(rows, SETTINGS.len(), "a row for each setting, no more");
+    }
+
+    #[test]
     fn env_errors_never_show_a_value() {
         for value in [
             "A=hunter2 x",
