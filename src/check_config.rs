@@ -30,6 +30,7 @@ pub fn main(env: Vec<(OsString, OsString)>, json: bool) -> i32 {
     // every problem is told at once (a bad TEND_USER is not checked twice).
     let (config, errors) = Config::with_errors(env);
     let mut problems: Vec<Problem> = errors.iter().map(config_problem).collect();
+    problems.extend(service_users(&config));
     problems.extend(crate::startup::preview(&config).iter().map(|f| Problem {
         event: if f.variable == "TEND_USER" {
             Event::ConfigInvalid
@@ -49,6 +50,26 @@ pub fn main(env: Vec<(OsString, OsString)>, json: bool) -> i32 {
         crate::out!("{}", as_text(&document));
     }
     0
+}
+
+/// Each service's own user (`TEND_SERVICE_<NAME>_USER`), resolved as TEND_USER is (the
+/// services that inherit TEND_USER are checked with it).
+fn service_users(config: &Config) -> Vec<Problem> {
+    config
+        .services
+        .iter()
+        .filter(|service| service.user.is_some() && service.user != config.startup.user)
+        .filter_map(|service| {
+            let spec = service.user.as_ref()?;
+            let message = crate::users::resolve(spec).err()?;
+            let variable = format!("{}_USER", service.variable);
+            Some(Problem {
+                event: Event::ConfigInvalid,
+                text: format!("{variable}: {message}"),
+                variable,
+            })
+        })
+        .collect()
 }
 
 struct Problem {
@@ -181,6 +202,12 @@ fn scalar(value: &Value) -> String {
         Value::Null => "(none)".into(),
         Value::String(text) => plain(text),
         Value::Array(items) if items.is_empty() => "(none)".into(),
+        // Lists of lists (the services' start and stop waves): each in brackets.
+        Value::Array(items) if items.iter().all(Value::is_array) => items
+            .iter()
+            .map(|item| format!("[{}]", scalar(item)))
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(", "),
         Value::Object(_) => value.to_string(),
         other => other.to_string(),
@@ -213,5 +240,7 @@ mod tests {
         assert!(text.contains("\nb.e  (none)\n"), "{text}");
         assert!(text.contains("\nb.f  p, q\n"), "{text}");
         assert!(text.contains("\ng    \"tab\\there\"\n"), "{text}");
+        let waves = serde_json::json!({"order": [["a", "b"], ["c"]]});
+        assert!(as_text(&waves).contains("\norder  [a, b], [c]\n"));
     }
 }

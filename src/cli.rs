@@ -238,7 +238,8 @@ with such a name.\n\nVARIABLES (default in brackets):\n",
         ));
     }
     text.push_str(
-        "\nEXIT CODES:\n    the child's code; 128+N if it died of signal N; 0 for TEND_SUCCESS_EXIT_CODES;\n    \
+        "    TEND_SERVICE_<NAME>=CMD ARGS... declares a service; TEND_SERVICE_<NAME>_<SETTING> sets it up (docs/reference.md#services)\n\
+\nEXIT CODES:\n    the child's code; 128+N if it died of signal N; 0 for TEND_SUCCESS_EXIT_CODES;\n    \
 64 usage, 69 a required dependency never came up, 70 internal error,\n    \
 71 a pre-start hook failed, 75 still unhealthy (TEND_REMEDIATION exit),\n    \
 78 invalid configuration or environment,\n    \

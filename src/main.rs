@@ -25,6 +25,7 @@ mod process;
 mod readiness;
 mod redact;
 mod report;
+mod services;
 mod shown;
 mod signals;
 mod startup;

@@ -506,3 +506,155 @@ fn durations_in_messages_read_as_they_are_configured() {
     assert!(message.contains("still running after 1500ms"), "{message}");
     t.wait_exit();
 }
+
+/// Services (issue 14): `tend check-config` prints them, merged, with the start order.
+#[test]
+fn check_config_prints_the_services_and_their_start_order() {
+    let scratch = Scratch::new("check-services");
+    let env = [
+        ("TEND_SERVICE_NGINX", "nginx -g 'daemon off;'"),
+        ("TEND_SERVICE_NGINX_DEPENDS_ON", "php_fpm,migrate:completed"),
+        ("TEND_SERVICE_NGINX_OUTPUT", "prefix"),
+        ("TEND_SERVICE_PHP_FPM", "php-fpm -F"),
+        ("TEND_SERVICE_MIGRATE", "/app/migrate up"),
+        ("TEND_SERVICE_MIGRATE_ONESHOT", "true"),
+        ("TEND_DEPENDS_ON", "nginx"),
+        ("TEND_SHUTDOWN_TIMEOUT", "20s"),
+    ];
+    let (code, stdout, stderr) = check_config(&scratch, &["--json"], &env);
+    assert_eq!(code, 0, "{stderr}");
+    let config: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        config["start_order"],
+        serde_json::json!([["migrate", "php_fpm"], ["nginx"], ["main"]])
+    );
+    assert_eq!(
+        config["stop_order"],
+        serde_json::json!([["main"], ["nginx"], ["migrate", "php_fpm"]])
+    );
+    let nginx = &config["services"]["nginx"];
+    assert_eq!(nginx["command"], "nginx -g 'daemon off;'");
+    assert_eq!(
+        nginx["depends_on"],
+        serde_json::json!(["php_fpm:started", "migrate:completed"])
+    );
+    assert_eq!(nginx["output"], "prefix");
+    assert_eq!(nginx["shutdown_timeout"], "20s", "inherited: {nginx}");
+    assert_eq!(config["services"]["migrate"]["oneshot"], true);
+    assert_eq!(config["depends_on"], serde_json::json!(["nginx:started"]));
+
+    let (code, stdout, stderr) = check_config(&scratch, &[], &env);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("start_order "))
+        .unwrap_or_else(|| panic!("no start_order in\n{stdout}"));
+    assert!(
+        line.ends_with("[migrate, php_fpm], [nginx], [main]"),
+        "{line}"
+    );
+    assert!(stdout.contains("\nservices.php_fpm.command "), "{stdout}");
+
+    // Without services, none of it.
+    let (code, stdout, _) = check_config(&scratch, &["--json"], &[]);
+    assert_eq!(code, 0);
+    let config: Value = serde_json::from_str(&stdout).expect("JSON");
+    for key in ["services", "start_order", "depends_on", "exit_with"] {
+        assert!(config.get(key).is_none(), "{key}: {stdout}");
+    }
+}
+
+#[test]
+fn wrong_service_dependencies_are_invalid_configuration() {
+    let scratch = Scratch::new("check-graph");
+    /// (what is wrong, the environment, what the messages must say)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 5] = [
+        (
+            "a cycle",
+            &[
+                ("TEND_SERVICE_WEB", "nginx"),
+                ("TEND_SERVICE_WEB_DEPENDS_ON", "php_fpm"),
+                ("TEND_SERVICE_PHP_FPM", "php-fpm"),
+                ("TEND_SERVICE_PHP_FPM_DEPENDS_ON", "web"),
+            ],
+            &[
+                "TEND_SERVICE_PHP_FPM_DEPENDS_ON=\"web\"",
+                "php_fpm → web → php_fpm",
+            ],
+        ),
+        (
+            "an unknown service",
+            &[
+                ("TEND_SERVICE_WEB", "nginx"),
+                ("TEND_SERVICE_WEB_DEPENDS_ON", "db:healthy"),
+                ("TEND_SERVICE_DV", "postgres"),
+            ],
+            &[
+                "TEND_SERVICE_WEB_DEPENDS_ON=\"db:healthy\"",
+                "\"db\" is none; did you mean dv?",
+            ],
+        ),
+        (
+            "healthy without a health check",
+            &[
+                ("TEND_SERVICE_WEB", "nginx"),
+                ("TEND_SERVICE_WEB_DEPENDS_ON", "db:healthy"),
+                ("TEND_SERVICE_DB", "postgres"),
+            ],
+            &[
+                "TEND_SERVICE_WEB_DEPENDS_ON",
+                "db has none (TEND_SERVICE_DB_HEALTH_CHECK)",
+            ],
+        ),
+        (
+            "completed without one-shot",
+            &[
+                ("TEND_DEPENDS_ON", "migrate:completed"),
+                ("TEND_SERVICE_MIGRATE", "migrate up"),
+            ],
+            &[
+                "TEND_DEPENDS_ON=\"migrate:completed\"",
+                "migrate is not one (TEND_SERVICE_MIGRATE_ONESHOT=true)",
+            ],
+        ),
+        (
+            "a setting that is none",
+            &[
+                ("TEND_SERVICE_WEB", "nginx"),
+                ("TEND_SERVICE_WEB_HEALTHCHECK", "tcp://127.0.0.1:80"),
+            ],
+            &[
+                "TEND_SERVICE_WEB_HEALTHCHECK",
+                "did you mean TEND_SERVICE_WEB_HEALTH_CHECK?",
+            ],
+        ),
+    ];
+    for (case, env, needles) in cases {
+        let (code, stdout, stderr) = check_config(&scratch, &[], env);
+        assert_eq!(code, 78, "{case}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{case}: {stdout}");
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{case}: {needle} missing from\n{stderr}"
+            );
+        }
+        assert!(stderr.contains("1 problem(s)"), "{case}: {stderr}");
+        // A start with the same environment agrees, and starts nothing.
+        let marker = scratch.path("ran");
+        let touch = format!("touch {}", marker.display());
+        let (code, t) = run(Mode::Process, &scratch, &["--", "sh", "-c", &touch], env);
+        assert_eq!(code, 78, "{case}: {}", t.raw.join("\n"));
+        assert!(!marker.exists(), "{case}: the child must not run");
+        let messages: Vec<String> = t
+            .events("config_invalid")
+            .iter()
+            .filter_map(|e| e["message"].as_str().map(String::from))
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.contains(needles[1])),
+            "{case}: {messages:?}"
+        );
+    }
+}

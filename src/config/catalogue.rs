@@ -107,6 +107,7 @@ pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
         super::health::VARIABLES,
         super::lifecycle::VARIABLES,
         super::security::VARIABLES,
+        super::services::VARIABLES,
         DEBUG_ONLY,
     ]
     .into_iter()

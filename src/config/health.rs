@@ -10,55 +10,55 @@ use crate::duration::{format_duration, parse_duration};
 use crate::policy::{Step, Thresholds};
 use crate::probe::Probe;
 
-const CHECK: Var<Option<Probe>, Refused> = Var::unset(
+pub(super) const CHECK: Var<Option<Probe>, Refused> = Var::unset(
     "TEND_HEALTH_CHECK",
     "(none)",
     parse_probe,
     "one probe run while the child runs (tcp://, unix://, http://, file://, exec: as TEND_USER)",
 );
-const INTERVAL: Var<Duration> = Var::new(
+pub(super) const INTERVAL: Var<Duration> = Var::new(
     "TEND_HEALTH_INTERVAL",
     "10s",
     positive,
     "time between the starts of two health checks once the child is running",
 );
-const START_INTERVAL: Var<Duration> = Var::new(
+pub(super) const START_INTERVAL: Var<Duration> = Var::new(
     "TEND_HEALTH_START_INTERVAL",
     "1s",
     positive,
     "time between health checks while starting (until the first pass or TEND_STARTUP_TIMEOUT); failures then do not count",
 );
-const TIMEOUT: Var<Duration> = Var::new(
+pub(super) const TIMEOUT: Var<Duration> = Var::new(
     "TEND_HEALTH_TIMEOUT",
     "5s",
     positive,
     "time one health check may take before it counts as failed",
 );
-const START_PERIOD: Var<Duration> = Var::new(
+pub(super) const START_PERIOD: Var<Duration> = Var::new(
     "TEND_HEALTH_START_PERIOD",
     "0s",
     parse_duration,
     "failures within this long of the child's start do not count, even after the first pass",
 );
-const FAILURE_THRESHOLD: Var<u32> = Var::new(
+pub(super) const FAILURE_THRESHOLD: Var<u32> = Var::new(
     "TEND_HEALTH_FAILURE_THRESHOLD",
     "3",
     count,
     "consecutive failed checks that make the child unhealthy",
 );
-const SUCCESS_THRESHOLD: Var<u32> = Var::new(
+pub(super) const SUCCESS_THRESHOLD: Var<u32> = Var::new(
     "TEND_HEALTH_SUCCESS_THRESHOLD",
     "1",
     count,
     "consecutive passed checks that make it healthy again",
 );
-const STARTUP_TIMEOUT: Var<Duration> = Var::new(
+pub(super) const STARTUP_TIMEOUT: Var<Duration> = Var::new(
     "TEND_STARTUP_TIMEOUT",
     "60s",
     positive,
     "with a health check: time for the first pass; past it the next remediation step is taken",
 );
-const REMEDIATION: Var<Vec<Step>> = Var::new(
+pub(super) const REMEDIATION: Var<Vec<Step>> = Var::new(
     "TEND_REMEDIATION",
     "restart",
     parse_steps,

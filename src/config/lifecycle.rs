@@ -11,31 +11,31 @@ use super::parser::Parser;
 use crate::duration::{format_duration, parse_duration};
 use crate::policy::RestartPolicy;
 
-const RESTART: Var<RestartPolicy> = Var::new(
+pub(super) const RESTART: Var<RestartPolicy> = Var::new(
     "TEND_RESTART",
     "no",
     parse_policy,
     "when the child exits on its own: no, always, on-failure (non-zero or signal), unless-stopped",
 );
-const RESTART_MAX_ATTEMPTS: Var<u32> = Var::new(
+pub(super) const RESTART_MAX_ATTEMPTS: Var<u32> = Var::new(
     "TEND_RESTART_MAX_ATTEMPTS",
     "5",
     parse_attempts,
     "restarts allowed within TEND_RESTART_WINDOW before tend gives up and exits (0: no limit)",
 );
-const RESTART_DELAY: Var<Duration> = Var::new(
+pub(super) const RESTART_DELAY: Var<Duration> = Var::new(
     "TEND_RESTART_DELAY",
     "1s",
     parse_duration,
     "base of the restart backoff: delay = base x 2^min(n, 5), n = restarts so far",
 );
-const RESTART_MAX_DELAY: Var<Duration> = Var::new(
+pub(super) const RESTART_MAX_DELAY: Var<Duration> = Var::new(
     "TEND_RESTART_MAX_DELAY",
     "5m",
     parse_duration,
     "cap of the restart backoff",
 );
-const RESTART_WINDOW: Var<Duration> = Var::new(
+pub(super) const RESTART_WINDOW: Var<Duration> = Var::new(
     "TEND_RESTART_WINDOW",
     "60m",
     parse_duration,

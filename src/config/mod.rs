@@ -14,6 +14,7 @@ mod parser;
 #[cfg(test)]
 pub(crate) mod props;
 pub mod security;
+pub mod services;
 pub mod startup;
 mod suggest;
 pub mod values;
@@ -67,6 +68,11 @@ pub struct Config {
     pub restart: lifecycle::RestartConfig,
     pub interfaces: lifecycle::InterfacesConfig,
     pub security: security::SecurityConfig,
+    /// The main command's dependencies (TEND_DEPENDS_ON).
+    pub depends_on: Vec<crate::services::graph::Dependency>,
+    pub exit_with: services::ExitWith,
+    /// The services (TEND_SERVICE_<NAME>), sorted by name; empty unless declared.
+    pub services: Vec<services::ServiceConfig>,
 }
 
 /// One variable that could not be used, with the value seen and what was expected.
@@ -115,6 +121,9 @@ impl Config {
     {
         let mut errors = Vec::new();
         let mut tend_vars = BTreeMap::new();
+        // Every TEND_SERVICE_* name, set or empty: which are services is known once all
+        // are seen (`services::read`).
+        let mut service_names = Vec::new();
         for (name, value) in first_of_each(vars) {
             let name = match name.to_str() {
                 Some(name) if name.starts_with("TEND_") => name,
@@ -125,7 +134,9 @@ impl Config {
                 }
                 None => continue,
             };
-            if variables().all(|spec| spec.name != name) {
+            if name.starts_with(services::PREFIX) {
+                service_names.push(name.to_string());
+            } else if variables().all(|spec| spec.name != name) {
                 errors.push(unknown_variable(name));
                 continue;
             }
@@ -143,7 +154,8 @@ impl Config {
             }
         }
         let mut parser = Parser::new(&tend_vars, &mut errors);
-        let config = build(&mut parser);
+        let mut config = build(&mut parser);
+        services::read(&mut parser, &service_names, &mut config);
         (config, errors)
     }
 
@@ -156,6 +168,18 @@ impl Config {
     }
 
     fn settings_json(&self) -> serde_json::Value {
+        let mut document = self.container_json();
+        if self.has_services() {
+            if let (Some(document), serde_json::Value::Object(services)) =
+                (document.as_object_mut(), self.services_json())
+            {
+                document.extend(services);
+            }
+        }
+        document
+    }
+
+    fn container_json(&self) -> serde_json::Value {
         let rewrite: BTreeMap<String, String> = self
             .signal_rewrite
             .iter()
@@ -250,13 +274,25 @@ fn non_utf8_name(name: &OsStr) -> ConfigError {
 fn unknown_variable(name: &str) -> ConfigError {
     let expected = match suggest::closest(name, variables().map(|spec| spec.name)) {
         Some(known) => format!("not a tend variable; did you mean {known}?"),
-        None => "not a tend variable; `tend --help` lists them all".into(),
+        None => match misspelled_service(name) {
+            Some(meant) => format!("not a tend variable; did you mean {meant}?"),
+            None => "not a tend variable; `tend --help` lists them all".into(),
+        },
     };
     ConfigError {
         variable: name.to_string(),
         value: None,
         expected,
     }
+}
+
+/// `TEND_SERVICES_WEB` for `TEND_SERVICE_WEB`: the first two words near the prefix.
+fn misspelled_service(name: &str) -> Option<String> {
+    let mut words = name.splitn(3, '_');
+    let (first, second, rest) = (words.next()?, words.next()?, words.next()?);
+    let prefix = format!("{first}_{second}_");
+    suggest::closest(&prefix, std::iter::once(services::PREFIX))?;
+    Some(format!("{}{rest}", services::PREFIX))
 }
 
 fn build(parser: &mut Parser) -> Config {
@@ -277,6 +313,10 @@ fn build(parser: &mut Parser) -> Config {
         startup: startup::StartupConfig::parse(parser),
         health: health::HealthConfig::parse(parser),
         security: security::SecurityConfig::parse(parser),
+        depends_on: parser.read(&services::DEPENDS_ON),
+        exit_with: parser.read(&services::EXIT_WITH),
+        // Read by `services::read`, which needs every name first.
+        services: Vec::new(),
     };
     #[cfg(debug_assertions)]
     parser.read(&catalogue::FAULT_INJECT);
@@ -401,6 +441,25 @@ mod tests {
             .find(|e| e.variable == "TEND_SHUTDOWN_TIMEOUT")
             .expect("bad duration reported");
         assert_eq!(bad.value.as_deref(), Some("banana"));
+    }
+
+    #[test]
+    fn a_misspelled_service_prefix_is_named() {
+        for (name, meant) in [
+            ("TEND_SERVICES_WEB", "TEND_SERVICE_WEB"),
+            ("TEND_SERVCE_PHP_FPM", "TEND_SERVICE_PHP_FPM"),
+        ] {
+            let errors = Config::from_vars(vars(&[(name, "x")])).expect_err(name);
+            assert!(
+                errors[0]
+                    .expected
+                    .contains(&format!("did you mean {meant}?")),
+                "{}",
+                errors[0]
+            );
+        }
+        let errors = Config::from_vars(vars(&[("TEND_WHATEVER_X", "x")])).expect_err("unknown");
+        assert!(errors[0].expected.contains("`tend --help` lists them all"));
     }
 
     #[test]

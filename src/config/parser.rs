@@ -42,12 +42,23 @@ impl<'a> Parser<'a> {
     /// The value of `var`, or its default when it is unset or refused (the refusal
     /// recorded).
     pub fn read<T, E: Into<Refused>>(&mut self, var: &Var<T, E>) -> T {
-        let name = var.spec.name;
         #[cfg(test)]
-        self.read.push(name);
+        self.read.push(var.spec.name);
+        self.read_as(var, var.spec.name, || var.default_value())
+    }
+
+    /// The value of the variable `name`, read by `var`'s parser: a service's setting
+    /// (`TEND_SERVICE_WEB_USER`) read as its container-wide twin (`TEND_USER`) is. When it
+    /// is unset or refused (the refusal recorded): `unset()`.
+    pub fn read_as<T, E: Into<Refused>>(
+        &mut self,
+        var: &Var<T, E>,
+        name: &str,
+        unset: impl FnOnce() -> T,
+    ) -> T {
         let vars = self.vars;
         let Some(text) = vars.get(name) else {
-            return var.default_value();
+            return unset();
         };
         match var.parse(text) {
             Ok(value) => value,
@@ -61,9 +72,34 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
-                var.default_value()
+                unset()
             }
         }
+    }
+
+    /// Whether the variable `name` has a value (an empty one counts as none).
+    pub fn is_set(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+    }
+
+    /// The value of the variable `name` as given, when it has one.
+    pub fn text(&self, name: &str) -> Option<&'a str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Records a refusal found after parsing (a setting that contradicts another).
+    pub fn refuse(&mut self, variable: &str, value: &str, expected: String) {
+        self.error(variable, value, expected);
+    }
+
+    /// Whether an error about the variable `name` was recorded.
+    pub fn has_error(&self, name: &str) -> bool {
+        self.errors.iter().any(|e| e.variable == name)
+    }
+
+    /// Records an error about a variable's name rather than its value.
+    pub fn push(&mut self, error: ConfigError) {
+        self.errors.push(error);
     }
 
     /// Records an error. Any value may hold a URL with a password (a hook's command

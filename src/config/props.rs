@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStringExt;
 
 use proptest::prelude::*;
 
+use super::services::setting_names;
 use super::{variables, Config};
 
 /// Values worth throwing at a parser: anything, printable noise, the characters the
@@ -308,6 +309,78 @@ proptest! {
         prop_assert!(
             !shown.contains(&a) && !shown.contains(&b),
             "{}={:?} shown as:\n{}", spec.name, text, shown
+        );
+    }
+}
+
+/// The variable of a service's setting (`TEND_SERVICE_SVC_<SETTING>`), or, one time in
+/// `settings + 1`, its declaration itself (`TEND_SERVICE_SVC`).
+fn service_variable(index: usize) -> String {
+    let settings: Vec<&str> = setting_names().collect();
+    match settings.get(index % (settings.len() + 1)) {
+        Some(setting) => format!("TEND_SERVICE_SVC_{setting}"),
+        None => "TEND_SERVICE_SVC".into(),
+    }
+}
+
+/// The service `svc` declared, and `variable` set to `text` (the declaration replaced
+/// when `variable` is it).
+fn with_service(variable: &str, text: &str) -> Vec<(OsString, OsString)> {
+    let mut pairs = vec![(OsString::from(variable), OsString::from(text))];
+    if variable != "TEND_SERVICE_SVC" {
+        pairs.push(("TEND_SERVICE_SVC".into(), "svc".into()));
+    }
+    pairs
+}
+
+proptest! {
+    /// Every setting of a service, and its declaration, with arbitrary values: accepted,
+    /// or refused with errors that each name that variable.
+    #[test]
+    fn every_service_setting_accepts_or_names_itself(index in 0usize..64, text in value()) {
+        let variable = service_variable(index);
+        if let Err(errors) = Config::from_vars(with_service(&variable, &text)) {
+            for error in &errors {
+                prop_assert_eq!(&error.variable, &variable, "{}", error);
+                prop_assert!(!error.expected.is_empty(), "{}", error);
+            }
+        }
+    }
+
+    /// Any name after TEND_SERVICE_: a service, or one error naming the variable.
+    #[test]
+    fn any_service_name_is_a_service_or_named(
+        name in "[A-Za-z0-9_\\-é]{0,24}",
+        text in value(),
+    ) {
+        let variable = format!("TEND_SERVICE_{name}");
+        match Config::from_vars([(OsString::from(&variable), OsString::from(&text))]) {
+            Ok(config) => prop_assert!(config.services.len() <= 1),
+            Err(errors) => {
+                for error in &errors {
+                    prop_assert_eq!(&error.variable, &variable, "{}", error);
+                }
+            }
+        }
+    }
+
+    /// As `a_planted_password_never_shows_for_any_variable`, for the settings of a service
+    /// and its command.
+    #[test]
+    fn a_planted_password_never_shows_for_any_service_setting(
+        index in 0usize..64,
+        (word, a, b) in planted_word(),
+        (before, after) in context(),
+    ) {
+        let variable = service_variable(index);
+        let text = format!("{before}{word}{after}");
+        let shown = match Config::from_vars(with_service(&variable, &text)) {
+            Ok(config) => format!("{:#}", config.to_json()),
+            Err(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+        };
+        prop_assert!(
+            !shown.contains(&a) && !shown.contains(&b),
+            "{}={:?} shown as:\n{}", variable, text, shown
         );
     }
 }

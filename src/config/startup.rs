@@ -85,7 +85,7 @@ const HOOK_TIMEOUT: Var<Duration> = Var::new(
     positive,
     "time each pre-start or post-stop command may take before its process group is killed",
 );
-const USER: Var<Option<UserSpec>> = Var::unset(
+pub(super) const USER: Var<Option<UserSpec>> = Var::unset(
     "TEND_USER",
     "(tend's own)",
     |text| parse_spec(text).map(Some),
