@@ -152,6 +152,20 @@ fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
     })
 }
 
+/// Services are read and checked (`tend check-config`), but the supervisor does not run
+/// them yet (issue 14): a start with them fails at once rather than run the main command
+/// alone and leave them silently out.
+fn refuse_services(config: &Config) -> Option<i32> {
+    let variable = match (config.services.first(), config.depends_on.is_empty()) {
+        (Some(service), _) => service.variable.clone(),
+        (None, false) => "TEND_DEPENDS_ON".to_owned(),
+        (None, true) => return None,
+    };
+    emit!(error, Event::ConfigInvalid, variable = %variable,
+        "{variable}: services are checked by `tend check-config` but this build does not run them yet; nothing was started");
+    Some(ExitCode::Config as i32)
+}
+
 fn run(argv: Vec<OsString>) -> i32 {
     report::mark_start();
     let env = environment();
@@ -162,6 +176,9 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(config) => config,
         Err(code) => return code,
     };
+    if let Some(code) = refuse_services(&config) {
+        return code;
+    }
     report::prepare(&config);
     let runtime = match runtime() {
         Ok(runtime) => runtime,

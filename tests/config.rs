@@ -658,3 +658,30 @@ fn wrong_service_dependencies_are_invalid_configuration() {
         );
     }
 }
+
+/// Until the supervisor runs services (issue 14), a start with them is refused at once
+/// rather than running the main command alone: as an ordinary process and as PID 1.
+#[test]
+fn a_start_with_services_is_refused_until_they_run() {
+    let scratch = Scratch::new("refuse-services");
+    let cases: [&[(&str, &str)]; 2] = [
+        &[("TEND_SERVICE_WORKER", "sleep 100")],
+        &[("TEND_SERVICE_DB", "sleep 100"), ("TEND_DEPENDS_ON", "db")],
+    ];
+    for env in cases {
+        for mode in [Mode::Process, Mode::Pid1] {
+            let marker = scratch.path("ran");
+            let touch = format!("touch {}", marker.display());
+            let (code, t) = run(mode, &scratch, &["--", "sh", "-c", &touch], env);
+            assert_eq!(code, 78, "{env:?} {mode:?}: {}", t.raw.join("\n"));
+            assert!(!marker.exists(), "{env:?}: the child must not run");
+            let refused = t.events("config_invalid");
+            let message = refused
+                .first()
+                .and_then(|e| e["message"].as_str())
+                .unwrap_or_default();
+            assert!(message.contains("does not run them yet"), "{message}");
+            assert!(message.starts_with("TEND_SERVICE_"), "{message}");
+        }
+    }
+}
