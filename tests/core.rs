@@ -90,19 +90,21 @@ fn the_child_starts_with_no_signal_ignored() {
     for mode in MODES {
         for path in SPAWN_PATHS {
             let text = child_output(mode, path, &status_lines(), || {});
-            assert_eq!(
-                text,
-                format!(
-                    "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n{}\n",
-                    path.no_new_privs
-                ),
-                "{mode:?} {path:?}"
-            );
+            assert_eq!(text, clean_status(&path), "{mode:?} {path:?}");
         }
     }
 }
 
 /// The child's signal state in /proc/self/status, and the line that tells its spawn path.
+/// What `status_lines` prints for a child with a clean slate: nothing blocked, nothing
+/// ignored, and the path's own no_new_privs line.
+fn clean_status(path: &SpawnPath) -> String {
+    format!(
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n{}\n",
+        path.no_new_privs
+    )
+}
+
 fn status_lines() -> [&'static str; 4] {
     [
         "grep",
@@ -1044,14 +1046,7 @@ fn children_get_a_clean_signal_state_and_only_fds_0_1_2() {
     for mode in MODES {
         for path in SPAWN_PATHS {
             let text = child_output(mode, path, &status_lines(), inherit);
-            assert_eq!(
-                text,
-                format!(
-                    "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n{}\n",
-                    path.no_new_privs
-                ),
-                "{mode:?} {path:?}"
-            );
+            assert_eq!(text, clean_status(&path), "{mode:?} {path:?}");
             // ls itself opens fd 3 for the directory it lists.
             let fds = child_output(mode, path, &["ls", "/proc/self/fd"], inherit);
             assert_eq!(fds, "0\n1\n2\n3\n", "{mode:?} {path:?}");

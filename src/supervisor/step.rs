@@ -398,33 +398,29 @@ impl State {
             Err(failure) => failure,
         };
         let reason = describe(&failure, self.config.startup.hook_timeout);
-        if stage == Stage::PostStop {
-            // Cleanup does as much as it can: the next command still runs.
-            out.push(Action::Emit(Note::HookFailed {
-                stage,
-                index,
-                command,
-                duration_ms,
-                reason,
-                exit_code: None,
-            }));
-            return self.run_hook(stage, index + 1, now, out);
-        }
-        // The event tells the code tend then exits with.
-        let (code, signal) = match failure {
+        // A failed pre-start hook ends the start; its event tells the code tend then
+        // exits with.
+        let ending = (stage == Stage::PreStart).then(|| match failure {
             HookFailure::Stopped(sig) => (Exit::Signaled(sig).code(), Some(sig)),
             _ => (ExitCode::HookFailed as i32, None),
-        };
+        });
         out.push(Action::Emit(Note::HookFailed {
             stage,
             index,
             command,
             duration_ms,
             reason,
-            exit_code: Some(code),
+            exit_code: ending.map(|(code, _)| code),
         }));
-        self.finale = Some(Finale::Gate { code, signal });
-        self.run_hook(Stage::PostStop, 0, now, out);
+        match ending {
+            // Cleanup does as much as it can: the next command still runs.
+            None => self.run_hook(stage, index + 1, now, out),
+            // The rollback: the post-stop hooks, then the failed gate's end.
+            Some((code, signal)) => {
+                self.finale = Some(Finale::Gate { code, signal });
+                self.run_hook(Stage::PostStop, 0, now, out);
+            }
+        }
     }
 
     pub(super) fn stopped_during_startup(
