@@ -335,9 +335,14 @@ fn orphan_storm_leaves_no_zombie_and_flat_memory() {
         let start = Instant::now();
         std::fs::write(&go, "").expect("go");
         let mut most = 0;
+        // Making the orphans is the shell's work (4,000 forks), which a loaded machine
+        // slows down many times over: the bound only catches a hang. The peak is printed,
+        // not judged, so it is sampled every few ms rather than by a loop that would take
+        // a whole CPU from the shell and tend.
         while !ready.exists() {
             most = most.max(zombies(mode, pid));
-            assert!(start.elapsed() < PATIENCE, "orphans never made");
+            assert!(start.elapsed() < PATIENCE * 15, "orphans never made");
+            std::thread::sleep(Duration::from_millis(5));
         }
         let made = start.elapsed();
         wait_for("no zombie left", || zombies(mode, pid) == 0);

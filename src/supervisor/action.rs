@@ -1,7 +1,7 @@
 //! What the loop asks the edges to do: each `Action` is carried out by the executor
 //! (`edges.rs`) in the order `step` returned them, without deciding anything.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::control::Verdict;
 use crate::policy::Health;
@@ -45,8 +45,10 @@ pub enum Action {
     EndStartInterval,
     /// Run an `exec:` remediation command; ends in `RemediationDone`.
     Remediate(Probe),
-    /// Set (Some) or clear (None) a deadline.
-    Timer(super::input::Timer, Option<Instant>),
+    /// Arm a deadline that long after this action is carried out (Some), or clear it
+    /// (None). Counted from then, not from the step's clock reading: a stop signal's
+    /// timeout starts when the signal goes, after the status writes before it.
+    Timer(super::input::Timer, Option<Duration>),
     /// Log an event.
     Emit(Note),
     /// Answer the control request just received.

@@ -120,7 +120,7 @@ impl State {
                         out.push(Action::StopHealth);
                     }
                     let then = Then::Restart { delay: Some(delay) };
-                    self.stop_child(pid, None, then, now, out);
+                    self.stop_child(pid, None, then, out);
                 }
             },
             // Run while signals keep being forwarded; a stop ends it at once.

@@ -70,9 +70,9 @@ impl State {
         self.shown().health_check = self.checking;
         if self.checking {
             out.push(Action::StartHealth);
-            let deadline = now.mono + self.config.health.startup_timeout;
-            self.starting_until = Some(deadline);
-            out.push(Action::Timer(Timer::Startup, Some(deadline)));
+            let timeout = self.config.health.startup_timeout;
+            self.starting_until = Some(now.mono + timeout);
+            out.push(Action::Timer(Timer::Startup, Some(timeout)));
         } else {
             self.note_state(Shown::Running, out);
         }
@@ -142,7 +142,7 @@ impl State {
                 self.drain(Some(sig), now, out)
             }
             Input::Signal(sig) => self.forward(child.pid, sig, out),
-            Input::Timer(Timer::Startup) if self.starting_until.is_some() => {
+            Input::Timer(Timer::Startup, _) if self.starting_until.is_some() => {
                 let step = self.startup_overdue(child.pid, out);
                 self.remediate(child.pid, step, now, out);
             }
@@ -220,7 +220,7 @@ impl State {
             Ok((attempt, delay)) => {
                 self.announce_restart(pid, attempt, delay, "child_exited", out);
                 self.phase = Phase::Backoff { exit };
-                out.push(Action::Timer(Timer::Backoff, Some(now.mono + delay)));
+                out.push(Action::Timer(Timer::Backoff, Some(delay)));
             }
         }
     }
@@ -307,7 +307,7 @@ impl State {
                 let attempt = self.snapshot.restarts;
                 self.announce_restart(child.pid, attempt, Duration::ZERO, "requested", out);
                 self.stop_side_work(out);
-                self.stop_child(child.pid, None, Then::Restart { delay: None }, now, out);
+                self.stop_child(child.pid, None, Then::Restart { delay: None }, out);
             }
             (Phase::Stopping { .. }, Ask::Stop) => {
                 self.stop_requested.get_or_insert(Cause::StopRequested);
@@ -336,10 +336,10 @@ impl State {
             timeout,
         }));
         if delay.is_zero() {
-            return self.stop_draining(child.pid, received, cause, now, out);
+            return self.stop_draining(child.pid, received, cause, out);
         }
         self.phase = Phase::Draining { received };
-        out.push(Action::Timer(Timer::Drain, Some(now.mono + delay)));
+        out.push(Action::Timer(Timer::Drain, Some(delay)));
     }
 
     fn stop_draining(
@@ -347,11 +347,10 @@ impl State {
         pid: i32,
         received: Option<i32>,
         cause: Cause,
-        now: Now,
         out: &mut Vec<Action>,
     ) {
         self.set_state(Shown::Stopping, out);
-        self.stop_child(pid, received, Then::Finish(cause), now, out);
+        self.stop_child(pid, received, Then::Finish(cause), out);
     }
 
     /// The remediation `exit` (or restarts exhausted while unhealthy): the stop sequence
@@ -366,7 +365,7 @@ impl State {
             drain_delay: Duration::ZERO,
             timeout,
         }));
-        self.stop_child(pid, None, Then::Finish(Cause::Unhealthy), now, out);
+        self.stop_child(pid, None, Then::Finish(Cause::Unhealthy), out);
     }
 
     /// Keeps the child running for the drain delay (load balancers stop sending traffic).
@@ -386,10 +385,10 @@ impl State {
                 self.finish(exit, cause, now, out);
             }
             // A second stop signal ends the delay early.
-            Input::Timer(Timer::Drain) => self.stop_draining(child.pid, received, cause, now, out),
+            Input::Timer(Timer::Drain, _) => self.stop_draining(child.pid, received, cause, out),
             Input::Signal(sig) if self.config.is_stop_signal(sig) => {
                 out.push(Action::Timer(Timer::Drain, None));
-                self.stop_draining(child.pid, received, cause, now, out);
+                self.stop_draining(child.pid, received, cause, out);
             }
             Input::Signal(sig) => self.forward(child.pid, sig, out),
             _ => {}
@@ -402,39 +401,33 @@ impl State {
         pid: i32,
         received: Option<i32>,
         then: Then,
-        now: Now,
         out: &mut Vec<Action>,
     ) {
         let timeout = self.config.shutdown_timeout;
-        let deadline = now.mono + timeout;
         self.phase = Phase::Stopping {
             then,
-            deadline,
             killed: false,
         };
         if timeout.is_zero() {
-            return self.force_kill(pid, now, out);
+            return self.force_kill(pid, Duration::ZERO, out);
         }
         self.forward_stop(pid, received, out);
-        out.push(Action::Timer(Timer::Stop, Some(deadline)));
+        out.push(Action::Timer(Timer::Stop, Some(timeout)));
     }
 
-    fn force_kill(&mut self, pid: i32, now: Now, out: &mut Vec<Action>) {
-        let Phase::Stopping { then, deadline, .. } = self.phase else {
+    /// SIGKILL at the shutdown timeout, `late` after it (a loaded machine's timer).
+    fn force_kill(&mut self, pid: i32, late: Duration, out: &mut Vec<Action>) {
+        let Phase::Stopping { then, .. } = self.phase else {
             return;
         };
         out.push(Action::Emit(Note::ForceKill {
             pid,
             timeout: self.config.shutdown_timeout,
-            late: now.mono.saturating_duration_since(deadline),
+            late,
         }));
         out.push(Action::Kill { pid });
-        out.push(Action::Timer(Timer::Kill, Some(now.mono + KILL_WAIT)));
-        self.phase = Phase::Stopping {
-            then,
-            deadline,
-            killed: true,
-        };
+        out.push(Action::Timer(Timer::Kill, Some(KILL_WAIT)));
+        self.phase = Phase::Stopping { then, killed: true };
     }
 
     pub(super) fn on_stopping(
@@ -450,8 +443,10 @@ impl State {
             Input::ChildExited { pid, exit } if pid == child.pid => exit,
             // The KILL did not take within KILL_WAIT (a process stuck in the kernel):
             // tend stops waiting; the reaper still collects it whenever it goes.
-            Input::Timer(Timer::Kill) if killed => Exit::Signaled(libc::SIGKILL),
-            Input::Timer(Timer::Stop) if !killed => return self.force_kill(child.pid, now, out),
+            Input::Timer(Timer::Kill, _) if killed => Exit::Signaled(libc::SIGKILL),
+            Input::Timer(Timer::Stop, late) if !killed => {
+                return self.force_kill(child.pid, late, out)
+            }
             // A stop signal means no new child after a restart's stop; until the KILL
             // it is forwarded again, as every other signal is.
             Input::Signal(sig) if self.config.is_stop_signal(sig) => {
@@ -476,7 +471,7 @@ impl State {
             (Then::Restart { delay: None }, None) => self.spawn(out),
             (Then::Restart { delay: Some(delay) }, None) => {
                 self.phase = Phase::Backoff { exit };
-                out.push(Action::Timer(Timer::Backoff, Some(now.mono + delay)));
+                out.push(Action::Timer(Timer::Backoff, Some(delay)));
             }
         }
     }

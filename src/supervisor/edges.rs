@@ -157,7 +157,8 @@ impl Edges {
                 }
                 () = at(deadline) => {
                     self.timers[timer.index()] = None;
-                    return Input::Timer(timer);
+                    let late = deadline.map_or(Duration::ZERO, |d| Instant::now().saturating_duration_since(d));
+                    return Input::Timer(timer, late);
                 }
             }
         }
@@ -232,8 +233,8 @@ impl Edges {
                     Input::RemediationDone(result.map_err(|error| error.to_string()))
                 }));
             }
-            Action::Timer(timer, deadline) => {
-                self.timers[timer.index()] = deadline.map(Instant::from_std);
+            Action::Timer(timer, after) => {
+                self.timers[timer.index()] = after.map(|after| Instant::now() + after);
             }
             Action::Emit(note) => note.emit(),
             Action::Answer(verdict) => self.answer(verdict),

@@ -1,7 +1,7 @@
 //! What the edges report to the loop: one `Input` per thing that happened, and the clock
 //! reading the loop hands to `step` with it.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::control::Ask;
 use crate::health::CheckResult;
@@ -35,8 +35,8 @@ pub enum Input {
     Check(CheckResult),
     /// An `exec:` remediation command ended: Err with why it failed.
     RemediationDone(Result<(), String>),
-    /// A deadline the loop set has come.
-    Timer(Timer),
+    /// A deadline the loop set has come, this long after it was due (a loaded machine).
+    Timer(Timer, Duration),
     /// The sweep of the processes left behind is over.
     SweepDone,
 }

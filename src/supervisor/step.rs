@@ -52,11 +52,7 @@ pub enum Phase {
     /// A stop came: the child keeps running for TEND_DRAIN_DELAY before its stop signal.
     Draining { received: Option<i32> },
     /// The stop signal went (or SIGKILL, once `killed`); `then` says what follows the exit.
-    Stopping {
-        then: Then,
-        deadline: Instant,
-        killed: bool,
-    },
+    Stopping { then: Then, killed: bool },
     /// No child: a restart's delay runs; `exit` is the last child's.
     Backoff { exit: Exit },
     /// The child is gone for good: the processes left behind are swept.
@@ -254,7 +250,7 @@ impl State {
                 self.on_stopping(then, killed, input, now, out)
             }
 
-            (Phase::Backoff { .. }, Input::Timer(Timer::Backoff)) => self.spawn(out),
+            (Phase::Backoff { .. }, Input::Timer(Timer::Backoff, _)) => self.spawn(out),
             (Phase::Backoff { exit }, Input::Signal(sig)) if self.config.is_stop_signal(sig) => {
                 self.finish(exit, Cause::Signal(sig), now, out)
             }
@@ -314,7 +310,7 @@ impl State {
         });
         out.push(Action::RunHook { stage, index });
         let timeout = self.config.startup.hook_timeout;
-        out.push(Action::Timer(Timer::Hook, Some(now.mono + timeout)));
+        out.push(Action::Timer(Timer::Hook, Some(timeout)));
     }
 
     fn on_hook(&mut self, hook: Hook, input: Input, now: Now, out: &mut Vec<Action>) {
@@ -329,8 +325,8 @@ impl State {
             (_, Input::HookSpawnFailed(error)) => {
                 self.hook_done(&hook, Err(HookFailure::Spawn(error)), now, out)
             }
-            (HookEnding::Running, Input::Timer(Timer::Hook)) => {
-                self.kill_hook(hook, HookFailure::TimedOut, now, out)
+            (HookEnding::Running, Input::Timer(Timer::Hook, _)) => {
+                self.kill_hook(hook, HookFailure::TimedOut, out)
             }
             (HookEnding::Running, Input::Signal(sig))
                 if pre_start && self.config.is_stop_signal(sig) =>
@@ -338,7 +334,7 @@ impl State {
                 // Passed on as received; the hook gets the shutdown timeout to end.
                 out.push(Action::SignalHook(sig));
                 let grace = self.config.shutdown_timeout;
-                out.push(Action::Timer(Timer::Hook, Some(now.mono + grace)));
+                out.push(Action::Timer(Timer::Hook, Some(grace)));
                 self.phase = Phase::Hook(Hook {
                     ending: HookEnding::Stopped(sig),
                     ..hook
@@ -352,11 +348,11 @@ impl State {
                 let sig = *sig;
                 self.hook_done(&hook, Err(HookFailure::Stopped(sig)), now, out)
             }
-            (HookEnding::Stopped(sig), Input::Timer(Timer::Hook)) => {
+            (HookEnding::Stopped(sig), Input::Timer(Timer::Hook, _)) => {
                 let sig = *sig;
-                self.kill_hook(hook, HookFailure::Stopped(sig), now, out)
+                self.kill_hook(hook, HookFailure::Stopped(sig), out)
             }
-            (HookEnding::Killed(failure), Input::HookExited(_) | Input::Timer(Timer::Hook)) => {
+            (HookEnding::Killed(failure), Input::HookExited(_) | Input::Timer(Timer::Hook, _)) => {
                 let failure = failure.clone();
                 self.hook_done(&hook, Err(failure), now, out)
             }
@@ -364,9 +360,9 @@ impl State {
         }
     }
 
-    fn kill_hook(&mut self, hook: Hook, failure: HookFailure, now: Now, out: &mut Vec<Action>) {
+    fn kill_hook(&mut self, hook: Hook, failure: HookFailure, out: &mut Vec<Action>) {
         out.push(Action::SignalHook(libc::SIGKILL));
-        out.push(Action::Timer(Timer::Hook, Some(now.mono + HOOK_KILL_WAIT)));
+        out.push(Action::Timer(Timer::Hook, Some(HOOK_KILL_WAIT)));
         self.phase = Phase::Hook(Hook {
             ending: HookEnding::Killed(failure),
             ..hook

@@ -119,7 +119,7 @@ impl Sim {
                 self.child = None;
             }
         }
-        if let Input::Timer(timer) = input {
+        if let Input::Timer(timer, _) = input {
             self.timers[timer.index()] = None;
         }
         match input {
@@ -172,7 +172,9 @@ impl Sim {
             Action::RunHook { stage, index } => self.hook = Some((*stage, *index)),
             Action::StartHealth => self.health = true,
             Action::StopHealth => self.health = false,
-            Action::Timer(timer, deadline) => self.timers[timer.index()] = *deadline,
+            Action::Timer(timer, after) => {
+                self.timers[timer.index()] = after.map(|after| self.now + after)
+            }
             Action::Answer(verdict) => self.answers.push(*verdict),
             Action::Exit(code) => {
                 assert!(
@@ -191,8 +193,9 @@ impl Sim {
         let Some(deadline) = self.timers[timer.index()] else {
             return false;
         };
+        let late = self.now.saturating_duration_since(deadline);
         self.now = self.now.max(deadline);
-        self.feed(Input::Timer(timer));
+        self.feed(Input::Timer(timer, late));
         true
     }
 
@@ -383,7 +386,7 @@ pub fn inputs(pid: Option<i32>) -> Vec<Input> {
         list.push(Input::Signal(sig));
     }
     for timer in Timer::ALL {
-        list.push(Input::Timer(timer));
+        list.push(Input::Timer(timer, Duration::ZERO));
     }
     for passed in [true, false] {
         list.push(Input::Check(CheckResult {
@@ -622,7 +625,7 @@ fn a_child_exit_at_the_timeouts_edge() {
     sim.advance(Duration::from_secs(1));
     sim.exit_child(Exit::Code(0));
     // The timer was cleared with the exit; fired anyway (it raced), it changes nothing.
-    sim.feed(Input::Timer(Timer::Stop));
+    sim.feed(Input::Timer(Timer::Stop, Duration::ZERO));
     assert!(!sim.actions.iter().any(|a| matches!(a, Action::Kill { .. })));
     assert_eq!(sim.run_out(), 0);
 
@@ -895,4 +898,29 @@ fn the_readme_state_table_matches_the_states() {
         assert_eq!(row[2].starts_with("yes"), ready, "{state:?}: {row:?}");
         assert_eq!(row[3] == "yes", live, "{state:?}: {row:?}");
     }
+}
+
+/// The shutdown timeout counts from the stop signal itself: the timer is armed after the
+/// signal goes, with the whole timeout, not from the step's clock reading (the status
+/// writes before the signal can take long on a loaded machine).
+#[test]
+fn the_shutdown_timeout_counts_from_the_signal() {
+    let mut sim = Sim::new(&[("TEND_SHUTDOWN_TIMEOUT", "3s")]);
+    let actions = sim.signal(TERM);
+    let forward = actions
+        .iter()
+        .position(|a| matches!(a, Action::Forward { .. }));
+    let timer = actions
+        .iter()
+        .position(|a| *a == Action::Timer(Timer::Stop, Some(Duration::from_secs(3))));
+    assert!(forward.is_some() && timer > forward, "{actions:?}");
+    // The lateness of the timer is the edge's to tell, and the event says it.
+    sim.advance(Duration::from_secs(4));
+    sim.feed(Input::Timer(Timer::Stop, Duration::from_millis(7)));
+    assert_eq!(
+        sim.emitted(
+            |n| matches!(n, Note::ForceKill { late, .. } if *late == Duration::from_millis(7))
+        ),
+        1
+    );
 }
