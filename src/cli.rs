@@ -190,7 +190,13 @@ pub fn take_pid(args: &mut Vec<OsString>) -> Result<Target, String> {
     let value = match word.strip_prefix("--pid=") {
         Some(value) => value.to_owned(),
         None if at < args.len() => args.remove(at).to_string_lossy().into_owned(),
-        None => String::new(),
+        None => {
+            return Err(
+                "--pid expects the process id of a running tend (a positive number), \
+                 and none followed it"
+                    .to_owned(),
+            )
+        }
     };
     match value.parse::<u32>() {
         Ok(pid) if pid > 0 => Ok(Target::Pid(pid)),
@@ -395,6 +401,9 @@ mod tests {
         ] {
             assert!(take(bad).0.is_err(), "{bad:?}");
         }
+        // Nothing after it is said so, not shown as an empty value.
+        let error = take(&["status", "--pid"]).0.expect_err("no value");
+        assert!(error.ends_with("none followed it"), "{error}");
     }
 
     #[test]
