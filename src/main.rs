@@ -156,11 +156,7 @@ fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
 /// them yet (issue 14): a start with them fails at once rather than run the main command
 /// alone and leave them silently out.
 fn refuse_services(config: &Config) -> Option<i32> {
-    let variable = match (config.services.first(), config.depends_on.is_empty()) {
-        (Some(service), _) => service.variable.clone(),
-        (None, false) => "TEND_DEPENDS_ON".to_owned(),
-        (None, true) => return None,
-    };
+    let variable = config.services_declared_by()?;
     emit!(error, Event::ConfigInvalid, variable = %variable,
         "{variable}: services are checked by `tend check-config` but this build does not run them yet; nothing was started");
     Some(ExitCode::Config as i32)

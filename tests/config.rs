@@ -507,7 +507,8 @@ fn durations_in_messages_read_as_they_are_configured() {
     t.wait_exit();
 }
 
-/// Services (issue 14): `tend check-config` prints them, merged, with the start order.
+/// Services (issue 14): `tend check-config` prints them, merged, with the start order,
+/// and fails as a start would while this build does not run them (exit 78, said on stderr).
 #[test]
 fn check_config_prints_the_services_and_their_start_order() {
     let scratch = Scratch::new("check-services");
@@ -522,7 +523,11 @@ fn check_config_prints_the_services_and_their_start_order() {
         ("TEND_SHUTDOWN_TIMEOUT", "20s"),
     ];
     let (code, stdout, stderr) = check_config(&scratch, &["--json"], &env);
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 78, "{stderr}");
+    assert!(
+        stderr.contains("TEND_SERVICE_") && stderr.contains("does not run them yet"),
+        "{stderr}"
+    );
     let config: Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(
         config["start_order"],
@@ -544,7 +549,7 @@ fn check_config_prints_the_services_and_their_start_order() {
     assert_eq!(config["depends_on"], serde_json::json!(["nginx:started"]));
 
     let (code, stdout, stderr) = check_config(&scratch, &[], &env);
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 78, "{stderr}");
     let line = stdout
         .lines()
         .find(|l| l.starts_with("start_order "))
