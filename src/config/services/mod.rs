@@ -105,32 +105,32 @@ const OUTPUT: Var<Output> = Var::new(
 );
 
 /// Every setting of a service, as `TEND_SERVICE_<NAME>_<SETTING>`: its own, and the
-/// container-wide twins read under the service's name (`suffix` gives `<SETTING>`).
-pub(super) const SETTINGS: &[&VarSpec] = &[
-    &DEPENDS_ON.spec,
-    &ONESHOT.spec,
-    &RESTART.spec,
-    &RESTART_MAX_ATTEMPTS.spec,
-    &RESTART_DELAY.spec,
-    &RESTART_MAX_DELAY.spec,
-    &RESTART_WINDOW.spec,
-    &CHECK.spec,
-    &INTERVAL.spec,
-    &START_INTERVAL.spec,
-    &TIMEOUT.spec,
-    &START_PERIOD.spec,
-    &FAILURE_THRESHOLD.spec,
-    &SUCCESS_THRESHOLD.spec,
-    &STARTUP_TIMEOUT.spec,
-    &REMEDIATION.spec,
-    &USER.spec,
-    &STOP_SIGNAL.spec,
-    &SHUTDOWN_TIMEOUT.spec,
-    &SIGNAL_TARGET.spec,
-    &WORKDIR.spec,
-    &ENV.spec,
-    &OUTPUT.spec,
-];
+/// container-wide twins read under the service's name (`suffix` gives `<SETTING>`); the
+/// health check's are all of `health::VARIABLES`, in their order.
+pub(super) fn settings() -> impl Iterator<Item = &'static VarSpec> {
+    const BEFORE_HEALTH: &[&VarSpec] = &[
+        &DEPENDS_ON.spec,
+        &ONESHOT.spec,
+        &RESTART.spec,
+        &RESTART_MAX_ATTEMPTS.spec,
+        &RESTART_DELAY.spec,
+        &RESTART_MAX_DELAY.spec,
+        &RESTART_WINDOW.spec,
+    ];
+    const AFTER_HEALTH: &[&VarSpec] = &[
+        &USER.spec,
+        &STOP_SIGNAL.spec,
+        &SHUTDOWN_TIMEOUT.spec,
+        &SIGNAL_TARGET.spec,
+        &WORKDIR.spec,
+        &ENV.spec,
+        &OUTPUT.spec,
+    ];
+    [BEFORE_HEALTH, super::health::VARIABLES, AFTER_HEALTH]
+        .into_iter()
+        .flatten()
+        .copied()
+}
 
 /// The `<SETTING>` of a service setting: `USER` for `TEND_USER`, `ONESHOT` for
 /// `TEND_SERVICE_<NAME>_ONESHOT`.
@@ -143,7 +143,7 @@ fn suffix(spec: &VarSpec) -> &'static str {
 
 /// Every `<SETTING>` a service takes.
 pub fn setting_names() -> impl Iterator<Item = &'static str> {
-    SETTINGS.iter().map(|spec| suffix(spec))
+    settings().map(suffix)
 }
 
 /// When tend ends while it runs services (TEND_EXIT_WITH).

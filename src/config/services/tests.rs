@@ -335,7 +335,7 @@ fn a_one_shot_is_not_restarted_forever() {
 
 #[test]
 fn every_setting_is_read() {
-    // A setting in SETTINGS that `read_service` does not read would be accepted and ignored.
+    // A setting in settings() that `read_service` does not read would be accepted and ignored.
     for setting in setting_names() {
         let variable = format!("TEND_SERVICE_SVC_{setting}");
         let errors = refused(&[
@@ -382,8 +382,7 @@ const SAMPLES: &[(&str, &str)] = &[
 fn a_service_inherits_exactly_the_listed_container_values() {
     let plain = valid(&[("TEND_SERVICE_SVC", "svc")]);
     let before = service(&plain, "svc").to_json();
-    let twins: Vec<&str> = SETTINGS
-        .iter()
+    let twins: Vec<&str> = settings()
         .map(|spec| spec.name)
         .filter(|name| !name.starts_with(PREFIX))
         .collect();
@@ -426,7 +425,7 @@ fn a_service_inherits_exactly_the_listed_container_values() {
 #[test]
 fn the_reference_lists_every_setting_and_what_it_inherits() {
     let reference = include_str!("../../../docs/reference.md");
-    for spec in SETTINGS {
+    for spec in settings() {
         let row = format!("| `_{}` | ", suffix(spec));
         let cells: Vec<&str> = reference
             .lines()
@@ -448,7 +447,7 @@ fn the_reference_lists_every_setting_and_what_it_inherits() {
         );
     }
     let rows = reference.lines().filter(|l| l.starts_with("| `_")).count();
-    assert_eq!(rows, SETTINGS.len(), "a row for each setting, no more");
+    assert_eq!(rows, settings().count(), "a row for each setting, no more");
 }
 
 #[test]
