@@ -375,6 +375,11 @@ fn the_path_hint_is_only_for_bare_names() {
     }
 }
 
+fn no_failure_detected(t: &Running, mode: Mode) {
+    let detected = t.events("failure_detected");
+    assert!(detected.is_empty(), "{mode:?}: {detected:?}");
+}
+
 /// `failure_detected` is for a failure tend acts on; with nothing left to do (no
 /// remediation step) the health events tell it, as `child_exited` does for TEND_RESTART=no.
 #[test]
@@ -397,11 +402,7 @@ fn failures_tend_does_nothing_about_are_not_failure_detected() {
         t.wait_event_where("health_state_changed", |e| e["to"] == "unhealthy");
         t.signal(libc::SIGTERM);
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
-        assert!(
-            t.events("failure_detected").is_empty(),
-            "{mode:?}: {:?}",
-            t.events("failure_detected")
-        );
+        no_failure_detected(&t, mode);
 
         let mut cmd = tend(mode, &scratch, &["--", "sleep", "60"]);
         cmd.envs([
@@ -414,11 +415,7 @@ fn failures_tend_does_nothing_about_are_not_failure_detected() {
         t.wait_event("startup_timeout");
         t.signal(libc::SIGTERM);
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
-        assert!(
-            t.events("failure_detected").is_empty(),
-            "{mode:?}: {:?}",
-            t.events("failure_detected")
-        );
+        no_failure_detected(&t, mode);
     }
 }
 
