@@ -16,7 +16,7 @@
 #   6 health failure -> remediation (restart of the child), seen in events and `tend status`
 #   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed);
 #     `docker exec -u root … tend health` finds a tend that runs as the image's user
-#   8 a bad TEND_* variable: exit 78 at once with a readable config_invalid event
+#   8 a bad TEND_* variable (or a service, not run yet): exit 78 at once with a readable config_invalid event
 #   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
 #     probes and metrics from inside the container (busybox wget); `docker exec … tend
 #     restart`; the lifecycle report
@@ -700,6 +700,14 @@ case_8() {
     eq "TEND_USER=4294967295: exit code" "$rc" 78
     check "config_invalid names TEND_USER, the value and the range" has_ev "$c" config_invalid \
         '(.variable == "TEND_USER") and (.message | test("4294967295") and test("0 to 4294967294"))'
+    check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
+
+    # Services are checked but not run by this build: a start with one is refused at once
+    c=$(cname c8-service)
+    run_fg c8-service -e TEND_SERVICE_WORKER='sleep 100' "$TEST_IMAGE" sh -c 'echo SHOULD-NOT-RUN'; rc=$?
+    eq "TEND_SERVICE_WORKER: exit code" "$rc" 78
+    check "config_invalid names the service's variable and says it does not run" has_ev "$c" config_invalid \
+        '(.variable == "TEND_SERVICE_WORKER") and (.message | test("does not run them yet"))'
     check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
 
     # `tend check-config` in the image: what a start would refuse, all at once, as text
