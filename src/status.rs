@@ -32,7 +32,7 @@ pub enum State {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastExit {
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,6 +73,30 @@ pub struct Snapshot {
     pub checks_passed: u64,
     #[serde(default)]
     pub checks_failed: u64,
+    /// The services (TEND_SERVICE_<NAME>), sorted by name; absent from the JSON without
+    /// any, so that a run without services writes what it always wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One service as the status file, `tend status`, `/status` and the report show it. Its
+/// `state` uses the main command's words: `initializing` until it may start (its
+/// dependencies), `stopped` once it ended without a fault (a one-shot that completed, a
+/// service tend stopped, one kept from starting: `reason` says which), `failed` when it
+/// ended on a fault (it could not start, a one-shot failed, restarts exhausted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub state: State,
+    pub pid: Option<i32>,
+    pub oneshot: bool,
+    pub restarts: u32,
+    pub last_exit: Option<LastExit>,
+    pub health_check: bool,
+    pub health: Health,
+    pub consecutive_failures: u32,
+    /// Why it is `stopped` or `failed`: `completed`, `stopped`, `blocked by migrate`, …
+    pub reason: Option<String>,
 }
 
 impl State {
@@ -127,6 +151,7 @@ impl Snapshot {
             last_check_duration_ms: None,
             checks_passed: 0,
             checks_failed: 0,
+            services: Vec::new(),
         }
     }
 

@@ -42,6 +42,12 @@ impl Snapshot {
         );
         number(&mut out, "checks_passed", self.checks_passed);
         number(&mut out, "checks_failed", self.checks_failed);
+        // Only with services, whose writes are not on the start-up path: serde's own.
+        if !self.services.is_empty() {
+            key(&mut out, "services");
+            let services = serde_json::to_string(&self.services);
+            out.push_str(services.as_deref().unwrap_or("[]"));
+        }
         out.push('}');
         out
     }
@@ -138,6 +144,7 @@ mod tests {
                 state, pid, pid_start_ticks, child_pid, started_at, started_unix_ms, updated_at,
                 restarts, last_exit, health_check, health, consecutive_failures, last_check_at,
                 last_error, last_check_duration_ms, checks_passed, checks_failed,
+                services: Vec::new(),
             }
         }
     }
@@ -147,6 +154,34 @@ mod tests {
         fn the_hand_written_json_is_serde_json_s(snapshot in arb_snapshot()) {
             prop_assert_eq!(snapshot.to_json(), serde_json::to_string(&snapshot).unwrap());
         }
+    }
+
+    #[test]
+    fn services_are_written_as_serde_json_writes_them() {
+        let mut snapshot = Snapshot::new();
+        snapshot.services.push(crate::status::ServiceStatus {
+            name: "php_fpm".into(),
+            state: State::Stopped,
+            pid: None,
+            oneshot: true,
+            restarts: 2,
+            last_exit: Some(LastExit {
+                exit_code: 0,
+                signal: None,
+                at: "t".into(),
+            }),
+            health_check: false,
+            health: crate::policy::Health::Unknown,
+            consecutive_failures: 0,
+            reason: Some("completed".into()),
+        });
+        assert_eq!(
+            snapshot.to_json(),
+            serde_json::to_string(&snapshot).unwrap()
+        );
+        assert!(snapshot
+            .to_json()
+            .contains(r#""services":[{"name":"php_fpm""#));
     }
 
     #[test]
