@@ -58,9 +58,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
         return Err("no command given: use `tend -- CMD [ARGS...]`".into());
     };
     match first.to_str() {
-        Some("--") if args.len() == 1 => {
-            Err("no command after `--`: use `tend -- CMD [ARGS...]`".into())
-        }
+        // Nothing after `--`: the services alone, if there are any (`run` checks).
         Some("--") => Ok(Command::Run(args[1..].to_vec())),
         Some("-h" | "--help" | "help") => Ok(Command::Help),
         Some("-V" | "--version" | "version") => Ok(Command::Version),
@@ -285,7 +283,8 @@ mod tests {
     #[test]
     fn usage_errors() {
         assert!(parse(args(&[])).is_err());
-        assert!(parse(args(&["--"])).is_err());
+        // `tend --` alone runs the services alone (refused by `run` when there are none).
+        assert_eq!(parse(args(&["--"])), Ok(Command::Run(Vec::new())));
         assert!(parse(args(&["--frobnicate"])).is_err());
         assert!(parse(args(&["status", "extra"])).is_err());
         assert!(parse(args(&["restart", "now"])).is_err());

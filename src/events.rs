@@ -71,6 +71,7 @@ catalogue! {
     ControlRequest => "control_request",
     ControlFailed => "control_failed",
     StateChanged => "state_changed",
+    ServiceBlocked => "service_blocked",
     InternalError => "internal_error",
     LogLinesDropped => "log_lines_dropped",
 }
@@ -88,6 +89,36 @@ macro_rules! emit {
     ($level:ident, $event:expr, $($rest:tt)+) => {
         tracing::$level!(event = $event.name(), $($rest)+)
     };
+}
+
+thread_local! {
+    /// The service whose lifecycle the events emitted now belong to (`service` field).
+    static SERVICE: std::cell::RefCell<Option<std::rc::Rc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every event it emits carrying `"service":name` (right after the level):
+/// the supervisor's edges call it around the actions of a service. tend's runtime is one
+/// thread, so the scope is the call.
+pub fn in_service<T>(name: Option<&std::rc::Rc<str>>, f: impl FnOnce() -> T) -> T {
+    let Some(name) = name else { return f() };
+    let before = SERVICE.with(|s| s.replace(Some(name.clone())));
+    let result = f();
+    SERVICE.with(|s| *s.borrow_mut() = before);
+    result
+}
+
+/// Runs `f` with its events carrying no service: work of the run's that happens to be
+/// done while a service's actions are carried out.
+pub fn outside_service<T>(f: impl FnOnce() -> T) -> T {
+    let before = SERVICE.with(|s| s.replace(None));
+    let result = f();
+    SERVICE.with(|s| *s.borrow_mut() = before);
+    result
+}
+
+/// The service of the events emitted now, if any.
+fn current_service() -> Option<std::rc::Rc<str>> {
+    SERVICE.with(|s| s.borrow().clone())
 }
 
 /// Installs the stderr subscriber. Stdout is never touched: it belongs to the child.

@@ -152,14 +152,15 @@ fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
     })
 }
 
-/// Services are read and checked (`tend check-config`), but the supervisor does not run
-/// them yet (issue 14): a start with them fails at once rather than run the main command
-/// alone and leave them silently out.
-fn refuse_services(config: &Config) -> Option<i32> {
-    let variable = config.services_declared_by()?;
-    emit!(error, Event::ConfigInvalid, variable = %variable,
-        "{variable}: services are checked by `tend check-config` but this build does not run them yet; nothing was started");
-    Some(ExitCode::Config as i32)
+/// The command after `--` may be left out only when services run (then they alone do).
+fn missing_command(argv: &[OsString], config: &Config) -> Option<i32> {
+    if !argv.is_empty() || !config.services.is_empty() {
+        return None;
+    }
+    eprintln!(
+        "tend: no command after `--`: use `tend -- CMD [ARGS...]`, or declare services (TEND_SERVICE_<NAME>)"
+    );
+    Some(ExitCode::Usage as i32)
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
@@ -172,7 +173,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Some(code) = refuse_services(&config) {
+    if let Some(code) = missing_command(&argv, &config) {
         return code;
     }
     report::prepare(&config);
@@ -198,7 +199,10 @@ fn exit_now(code: i32) -> ! {
 
 async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
     let pid1 = std::process::id() == 1;
-    let program = argv[0].to_string_lossy().into_owned();
+    let program = match argv.first() {
+        Some(program) => program.to_string_lossy().into_owned(),
+        None => "(services only)".to_owned(),
+    };
     emit!(info, Event::StartupInitiated, version = env!("CARGO_PKG_VERSION"), pid = std::process::id(),
         pid1, command = %program, "tend {} starting {program}", env!("CARGO_PKG_VERSION"));
     if !pid1 && config.subreaper {

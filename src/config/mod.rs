@@ -212,17 +212,6 @@ impl Config {
 
     /// The TERM-to-KILL grace of the processes left behind (TEND_LEFTOVER_GRACE), never
     /// longer than TEND_SHUTDOWN_TIMEOUT.
-    /// The variable that declares services (the first service's, else TEND_DEPENDS_ON),
-    /// when any are: this build checks them but does not run them yet (issue 14), so a
-    /// start refuses them and `tend check-config` says so.
-    pub fn services_declared_by(&self) -> Option<&str> {
-        match self.services.first() {
-            Some(service) => Some(&service.variable),
-            None if !self.depends_on.is_empty() => Some("TEND_DEPENDS_ON"),
-            None => None,
-        }
-    }
-
     pub fn bounded_leftover_grace(&self) -> Duration {
         self.leftover_grace.min(self.shutdown_timeout)
     }

@@ -74,12 +74,21 @@ fn format(
         line.push_str("\",\"level\":\"");
         line.push_str(level.as_str());
         line.push('"');
+        if let Some(service) = super::current_service() {
+            line.push_str(",\"service\":\"");
+            push_escaped(&mut line, &service);
+            line.push('"');
+        }
         record(&mut JsonFields(&mut line));
         line.push_str("}\n");
     } else {
         super::push_rfc3339_millis(&mut line, at);
         let _ = write!(line, " {level:>5}");
         record(&mut TextFields(&mut line));
+        if let Some(service) = super::current_service() {
+            line.push_str(" service=");
+            text_value(&mut line, &service);
+        }
         line.push('\n');
     }
     line
@@ -312,6 +321,22 @@ mod tests {
         tracing::warn!(event = "force_kill", pid = 12, late_ms = 2.5, ok = true, error = %"no such file",
             path = ?path, signal, count = -3i64, "pid {} still running", 12);
         tracing::debug!(event = "filtered_out", "below the level");
+    }
+
+    #[test]
+    fn events_of_a_service_carry_its_name() {
+        let name: std::rc::Rc<str> = "php_fpm".into();
+        let json = lines_of(true, || crate::events::in_service(Some(&name), sample));
+        assert!(
+            json[0].starts_with(
+                "{\"timestamp\":\"2026-11-23T09:20:37.123Z\",\"level\":\"WARN\",\"service\":\"php_fpm\",\"message\""
+            ),
+            "{json:?}"
+        );
+        let text = lines_of(false, || crate::events::in_service(Some(&name), sample));
+        assert!(text[0].ends_with(" service=php_fpm\n"), "{text:?}");
+        // Outside the scope, nothing is added.
+        assert!(!lines_of(true, sample)[0].contains("service"));
     }
 
     #[test]

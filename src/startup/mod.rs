@@ -54,7 +54,11 @@ fn check_environment(
         credentials.as_ref(),
     ));
     failures.extend(check_resources(config, limits));
-    if failures.is_empty() {
+    let service_users = check_service_users(config);
+    for (variable, message) in &service_users {
+        emit!(error, Event::ConfigInvalid, variable = %variable, "{variable}: {message}");
+    }
+    if failures.is_empty() && service_users.is_empty() {
         return Ok(credentials);
     }
     for failure in &failures {
@@ -72,12 +76,12 @@ fn check_environment(
             failure.message
         );
     }
+    let count = failures.len() + service_users.len();
     emit!(
         error,
         Event::EnvironmentInvalid,
-        count = failures.len(),
-        "{} startup check(s) failed; nothing was started",
-        failures.len()
+        count,
+        "{count} startup check(s) failed; nothing was started"
     );
     Err(ExitCode::Config as i32)
 }
@@ -116,6 +120,19 @@ fn check_user(config: &Config, failures: &mut Vec<Failure>) -> Option<Credential
             None
         }
     }
+}
+
+/// Each service's own user (TEND_SERVICE_<NAME>_USER) resolved as TEND_USER is: the
+/// variable and why not, for each that does not resolve.
+fn check_service_users(config: &Config) -> Vec<(String, String)> {
+    let own = |s: &&crate::config::services::ServiceConfig| s.user != config.startup.user;
+    let services = config.services.iter().filter(own);
+    services
+        .filter_map(|service| {
+            let message = crate::users::resolve(service.user.as_ref()?).err()?;
+            Some((format!("{}_USER", service.variable), message))
+        })
+        .collect()
 }
 
 fn check_require_env(config: &Config) -> Option<Failure> {

@@ -65,6 +65,14 @@ pub enum Action {
     ReportGateFailed(i32),
     /// End the loop; tend exits with this code.
     Exit(i32),
+    /// Main, after the gate: the services may start (the run starts them as their
+    /// conditions hold, and releases main once its own hold).
+    StartServices,
+    /// A service ended for good (no restart to come): for the run, never the edges.
+    Ended {
+        exit: Exit,
+        cause: super::step::Cause,
+    },
 }
 
 /// Which hooks: TEND_PRE_START or TEND_POST_STOP.
@@ -102,6 +110,8 @@ pub enum Trigger {
     Unhealthy,
     /// A stop signal before the child started, in the named part of the gate.
     DuringStartup(i32, &'static str),
+    /// A service stopped by the run: tend shuts down, or what depended on it is gone.
+    Ordered,
 }
 
 /// The lifecycle events the transitions log (`notes.rs` writes them).
@@ -181,6 +191,10 @@ pub enum Note {
         child_exit_code: i32,
         reason: String,
         duration_ms: u64,
+    },
+    /// A service (or main) that will never start: what it depends on failed.
+    Blocked {
+        by: Vec<String>,
     },
     HookStarted {
         stage: Stage,

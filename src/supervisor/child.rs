@@ -84,6 +84,9 @@ impl State {
         if !self.checking {
             self.startup_completed(pid, now, out);
         }
+        if let (true, Some(timeout)) = (self.role.is_service(), self.stop_timeout) {
+            self.stop_ordered(pid, timeout, now, out);
+        }
     }
 
     pub(super) fn startup_completed(&mut self, pid: i32, now: Now, out: &mut Vec<Action>) {
@@ -128,7 +131,12 @@ impl State {
             // Spawning: only the spawn's outcome is awaited.
             return match input {
                 Input::Spawned { pid } => self.started(pid, now, out),
-                Input::SpawnFailed { code } => self.spawn_failed(code, out),
+                Input::SpawnFailed { code } => self.spawn_failed(code, now, out),
+                // A stop before the spawn's outcome: carried out once it is known.
+                Input::Stop { timeout } => {
+                    self.stop_timeout = Some(timeout);
+                    self.stop_requested = Some(Cause::StopRequested);
+                }
                 _ => {}
             };
         };
@@ -142,6 +150,7 @@ impl State {
                 self.drain(Some(sig), now, out)
             }
             Input::Signal(sig) => self.forward(child.pid, sig, out),
+            Input::Stop { timeout } => self.stop_ordered(child.pid, timeout, now, out),
             Input::Timer(Timer::Startup, _) if self.starting_until.is_some() => {
                 let step = self.startup_overdue(child.pid, out);
                 self.remediate(child.pid, step, now, out);
@@ -165,7 +174,10 @@ impl State {
         }
     }
 
-    fn spawn_failed(&mut self, code: i32, out: &mut Vec<Action>) {
+    fn spawn_failed(&mut self, code: i32, now: Now, out: &mut Vec<Action>) {
+        if self.role.is_service() {
+            return self.finish(Exit::Code(code), Cause::SpawnFailed, now, out);
+        }
         self.set_state(Shown::Failed, out);
         out.push(Action::Report(Outcome {
             exit_code: code,
@@ -368,6 +380,27 @@ impl State {
         self.stop_child(pid, None, Then::Finish(Cause::Unhealthy), out);
     }
 
+    /// A service stopped by the run (tend shuts down, or its dependents are gone): its
+    /// stop signal, then SIGKILL after `timeout`; no restart follows.
+    fn stop_ordered(&mut self, pid: i32, timeout: Duration, now: Now, out: &mut Vec<Action>) {
+        self.stop_side_work(out);
+        self.ended = Some(now.mono);
+        self.stop_timeout = Some(timeout);
+        self.set_state(Shown::Stopping, out);
+        out.push(Action::Emit(Note::ShutdownInitiated {
+            trigger: Trigger::Ordered,
+            drain_delay: Duration::ZERO,
+            timeout,
+        }));
+        self.stop_child(pid, None, Then::Finish(Cause::StopRequested), out);
+    }
+
+    /// Between the stop signal and SIGKILL: TEND_SHUTDOWN_TIMEOUT, or what the run gave
+    /// a service it stops.
+    fn stop_timeout(&self) -> Duration {
+        self.stop_timeout.unwrap_or(self.config.shutdown_timeout)
+    }
+
     /// Keeps the child running for the drain delay (load balancers stop sending traffic).
     pub(super) fn on_draining(
         &mut self,
@@ -403,7 +436,7 @@ impl State {
         then: Then,
         out: &mut Vec<Action>,
     ) {
-        let timeout = self.config.shutdown_timeout;
+        let timeout = self.stop_timeout();
         self.phase = Phase::Stopping {
             then,
             killed: false,
@@ -422,7 +455,7 @@ impl State {
         };
         out.push(Action::Emit(Note::ForceKill {
             pid,
-            timeout: self.config.shutdown_timeout,
+            timeout: self.stop_timeout(),
             late,
         }));
         out.push(Action::Kill { pid });
@@ -457,6 +490,11 @@ impl State {
                 return;
             }
             Input::Signal(sig) if !killed => return self.forward(child.pid, sig, out),
+            // A service stopping for a restart: no new child after it.
+            Input::Stop { .. } => {
+                self.stop_requested.get_or_insert(Cause::StopRequested);
+                return;
+            }
             _ => return,
         };
         out.push(Action::Timer(Timer::Stop, None));
@@ -483,12 +521,35 @@ impl State {
         let ended = *self.ended.get_or_insert(now.mono);
         self.child = None;
         self.shown().child_pid = None;
+        if self.role.is_service() {
+            return self.service_ended(exit, cause, out);
+        }
         self.finale = Some(Finale::Child { exit, cause, ended });
         let grace = self.leftover_grace(cause, ended, now);
         // Written by the sweep only if something is left to wait for.
         self.note_state(Shown::Stopping, out);
         self.phase = Phase::Sweeping;
         out.push(Action::Sweep { grace });
+    }
+
+    /// A service ended for good: `stopped` (it completed, or the run stopped it) or
+    /// `failed`; the run decides what that means for the others.
+    fn service_ended(&mut self, exit: Exit, cause: Cause, out: &mut Vec<Action>) {
+        let failed = match cause {
+            Cause::ChildExited => self.exit_code(exit) != 0,
+            Cause::Signal(_) | Cause::StopRequested => false,
+            Cause::Unhealthy | Cause::RestartsExhausted { .. } | Cause::SpawnFailed => true,
+        };
+        self.set_state(
+            if failed {
+                Shown::Failed
+            } else {
+                Shown::Stopped
+            },
+            out,
+        );
+        self.phase = Phase::Done;
+        out.push(Action::Ended { exit, cause });
     }
 
     /// The processes left behind get one short grace between TERM and KILL, whatever
@@ -501,7 +562,7 @@ impl State {
         let budget = match cause {
             Cause::Signal(_) | Cause::StopRequested => config.drain_delay + config.shutdown_timeout,
             Cause::Unhealthy => config.shutdown_timeout,
-            Cause::ChildExited | Cause::RestartsExhausted { .. } => {
+            Cause::ChildExited | Cause::RestartsExhausted { .. } | Cause::SpawnFailed => {
                 return config.bounded_leftover_grace()
             }
         };

@@ -6,8 +6,10 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::oneshot::error::TryRecvError;
@@ -16,6 +18,7 @@ use tokio::time::Instant;
 
 use super::action::{Action, Stage};
 use super::input::{Input, Timer};
+use super::run::{Run, UnitId, MAIN_UNIT};
 use super::step::State;
 use crate::config::Config;
 use crate::control::Request;
@@ -48,23 +51,50 @@ pub struct Interfaces<'a> {
 /// then, it overlaps the child's exec instead of delaying it.
 pub type AfterSpawn = Box<dyn FnOnce(Interfaces<'_>)>;
 
+/// What the edges hold for one lifecycle (main's, or a service's): its process, its
+/// health checks, its background job, its deadlines.
+pub struct Slot {
+    /// The service's name, for the `service` field of its events (None: main).
+    name: Option<Rc<str>>,
+    config: Arc<Config>,
+    spec: SpawnSpec,
+    child: Option<Handle>,
+    /// The child's exit was handed to the loop: it is not waited for again.
+    child_reported: bool,
+    health: Option<HealthTask>,
+    /// Main's: the dependency wait, a remediation command or the sweep; a service's: a
+    /// remediation command.
+    job: Option<Job>,
+    timers: [Option<Instant>; Timer::ALL.len()],
+}
+
+impl Slot {
+    pub fn new(name: Option<&str>, config: Arc<Config>, spec: SpawnSpec) -> Slot {
+        Slot {
+            name: name.map(Rc::from),
+            config,
+            spec,
+            child: None,
+            child_reported: false,
+            health: None,
+            job: None,
+            timers: [None; Timer::ALL.len()],
+        }
+    }
+}
+
 pub struct Edges {
     config: Arc<Config>,
     reaper: Arc<Reaper>,
     signals: Signals,
-    spec: SpawnSpec,
     scope: Scope,
     /// Inputs produced by carrying out actions (a spawn's outcome), read before waiting.
-    queue: VecDeque<Input>,
-    child: Option<Handle>,
-    /// The child's exit was handed to the loop: it is not waited for again.
-    child_reported: bool,
+    queue: VecDeque<(UnitId, Input)>,
+    /// Main's first, then each service's, in the run's order.
+    slots: Vec<Slot>,
     hook: Option<Handle>,
-    health: Option<HealthTask>,
-    job: Option<Job>,
     /// Ends a running sweep's TERM phase.
     cut: Arc<Notify>,
-    timers: [Option<Instant>; Timer::ALL.len()],
     requests: mpsc::UnboundedReceiver<Request>,
     /// Kept so that `requests` never closes, and cloned for the control socket.
     requests_tx: mpsc::UnboundedSender<Request>,
@@ -85,7 +115,7 @@ impl Edges {
         config: Arc<Config>,
         reaper: Arc<Reaper>,
         signals: Signals,
-        spec: SpawnSpec,
+        slots: Vec<Slot>,
         snapshots: watch::Sender<Snapshot>,
         after_first_spawn: Option<AfterSpawn>,
     ) -> Self {
@@ -94,16 +124,11 @@ impl Edges {
             config,
             reaper,
             signals,
-            spec,
             scope: Scope::detect(),
             queue: VecDeque::new(),
-            child: None,
-            child_reported: false,
+            slots,
             hook: None,
-            health: None,
-            job: None,
             cut: Arc::new(Notify::new()),
-            timers: [None; Timer::ALL.len()],
             requests,
             requests_tx,
             request: None,
@@ -115,30 +140,27 @@ impl Edges {
         }
     }
 
-    pub fn push(&mut self, input: Input) {
-        self.queue.push_back(input);
+    pub fn push(&mut self, unit: UnitId, input: Input) {
+        self.queue.push_back((unit, input));
     }
 
-    /// The next input: a queued one, or whatever happens first.
-    pub async fn next(&mut self) -> Input {
+    /// The next input and the lifecycle it concerns: a queued one, or whatever happens
+    /// first.
+    pub async fn next(&mut self) -> (UnitId, Input) {
         if let Some(input) = self.queue.pop_front() {
             return input;
         }
         loop {
-            let (timer, deadline) = self.earliest();
+            let (unit, timer, deadline) = self.earliest();
             tokio::select! {
-                exit = child_exit(&mut self.child, self.child_reported) => {
-                    self.child_reported = true;
-                    let pid = self.child.as_ref().map_or(0, |c| c.pid);
-                    return Input::ChildExited { pid, exit };
-                }
+                found = std::future::poll_fn(|cx| poll_slots(&mut self.slots, cx)) => return found,
                 exit = hook_exit(&mut self.hook) => {
                     self.hook = None;
-                    return Input::HookExited(exit);
+                    return (MAIN_UNIT, Input::HookExited(exit));
                 }
                 Some(sig) = self.signals.recv() => {
                     inject_fault(sig);
-                    return Input::Signal(sig);
+                    return (MAIN_UNIT, Input::Signal(sig));
                 }
                 Some(request) = self.requests.recv() => {
                     // A request whose client stopped waiting (it was answered "busy") is
@@ -148,85 +170,93 @@ impl Edges {
                     }
                     let ask = request.ask;
                     self.request = Some(request);
-                    return Input::Request(ask);
-                }
-                check = health::next(&mut self.health) => return Input::Check(check),
-                input = job_end(&mut self.job) => {
-                    self.job = None;
-                    return input;
+                    return (MAIN_UNIT, Input::Request(ask));
                 }
                 () = at(deadline) => {
-                    self.timers[timer.index()] = None;
+                    self.slots[unit].timers[timer.index()] = None;
                     let late = deadline.map_or(Duration::ZERO, |d| Instant::now().saturating_duration_since(d));
-                    return Input::Timer(timer, late);
+                    return (unit, Input::Timer(timer, late));
                 }
             }
         }
     }
 
-    /// The deadline that comes first, and its kind.
-    fn earliest(&self) -> (Timer, Option<Instant>) {
-        Timer::ALL
-            .into_iter()
-            .filter_map(|t| self.timers[t.index()].map(|d| (t, d)))
-            .min_by_key(|(_, d)| *d)
-            .map_or((Timer::Startup, None), |(t, d)| (t, Some(d)))
+    /// The deadline that comes first, its lifecycle and its kind.
+    fn earliest(&self) -> (UnitId, Timer, Option<Instant>) {
+        let all = self.slots.iter().enumerate().flat_map(|(n, slot)| {
+            Timer::ALL
+                .into_iter()
+                .filter_map(move |t| slot.timers[t.index()].map(|d| (n, t, d)))
+        });
+        all.min_by_key(|(_, _, d)| *d)
+            .map_or((MAIN_UNIT, Timer::Startup, None), |(n, t, d)| {
+                (n, t, Some(d))
+            })
     }
 
-    /// Carries out `actions` in order; Some(code) when the loop must end.
-    pub fn execute(&mut self, state: &State, actions: Vec<Action>) -> Option<i32> {
+    /// Carries out `actions` in order, each for its lifecycle; Some(code) when the loop
+    /// must end.
+    pub fn execute(&mut self, run: &Run, actions: Vec<(UnitId, Action)>) -> Option<i32> {
         let mut exit = None;
-        for action in actions {
+        for (unit, action) in actions {
             match action {
                 Action::Exit(code) => exit = Some(code),
-                action => self.carry_out(state, action),
+                action => {
+                    let name = self.slots.get(unit).and_then(|s| s.name.clone());
+                    crate::events::in_service(name.as_ref(), || {
+                        self.carry_out(unit, &run.main, action)
+                    });
+                }
             }
         }
-        self.publish(state);
+        self.publish(&run.main);
         exit
     }
 
-    fn carry_out(&mut self, state: &State, action: Action) {
+    fn carry_out(&mut self, unit: UnitId, state: &State, action: Action) {
+        let Some(slot) = self.slots.get_mut(unit) else {
+            return;
+        };
         match action {
             Action::WaitForDependencies => self.wait_for_dependencies(),
-            Action::CancelJob => self.job = None,
+            Action::CancelJob => slot.job = None,
             Action::RunHook { stage, index } => self.run_hook(stage, index),
             Action::SignalHook(sig) => {
                 if let Some(hook) = &mut self.hook {
                     hook.signal_group(sig);
                 }
             }
-            Action::Spawn => self.spawn(),
+            Action::Spawn => self.spawn(unit),
             Action::Forward {
                 pid,
                 sig,
                 received,
                 group,
-            } => self.forward(pid, sig, received, group),
+            } => forward(slot, pid, sig, received, group),
             Action::Continue { pid, group } => {
-                if let Some(child) = self.child_with(pid) {
+                if let Some(child) = child_with(slot, pid) {
                     child.signal(libc::SIGCONT, group);
                 }
             }
             Action::Kill { pid } => {
-                if let Some(child) = self.child_with(pid) {
+                if let Some(child) = child_with(slot, pid) {
                     child.kill();
                 }
             }
             Action::StartHealth => {
-                let credentials = self.spec.credentials.clone();
-                self.health = health::start(&self.config.health, self.reaper.clone(), credentials);
+                let credentials = slot.spec.credentials.clone();
+                slot.health = health::start(&slot.config.health, self.reaper.clone(), credentials);
             }
-            Action::StopHealth => self.health = None,
+            Action::StopHealth => slot.health = None,
             Action::EndStartInterval => {
-                if let Some(task) = &self.health {
+                if let Some(task) = &slot.health {
                     task.end_start_interval();
                 }
             }
             Action::Remediate(command) => {
-                let (timeout, reaper) = (self.config.health.timeout, self.reaper.clone());
-                let credentials = self.spec.credentials.clone();
-                self.job = Some(Box::pin(async move {
+                let (timeout, reaper) = (slot.config.health.timeout, self.reaper.clone());
+                let credentials = slot.spec.credentials.clone();
+                slot.job = Some(Box::pin(async move {
                     let result = command
                         .run_step_as(timeout, &reaper, credentials.as_ref())
                         .await;
@@ -234,7 +264,7 @@ impl Edges {
                 }));
             }
             Action::Timer(timer, after) => {
-                self.timers[timer.index()] = after.map(|after| Instant::now() + after);
+                slot.timers[timer.index()] = after.map(|after| Instant::now() + after);
             }
             Action::Emit(note) => note.emit(),
             Action::Answer(verdict) => self.answer(verdict),
@@ -252,12 +282,9 @@ impl Edges {
                 report::write(&self.config, &self.snapshots.borrow(), &outcome);
             }
             Action::ReportGateFailed(code) => report::gate_failed(&self.config, code),
-            Action::Exit(_) => {}
+            // The run's own: they never reach the edges.
+            Action::Exit(_) | Action::StartServices | Action::Ended { .. } => {}
         }
-    }
-
-    fn child_with(&mut self, pid: i32) -> Option<&mut Handle> {
-        self.child.as_mut().filter(|child| child.pid == pid)
     }
 
     fn wait_for_dependencies(&mut self) {
@@ -269,7 +296,7 @@ impl Edges {
         };
         let (required, optional) = (startup.wait_for.clone(), startup.wait_optional.clone());
         let reaper = self.reaper.clone();
-        self.job = Some(Box::pin(async move {
+        self.slots[MAIN_UNIT].job = Some(Box::pin(async move {
             match wait::dependencies(&required, &optional, settings, &reaper).await {
                 Ok(()) => Input::DependenciesReady,
                 Err(wait::Unavailable) => Input::DependenciesFailed,
@@ -288,54 +315,40 @@ impl Edges {
         let spec = SpawnSpec::new(argv.iter().map(Into::into).collect());
         match command::start(&self.reaper, spec) {
             Ok(hook) => self.hook = Some(hook),
-            Err(error) => self.push(Input::HookSpawnFailed(error.to_string())),
+            Err(error) => self.push(MAIN_UNIT, Input::HookSpawnFailed(error.to_string())),
         }
     }
 
-    fn spawn(&mut self) {
-        let program = self.spec.argv[0].to_string_lossy().into_owned();
-        let spawned = self.reaper.spawn(&self.spec);
+    fn spawn(&mut self, unit: UnitId) {
+        let slot = &self.slots[unit];
+        let program = slot.spec.argv[0].to_string_lossy().into_owned();
+        let spawned = self.reaper.spawn(&slot.spec);
         if let Some(work) = self.after_first_spawn.take() {
             let interfaces = Interfaces {
                 snapshots: self.snapshots.subscribe(),
                 requests: self.requests_tx.clone(),
                 status_path: status_file(&mut self.status, &self.config).path(),
             };
-            work(interfaces);
+            crate::events::outside_service(|| work(interfaces));
         }
         match spawned {
             Ok(child) => {
                 crate::process::leave_workdir();
-                crate::crash::set_child(child.pid);
-                self.push(Input::Spawned { pid: child.pid });
-                self.child = Some(child);
-                self.child_reported = false;
+                if unit == MAIN_UNIT {
+                    crate::crash::set_child(child.pid);
+                }
+                self.push(unit, Input::Spawned { pid: child.pid });
+                let slot = &mut self.slots[unit];
+                slot.child = Some(child);
+                slot.child_reported = false;
             }
             Err(error) => {
                 let code = error.exit_code();
                 let message = error.message(&program);
                 emit!(error, Event::SpawnFailed, command = %program, reason = error.reason(),
                     exit_code = code, error = %error.error(), "{message}");
-                self.push(Input::SpawnFailed { code });
+                self.push(unit, Input::SpawnFailed { code });
             }
-        }
-    }
-
-    /// Sends `sig` to the child (or its group) and logs it, unless it is already gone.
-    fn forward(&mut self, pid: i32, sig: i32, received: Option<i32>, group: bool) {
-        let Some(child) = self.child_with(pid) else {
-            return;
-        };
-        if !child.signal(sig, group) {
-            return;
-        }
-        let target = if group { "process group " } else { "pid " };
-        match received {
-            Some(received) => emit!(info, Event::SignalForwarded, pid, signal = %signal_name(sig),
-                received = %signal_name(received),
-                "forwarded {} to {target}{pid}", signal_name(sig)),
-            None => emit!(info, Event::SignalForwarded, pid, signal = %signal_name(sig),
-                "sent {} to {target}{pid} to stop it", signal_name(sig)),
         }
     }
 
@@ -357,11 +370,11 @@ impl Edges {
         crate::process::signals::reap(&self.reaper);
         let sweep = Sweep::new(self.scope);
         if !sweep.any_left() {
-            return self.push(Input::SweepDone);
+            return self.push(MAIN_UNIT, Input::SweepDone);
         }
         self.write_status(state);
         let (reaper, cut) = (self.reaper.clone(), self.cut.clone());
-        self.job = Some(Box::pin(async move {
+        self.slots[MAIN_UNIT].job = Some(Box::pin(async move {
             super::sweep::sweep(sweep, reaper, grace, cut).await;
             Input::SweepDone
         }));
@@ -408,23 +421,56 @@ fn status_file<'a>(status: &'a mut Option<StatusFile>, config: &Config) -> &'a m
     status.get_or_insert_with(|| StatusFile::open(config.status_file.as_deref()))
 }
 
-async fn child_exit(child: &mut Option<Handle>, reported: bool) -> crate::process::Exit {
-    match child {
-        Some(child) if !reported => child.wait().await,
-        _ => std::future::pending().await,
+/// Sends `sig` to the child (or its group) and logs it, unless it is already gone.
+fn forward(slot: &mut Slot, pid: i32, sig: i32, received: Option<i32>, group: bool) {
+    let Some(child) = child_with(slot, pid) else {
+        return;
+    };
+    if !child.signal(sig, group) {
+        return;
     }
+    let target = if group { "process group " } else { "pid " };
+    match received {
+        Some(received) => emit!(info, Event::SignalForwarded, pid, signal = %signal_name(sig),
+            received = %signal_name(received),
+            "forwarded {} to {target}{pid}", signal_name(sig)),
+        None => emit!(info, Event::SignalForwarded, pid, signal = %signal_name(sig),
+            "sent {} to {target}{pid} to stop it", signal_name(sig)),
+    }
+}
+
+fn child_with(slot: &mut Slot, pid: i32) -> Option<&mut Handle> {
+    slot.child.as_mut().filter(|child| child.pid == pid)
+}
+
+/// The first thing that happened to a lifecycle's process, checks or job.
+fn poll_slots(slots: &mut [Slot], cx: &mut Context<'_>) -> Poll<(UnitId, Input)> {
+    for (unit, slot) in slots.iter_mut().enumerate() {
+        if let (Some(child), false) = (&mut slot.child, slot.child_reported) {
+            let pid = child.pid;
+            if let Poll::Ready(exit) = pin!(child.wait()).poll(cx) {
+                slot.child_reported = true;
+                return Poll::Ready((unit, Input::ChildExited { pid, exit }));
+            }
+        }
+        if slot.health.is_some() {
+            if let Poll::Ready(check) = pin!(health::next(&mut slot.health)).poll(cx) {
+                return Poll::Ready((unit, Input::Check(check)));
+            }
+        }
+        if let Some(job) = &mut slot.job {
+            if let Poll::Ready(input) = job.as_mut().poll(cx) {
+                slot.job = None;
+                return Poll::Ready((unit, input));
+            }
+        }
+    }
+    Poll::Pending
 }
 
 async fn hook_exit(hook: &mut Option<Handle>) -> crate::process::Exit {
     match hook {
         Some(hook) => hook.wait().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn job_end(job: &mut Option<Job>) -> Input {
-    match job {
-        Some(job) => job.await,
         None => std::future::pending().await,
     }
 }

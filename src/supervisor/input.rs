@@ -39,6 +39,21 @@ pub enum Input {
     Timer(Timer, Duration),
     /// The sweep of the processes left behind is over.
     SweepDone,
+    /// Main, held after the gate: the conditions of TEND_DEPENDS_ON hold, it may start
+    /// (without a main command: the services run).
+    Release,
+    /// Main, held after the gate: these services failed in a way that keeps it from
+    /// ever starting.
+    Blocked(Vec<String>),
+    /// Main without a command: every service has ended; the run ends as if a child had
+    /// exited with `exit`, for `cause`.
+    ServicesEnded {
+        exit: Exit,
+        cause: super::step::Cause,
+    },
+    /// A service: the run stops it (its dependents are gone, or tend shuts down); it has
+    /// `timeout` between its stop signal and SIGKILL.
+    Stop { timeout: Duration },
 }
 
 /// The loop's deadlines: at most one of each kind is set at a time.

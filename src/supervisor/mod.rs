@@ -18,6 +18,7 @@ mod child;
 mod edges;
 mod input;
 mod notes;
+mod run;
 mod step;
 mod sweep;
 
@@ -38,9 +39,10 @@ use crate::process::Reaper;
 use crate::status::Snapshot;
 
 pub use edges::AfterSpawn;
-use edges::Edges;
+use edges::{Edges, Slot};
 use input::{Input, Now};
-use step::{step, State};
+use run::{Run, MAIN_UNIT};
+use step::{Role, State};
 
 /// What the run is given by `main`.
 pub struct Setup {
@@ -62,31 +64,60 @@ pub struct Setup {
 /// exit code.
 pub async fn run(setup: Setup) -> i32 {
     let config = Arc::new(setup.config);
-    let spec = spec(&config, setup.argv, setup.has_tty, setup.credentials);
-    let command = spec.argv[0].to_string_lossy().into_owned();
+    let has_command = !setup.argv.is_empty();
+    let main_spec = spec(&config, setup.argv, setup.has_tty, setup.credentials);
+    let command = main_spec
+        .argv
+        .first()
+        .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
     let snapshot = setup.snapshots.borrow().clone();
     let began = crate::report::started();
-    let mut state = State::new(config.clone(), snapshot, command, began);
+    let main = State::new(config.clone(), snapshot, command, began);
+    let mut slots = vec![Slot::new(None, config.clone(), main_spec)];
+    let mut units = Vec::new();
+    for service in &config.services {
+        let lifecycle = Arc::new(service.lifecycle_config(&config));
+        let argv = service.command.iter().map(OsString::from).collect();
+        let credentials = service_credentials(service);
+        let spec = spec(&lifecycle, argv, false, credentials);
+        let program = service.command.first().cloned().unwrap_or_default();
+        let mut state = State::new(lifecycle.clone(), Snapshot::new(), program, began);
+        state.role = Role::Service {
+            oneshot: service.oneshot,
+        };
+        units.push(state);
+        slots.push(Slot::new(Some(&service.name), lifecycle, spec));
+    }
+    let mut run = Run::new(main, has_command, units);
     let mut edges = Edges::new(
         config,
         setup.reaper,
         setup.signals,
-        spec,
+        slots,
         setup.snapshots,
         setup.after_first_spawn,
     );
-    edges.push(Input::Begin {
-        failed: setup.checked.err(),
-    });
+    edges.push(
+        MAIN_UNIT,
+        Input::Begin {
+            failed: setup.checked.err(),
+        },
+    );
     loop {
-        let input = edges.next().await;
-        let (next, actions) = step(state, input, Now::read());
-        state = next;
-        if let Some(code) = edges.execute(&state, actions) {
+        let (unit, input) = edges.next().await;
+        let actions = run.step(unit, input, Now::read());
+        if let Some(code) = edges.execute(&run, actions) {
             edges.answers_written().await;
             return code;
         }
     }
+}
+
+/// The identity a service runs as: its TEND_SERVICE_<NAME>_USER (or TEND_USER), looked up
+/// now; the startup gate has checked that it resolves.
+fn service_credentials(service: &crate::config::services::ServiceConfig) -> Option<Credentials> {
+    let user = service.user.as_ref()?;
+    crate::users::resolve(user).ok()
 }
 
 /// How the child is started: its own process group (or session), the terminal's

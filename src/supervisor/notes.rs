@@ -154,6 +154,11 @@ impl Note {
                 duration_ms,
             } => emit!(info, Event::ShutdownCompleted, exit_code, child_exit_code,
                 reason = %reason, duration_ms, "exiting with code {exit_code}"),
+            Note::Blocked { by } => {
+                let by = by.join(", ");
+                emit!(error, Event::ServiceBlocked, blocked_by = %by,
+                    "will not start: what it depends on failed ({by})")
+            }
             Note::HookStarted {
                 stage,
                 index,
@@ -239,6 +244,13 @@ fn shutdown_initiated(trigger: Trigger, delay: std::time::Duration, timeout: std
             reason = "unhealthy",
             timeout_ms,
             "child still unhealthy, shutting down"
+        ),
+        Trigger::Ordered => emit!(
+            info,
+            Event::ShutdownInitiated,
+            reason = "ordered",
+            timeout_ms,
+            "stopping: tend shuts down, or what depends on it has stopped"
         ),
         Trigger::DuringStartup(sig, phase) => emit!(info, Event::ShutdownInitiated,
             signal = %signal_name(sig), reason = "signal_during_startup",

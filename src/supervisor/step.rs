@@ -45,6 +45,9 @@ pub enum Phase {
     Begin,
     /// The dependency wait runs.
     Waiting,
+    /// Main, with services: the gate passed; it waits for what it depends on
+    /// (TEND_DEPENDS_ON), or, without a command, for the services to end.
+    Held,
     /// A hook runs.
     Hook(Hook),
     /// The child runs: `starting` until its first health check pass, then `running`.
@@ -113,6 +116,8 @@ pub enum Cause {
     RestartsExhausted {
         unhealthy: bool,
     },
+    /// A service's command could not be started.
+    SpawnFailed,
 }
 
 impl Cause {
@@ -123,6 +128,7 @@ impl Cause {
             Cause::StopRequested => "stop_requested".into(),
             Cause::Unhealthy => "unhealthy".into(),
             Cause::RestartsExhausted { .. } => "restarts_exhausted".into(),
+            Cause::SpawnFailed => "spawn_failed".into(),
         }
     }
 }
@@ -141,6 +147,23 @@ pub(super) enum Finale {
     },
 }
 
+/// Which lifecycle a `State` runs: the main command's, or a service's (one more instance
+/// of the same transitions; what differs is named where it does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The run itself: the gate, the main command (if `command`), the sweep, the exit;
+    /// with `services`, held after the gate until the run releases it.
+    Main { command: bool, services: bool },
+    /// A service: no gate of its own, no sweep, no exit; its end is told to the run.
+    Service { oneshot: bool },
+}
+
+impl Role {
+    pub fn is_service(self) -> bool {
+        matches!(self, Role::Service { .. })
+    }
+}
+
 /// The child the run has now: started at `started`, its exit not yet seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Running {
@@ -152,6 +175,10 @@ pub struct Running {
 #[derive(Debug, Clone)]
 pub struct State {
     pub(super) config: Arc<Config>,
+    pub role: Role,
+    /// A service stopped by the run: its stop timeout, within what is left of
+    /// TEND_SHUTDOWN_TIMEOUT (None: its own).
+    pub(super) stop_timeout: Option<Duration>,
     pub phase: Phase,
     /// What the status file, `/status` and the report show.
     pub snapshot: Snapshot,
@@ -183,7 +210,9 @@ pub struct State {
     pub(super) command: String,
 }
 
-/// One transition: the state after `input` at `now`, and what the edges must do.
+/// One transition: the state after `input` at `now`, and what the edges must do (the
+/// loop uses `on_input`, the same in place; `Run::step` routes it to a lifecycle).
+#[cfg(test)]
 pub fn step(mut state: State, input: Input, now: Now) -> (State, Vec<Action>) {
     let mut out = Vec::new();
     state.on(input, now, &mut out);
@@ -198,6 +227,11 @@ impl State {
             ladder: Ladder::new(config.health.remediation.clone()),
             backoff: Backoff::new(restart.delay, restart.max_delay, restart.window),
             phase: Phase::Begin,
+            role: Role::Main {
+                command: true,
+                services: false,
+            },
+            stop_timeout: None,
             snapshot,
             version: 0,
             child: None,
@@ -213,6 +247,13 @@ impl State {
             command,
             config,
         }
+    }
+
+    /// One transition in place: what `step` does, for the run that owns the states.
+    pub(super) fn on_input(&mut self, input: Input, now: Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.on(input, now, &mut out);
+        out
     }
 
     /// The one match: every phase, every input.
@@ -240,6 +281,19 @@ impl State {
             // No child yet: other signals have nobody to go to.
             (Phase::Waiting, _) => {}
 
+            (Phase::Held, Input::Release) => self.released(out),
+            (Phase::Held, Input::Blocked(by)) => {
+                out.push(Action::Emit(Note::Blocked { by }));
+                self.gate_failed(ExitCode::Unavailable as i32, now, out)
+            }
+            (Phase::Held, Input::ServicesEnded { exit, cause }) => {
+                self.finish(exit, cause, now, out)
+            }
+            (Phase::Held, Input::Signal(sig)) if self.config.is_stop_signal(sig) => {
+                self.stopped_during_startup(sig, "wait for its services", now, out)
+            }
+            (Phase::Held, _) => {}
+
             (Phase::Hook(hook), input) => self.on_hook(hook, input, now, out),
 
             (Phase::Up, input) => self.on_up(input, now, out),
@@ -251,6 +305,9 @@ impl State {
             }
 
             (Phase::Backoff { .. }, Input::Timer(Timer::Backoff, _)) => self.spawn(out),
+            (Phase::Backoff { exit }, Input::Stop { .. }) => {
+                self.finish(exit, Cause::StopRequested, now, out)
+            }
             (Phase::Backoff { exit }, Input::Signal(sig)) if self.config.is_stop_signal(sig) => {
                 self.finish(exit, Cause::Signal(sig), now, out)
             }
@@ -292,7 +349,7 @@ impl State {
     pub(super) fn run_hook(&mut self, stage: Stage, index: usize, now: Now, out: &mut Vec<Action>) {
         if index >= self.hooks(stage).len() {
             return match stage {
-                Stage::PreStart => self.spawn(out),
+                Stage::PreStart => self.after_gate(out),
                 Stage::PostStop => self.after_post_stop(now, out),
             };
         }
@@ -311,6 +368,26 @@ impl State {
         out.push(Action::RunHook { stage, index });
         let timeout = self.config.startup.hook_timeout;
         out.push(Action::Timer(Timer::Hook, Some(timeout)));
+    }
+
+    /// The gate passed: the child starts, or, with services, main waits for the run.
+    fn after_gate(&mut self, out: &mut Vec<Action>) {
+        match self.role {
+            Role::Main { services: true, .. } => {
+                self.phase = Phase::Held;
+                out.push(Action::StartServices);
+            }
+            _ => self.spawn(out),
+        }
+    }
+
+    /// The run lets main go: its command starts; without one, the services run and so
+    /// does the run (`running`) until they end or a stop comes.
+    fn released(&mut self, out: &mut Vec<Action>) {
+        match self.role {
+            Role::Main { command: false, .. } => self.set_state(crate::status::State::Running, out),
+            _ => self.spawn(out),
+        }
     }
 
     fn on_hook(&mut self, hook: Hook, input: Input, now: Now, out: &mut Vec<Action>) {

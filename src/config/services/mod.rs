@@ -229,6 +229,34 @@ impl ServiceConfig {
     }
 }
 
+impl ServiceConfig {
+    /// The configuration the service's lifecycle runs with: the container's, with the
+    /// service's own settings in place of the main command's, and nothing of the run's
+    /// (gate, hooks, services, drain delay: the run has them). Its stop signal is what a
+    /// stop is rewritten into.
+    pub fn lifecycle_config(&self, run: &Config) -> Config {
+        let stop = self.stop_signal;
+        Config {
+            restart: self.restart.clone(),
+            health: self.health.clone(),
+            shutdown_timeout: self.shutdown_timeout,
+            signal_target: self.signal_target,
+            signal_rewrite: (stop != libc::SIGTERM)
+                .then_some((libc::SIGTERM, stop))
+                .into_iter()
+                .collect(),
+            drain_delay: Duration::ZERO,
+            startup: super::startup::StartupConfig {
+                user: self.user.clone(),
+                ..Default::default()
+            },
+            depends_on: Vec::new(),
+            services: Vec::new(),
+            ..run.clone()
+        }
+    }
+}
+
 fn user_text(spec: &UserSpec) -> String {
     match &spec.group {
         Some(group) => format!("{}:{group}", spec.user),
