@@ -1,0 +1,254 @@
+//! Services (issue 14), with real processes, as an ordinary process and as PID 1: the
+//! start order and its parallelism, a one-shot gate, a failed dependency, the reverse
+//! stop order, per-service restarts, a service that ignores TERM killed at its own
+//! timeout while the others stop gracefully, and a run of services without a main
+//! command. The order is read off the event stream, which one thread writes in order.
+
+mod common;
+
+use common::{read_when_present, run, tend, wait_for, Mode, Running, Scratch, MODES};
+use serde_json::Value;
+
+/// The position of the first event named `name` for `service` (None: the main command).
+fn position(t: &Running, name: &str, service: Option<&str>) -> usize {
+    let wanted = |e: &&Value| match service {
+        Some(s) => e["service"] == s,
+        None => e.get("service").is_none(),
+    };
+    t.seen
+        .iter()
+        .position(|e| e["event"] == name && wanted(&e))
+        .unwrap_or_else(|| panic!("no {name} for {service:?}:\n{}", t.raw.join("\n")))
+}
+
+fn start(mode: Mode, scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut cmd = tend(mode, scratch, args);
+    cmd.envs(env.iter().copied());
+    Running::start(cmd, mode)
+}
+
+/// Independent services start together; a one-shot waits for what it depends on; the
+/// main command waits for the one-shot to complete. Main's exit stops the rest.
+#[test]
+fn services_start_in_dependency_order_and_in_parallel() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-order");
+        let env = [
+            ("TEND_SERVICE_DB", "sleep 60"),
+            ("TEND_SERVICE_CACHE", "sleep 60"),
+            ("TEND_SERVICE_MIGRATE", "sh -c 'sleep 0.2'"),
+            ("TEND_SERVICE_MIGRATE_ONESHOT", "true"),
+            ("TEND_SERVICE_MIGRATE_DEPENDS_ON", "db"),
+            ("TEND_DEPENDS_ON", "migrate:completed,cache"),
+        ];
+        let (code, t) = run(mode, &scratch, &["--", "sh", "-c", "exit 7"], &env);
+        assert_eq!(code, 7, "{mode:?}: main's code:\n{}", t.raw.join("\n"));
+        let db = position(&t, "child_started", Some("db"));
+        let cache = position(&t, "child_started", Some("cache"));
+        let migrate = position(&t, "child_started", Some("migrate"));
+        let migrated = position(&t, "child_exited", Some("migrate"));
+        let main = position(&t, "child_started", None);
+        // db and cache in the first wave: both started before anything else happened.
+        assert!(db.max(cache) < migrate, "{mode:?}: {}", t.raw.join("\n"));
+        assert!(
+            migrated < main,
+            "{mode:?}: main before the one-shot completed"
+        );
+        let main_exit = position(&t, "child_exited", None);
+        for service in ["db", "cache"] {
+            let stop = position(&t, "shutdown_initiated", Some(service));
+            assert!(
+                stop > main_exit,
+                "{mode:?}: {service} stopped before main exited"
+            );
+        }
+    }
+}
+
+/// A one-shot that fails keeps what depends on it from starting (`service_blocked`, naming
+/// the failure at the root: main waits for app, which waits for migrate); the main
+/// command, blocked, never runs and tend exits 69.
+#[test]
+fn a_failed_dependency_keeps_its_dependents_and_main_from_starting() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-blocked");
+        let marker = scratch.path("main-ran");
+        let touch = format!("touch {}", marker.display());
+        let env = [
+            ("TEND_SERVICE_MIGRATE", "sh -c 'exit 3'"),
+            ("TEND_SERVICE_MIGRATE_ONESHOT", "true"),
+            ("TEND_SERVICE_APP", "sleep 60"),
+            ("TEND_SERVICE_APP_DEPENDS_ON", "migrate:completed"),
+            ("TEND_SERVICE_LOG", "sleep 60"),
+            ("TEND_DEPENDS_ON", "app"),
+        ];
+        let (code, t) = run(mode, &scratch, &["--", "sh", "-c", &touch], &env);
+        assert_eq!(code, 69, "{mode:?}:\n{}", t.raw.join("\n"));
+        assert!(!marker.exists(), "{mode:?}: the main command must not run");
+        let app = t.events("service_blocked");
+        assert!(
+            app.iter()
+                .any(|e| e["service"] == "app" && e["blocked_by"] == "migrate"),
+            "{mode:?}: {app:?}"
+        );
+        assert!(
+            app.iter()
+                .any(|e| e.get("service").is_none() && e["blocked_by"] == "migrate"),
+            "{mode:?}: main's block is told: {app:?}"
+        );
+        // The independent service ran, and was stopped.
+        position(&t, "child_started", Some("log"));
+        position(&t, "child_exited", Some("log"));
+        assert!(t
+            .events("child_started")
+            .iter()
+            .all(|e| e["service"] != "app"));
+    }
+}
+
+/// On SIGTERM the main command stops first, then what it depends on, then what that
+/// depends on: a service stops only once its dependents have exited.
+#[test]
+fn services_stop_in_reverse_dependency_order() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-stop-order");
+        let env = [
+            ("TEND_SERVICE_DB", "sleep 60"),
+            ("TEND_SERVICE_API", "sleep 60"),
+            ("TEND_SERVICE_API_DEPENDS_ON", "db"),
+            ("TEND_DEPENDS_ON", "api"),
+        ];
+        let mut t = start(mode, &scratch, &["--", "sleep", "60"], &env);
+        t.wait_event_where("child_started", |e| e.get("service").is_none());
+        t.signal(libc::SIGTERM);
+        let code = t.wait_exit();
+        assert_eq!(
+            code,
+            143,
+            "{mode:?}: main's code (TERM):\n{}",
+            t.raw.join("\n")
+        );
+        let main = position(&t, "child_exited", None);
+        let api_stop = position(&t, "shutdown_initiated", Some("api"));
+        let api = position(&t, "child_exited", Some("api"));
+        let db_stop = position(&t, "shutdown_initiated", Some("db"));
+        assert!(main < api_stop, "{mode:?}: {}", t.raw.join("\n"));
+        assert!(api < db_stop, "{mode:?}: {}", t.raw.join("\n"));
+        position(&t, "child_exited", Some("db"));
+        let done = position(&t, "shutdown_completed", None);
+        assert!(done > db_stop);
+    }
+}
+
+/// A failing service restarts under its own policy and backoff, gives up at its own
+/// limit, and never disturbs the main command, which the status shows beside it.
+#[test]
+fn a_service_restarts_on_its_own_policy_without_disturbing_main() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-restart");
+        let env = [
+            ("TEND_SERVICE_FLAKY", "sh -c 'exit 2'"),
+            ("TEND_SERVICE_FLAKY_RESTART", "on-failure"),
+            ("TEND_SERVICE_FLAKY_RESTART_DELAY", "50ms"),
+            ("TEND_SERVICE_FLAKY_RESTART_MAX_ATTEMPTS", "2"),
+        ];
+        let mut t = start(mode, &scratch, &["--", "sleep", "60"], &env);
+        t.wait_event_where("restarts_exhausted", |e| e["service"] == "flaky");
+        let restarts = t.events("restart_initiated");
+        assert_eq!(restarts.len(), 2, "{mode:?}: {restarts:?}");
+        assert!(restarts.iter().all(|e| e["service"] == "flaky"));
+        let status_path = scratch.path("status.json");
+        wait_for("the status shows flaky failed", || {
+            let text = std::fs::read_to_string(&status_path).unwrap_or_default();
+            text.contains(r#""reason":"restarts exhausted""#)
+        });
+        let status: Value = serde_json::from_str(&read_when_present(&status_path)).expect("JSON");
+        assert_eq!(status["state"], "running", "main undisturbed: {status}");
+        let flaky = &status["services"][0];
+        assert_eq!(flaky["name"], "flaky");
+        assert_eq!(flaky["state"], "failed");
+        assert_eq!(flaky["restarts"], 2);
+        assert_eq!(flaky["last_exit"]["exit_code"], 2);
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
+}
+
+/// A service that ignores TERM gets SIGKILL at its own TEND_SERVICE_<NAME>_SHUTDOWN_TIMEOUT
+/// while another one stops gracefully on its TERM.
+#[test]
+fn a_service_ignoring_term_is_killed_at_its_own_timeout() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-stubborn");
+        let ready = scratch.path("ready");
+        let stubborn = format!(
+            "sh -c 'trap \"\" TERM; touch {}; while :; do sleep 0.1; done'",
+            ready.display()
+        );
+        let env = [
+            ("TEND_SERVICE_STUBBORN", stubborn.as_str()),
+            ("TEND_SERVICE_STUBBORN_SHUTDOWN_TIMEOUT", "1s"),
+            ("TEND_SERVICE_POLITE", "sleep 60"),
+            ("TEND_SERVICE_POLITE_STOP_SIGNAL", "INT"),
+        ];
+        let mut t = start(mode, &scratch, &["--"], &env);
+        wait_for("the stubborn service trapped TERM", || ready.exists());
+        t.wait_event_where("child_started", |e| e["service"] == "polite");
+        t.signal(libc::SIGTERM);
+        let kill = t.wait_event_where("force_kill", |e| e["service"] == "stubborn");
+        assert_eq!(kill["timeout_ms"], 1000, "{mode:?}: {kill}");
+        let code = t.wait_exit();
+        assert_eq!(
+            code,
+            0,
+            "{mode:?}: no main command, stopped by TERM:\n{}",
+            t.raw.join("\n")
+        );
+        let polite = t
+            .events("signal_forwarded")
+            .into_iter()
+            .find(|e| e["service"] == "polite")
+            .cloned()
+            .expect("polite was signalled");
+        assert_eq!(polite["signal"], "INT", "its own stop signal: {polite}");
+        assert!(t
+            .events("force_kill")
+            .iter()
+            .all(|e| e["service"] != "polite"));
+    }
+}
+
+/// Without a main command the services alone run; tend ends when every one has ended,
+/// with the first failed one's code (0 when none failed).
+#[test]
+fn services_alone_end_when_every_one_has_ended() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-alone");
+        let ok = [
+            ("TEND_SERVICE_ONE", "true"),
+            ("TEND_SERVICE_TWO", "sh -c 'sleep 0.1'"),
+            ("TEND_SERVICE_TWO_DEPENDS_ON", "one:completed"),
+            ("TEND_SERVICE_ONE_ONESHOT", "true"),
+        ];
+        let (code, t) = run(mode, &scratch, &["--"], &ok);
+        assert_eq!(code, 0, "{mode:?}:\n{}", t.raw.join("\n"));
+        assert!(
+            position(&t, "child_exited", Some("one")) < position(&t, "child_started", Some("two"))
+        );
+        let failing = [
+            ("TEND_SERVICE_ONE", "sh -c 'exit 5'"),
+            ("TEND_SERVICE_TWO", "true"),
+        ];
+        let (code, t) = run(mode, &scratch, &["--"], &failing);
+        assert_eq!(code, 5, "{mode:?}:\n{}", t.raw.join("\n"));
+    }
+}
+
+/// `tend --` with nothing after it and no service is a usage error, as before.
+#[test]
+fn nothing_to_run_is_a_usage_error() {
+    let scratch = Scratch::new("svc-nothing");
+    let (code, t) = run(Mode::Process, &scratch, &["--"], &[]);
+    assert_eq!(code, 64, "{}", t.raw.join("\n"));
+    assert!(t.raw.join("\n").contains("no command after `--`"));
+}
