@@ -33,6 +33,9 @@ use crate::process::Exit;
 use crate::services::graph::{self, Graph, MAIN};
 use crate::status::{ServiceStatus, State as Shown};
 
+#[cfg(test)]
+mod tests;
+
 /// Which lifecycle an input or an action concerns: `MAIN_UNIT`, or service `n` at
 /// `units[n - 1]`.
 pub type UnitId = usize;
