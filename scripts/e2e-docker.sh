@@ -16,13 +16,16 @@
 #   6 health failure -> remediation (restart of the child), seen in events and `tend status`
 #   7 --read-only and --user 1000:1000 work (status file fallback, no privilege needed);
 #     `docker exec -u root … tend health` finds a tend that runs as the image's user
-#   8 a bad TEND_* variable (or a service, not run yet): exit 78 at once with a readable config_invalid event
+#   8 a bad TEND_* variable (or a dependency cycle of services): exit 78 at once with a readable config_invalid event
 #   9 TEND_RESTART=on-failure: a crashing child is restarted with backoff, recovers; HTTP
 #     probes and metrics from inside the container (busybox wget); `docker exec … tend
 #     restart`; the lifecycle report
 #   10 the snippets of README.md, docs/*.md and docker/examples/README.md run as written
 #      (scripts/check-snippets.sh: shell, Dockerfile builds, YAML and the grace rule)
 #   11 `docker kill -s ABRT` and `-s PIPE`: forwarded to the child, tend (PID 1) lives on
+#   12 services: busybox httpd, a worker and a one-shot migration under one tend, in
+#      dependency order, healthy through `tend health`, `docker stop` in reverse order
+#      within the grace period
 # (with a few neighbours: 1 also `docker run -t` and the distribution image, 2 also
 # `docker stop` during a dependency wait, 7 also TEND_USER and tend not being PID 1,
 # 8 also several bad variables at once, a bad probe string, TEND_USER=4294967295 and
@@ -35,7 +38,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_CASES="1 2 3 4 5 6 7 8 9 10 11"
+ALL_CASES="1 2 3 4 5 6 7 8 9 10 11 12"
 CASES=${E2E_CASES:-$ALL_CASES}
 RUN_ID=$(date +%s)$$
 TAG=e2e-$RUN_ID
@@ -702,12 +705,14 @@ case_8() {
         '(.variable == "TEND_USER") and (.message | test("4294967295") and test("0 to 4294967294"))'
     check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
 
-    # Services are checked but not run by this build: a start with one is refused at once
-    c=$(cname c8-service)
-    run_fg c8-service -e TEND_SERVICE_WORKER='sleep 100' "$TEST_IMAGE" sh -c 'echo SHOULD-NOT-RUN'; rc=$?
-    eq "TEND_SERVICE_WORKER: exit code" "$rc" 78
-    check "config_invalid names the service's variable and says it does not run" has_ev "$c" config_invalid \
-        '(.variable == "TEND_SERVICE_WORKER") and (.message | test("does not run them yet"))'
+    # Services whose dependencies form a cycle: refused at once, the cycle named
+    c=$(cname c8-cycle)
+    run_fg c8-cycle -e TEND_SERVICE_WEB='sleep 100' -e TEND_SERVICE_WEB_DEPENDS_ON=php_fpm \
+        -e TEND_SERVICE_PHP_FPM='sleep 100' -e TEND_SERVICE_PHP_FPM_DEPENDS_ON=web \
+        "$TEST_IMAGE" sh -c 'echo SHOULD-NOT-RUN'; rc=$?
+    eq "a dependency cycle: exit code" "$rc" 78
+    check "config_invalid names every service of the cycle" has_ev "$c" config_invalid \
+        '(.message | test("php_fpm → web → php_fpm"))'
     check "the child never ran" eval '! out_has "$c" SHOULD-NOT-RUN'
 
     # `tend check-config` in the image: what a start would refuse, all at once, as text
@@ -794,6 +799,48 @@ case_11() {
     check "tend still running" is_status "$c" running
     docker stop -t 10 "$c" >/dev/null 2>&1
     eq "exit code after docker stop (the child exits 0 on TERM)" "$(inspect "$c" '{{.State.ExitCode}}')" 0
+    check_schema "$c"
+    [ $CASE_FAILED -eq 0 ] || dump "$c"
+}
+
+case_12() {
+    local c rc t0 took main web migrate_done web_up main_up main_exit web_stop
+    c=$(cname c12-services)
+    # The migration writes the page httpd serves; httpd starts once it completed, and the
+    # worker (the main command) once httpd is healthy.
+    run_d c12-services \
+        -e TEND_SERVICE_MIGRATE='sh -c "mkdir -p /tmp/www && echo migrated > /tmp/www/index.html"' \
+        -e TEND_SERVICE_MIGRATE_ONESHOT=true \
+        -e TEND_SERVICE_WEB='httpd -f -p 127.0.0.1:8080 -h /tmp/www' \
+        -e TEND_SERVICE_WEB_DEPENDS_ON=migrate:completed \
+        -e TEND_SERVICE_WEB_HEALTH_CHECK=http://127.0.0.1:8080/ \
+        -e TEND_SERVICE_WEB_HEALTH_INTERVAL=1s -e TEND_SERVICE_WEB_HEALTH_START_INTERVAL=100ms \
+        -e TEND_DEPENDS_ON=web:healthy \
+        "$TEST_IMAGE" sh -c 'trap "echo worker stopping; exit 0" TERM; echo worker up; '"$IDLE"
+    GUARD=$c
+    check "the worker (main) started" wait_for 20 out_has "$c" 'worker up'
+    check "tend health: ready (every service ready, the one-shot completed)" wait_for 20 health_ok "$c"
+    check "tend health web: ready" eval 'docker exec "$c" /usr/local/bin/tend health web >/dev/null 2>&1'
+    check "httpd serves what the migration wrote" \
+        eval 'docker exec "$c" wget -q -O- http://127.0.0.1:8080/ | grep -q migrated'
+    migrate_done=$(ev "$c" child_exited '.service == "migrate"' | jq -r .timestamp | head -n1)
+    web_up=$(ev "$c" child_started '.service == "web"' | jq -r .timestamp | head -n1)
+    main_up=$(ev "$c" child_started '.service == null' | jq -r .timestamp | head -n1)
+    check "start order: migrate completed, then web, then the worker" \
+        eval '[[ -n "$migrate_done" && ! "$web_up" < "$migrate_done" && ! "$main_up" < "$web_up" ]]'
+    check "the status lists the services" eval \
+        'docker exec "$c" /usr/local/bin/tend status 2>/dev/null | grep -q web'
+    t0=$(now)
+    docker stop -t 10 "$c" >/dev/null 2>&1
+    took=$(fsub "$(now)" "$t0")
+    between "docker stop took (s): well within the 10 s grace" "$took" 0 8
+    rc=$(inspect "$c" '{{.State.ExitCode}}')
+    eq "exit code (the worker exits 0 on TERM)" "$rc" 0
+    main_exit=$(ev "$c" child_exited '.service == null' | jq -r .timestamp | head -n1)
+    web_stop=$(ev "$c" shutdown_initiated '.service == "web"' | jq -r .timestamp | head -n1)
+    check "stop order: the worker exited before web was told to stop" \
+        eval '[[ -n "$web_stop" && ! "$web_stop" < "$main_exit" ]]'
+    check "web stopped gracefully (no force_kill)" eval '! has_ev "$c" force_kill'
     check_schema "$c"
     [ $CASE_FAILED -eq 0 ] || dump "$c"
 }
