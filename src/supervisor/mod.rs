@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! loop {
-//!     let input = edges.next().await;           // exit, signal, request, verdict, timer, job
-//!     let (next, actions) = step(state, input, now);
-//!     state = next;
-//!     edges.execute(&state, actions);           // spawn, signal, kill, timer, status, event, exit
+//!     let (unit, input) = edges.next().await;   // exit, signal, request, verdict, timer, job
+//!     let actions = run.step(unit, input, now); // `step` of that lifecycle, then the graph
+//!     edges.execute(&run, actions);             // spawn, signal, kill, timer, status, event, exit
 //! }
 //! ```
+//!
+//! With services (`run.rs`) each is one more `State` in the role `Service`: the same
+//! transitions, tied to the main command's by the dependency graph.
 
 mod action;
 mod checks;

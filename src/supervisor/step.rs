@@ -11,6 +11,7 @@
 //! | `Begin` | initializing | the environment checks' verdict |
 //! | `Waiting` | initializing | the dependencies ready or failed, a stop signal |
 //! | `Hook` (pre-start) | initializing | each hook's exit, its timeout, a stop signal |
+//! | `Held` (with services) | initializing | its dependencies hold (or, without a command, the services end), a stop signal |
 //! | `Up` | starting → running | the child's exit, a stop, a restart, remediation |
 //! | `Draining` | draining | TEND_DRAIN_DELAY, a second stop signal, the exit |
 //! | `Stopping` | stopping / restarting | the child's exit, SIGKILL at the timeout |

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::action::{Action, Note, Stage};
 use super::input::{Input, Now, Timer};
-use super::step::{step, Phase, State};
+use super::step::{step, Cause, Phase, Role, State};
 use crate::config::Config;
 use crate::control::{Ask, Verdict};
 use crate::health::CheckResult;
@@ -59,6 +59,17 @@ pub fn config(pairs: &[(&str, &str)]) -> Arc<Config> {
 impl Sim {
     pub fn new(pairs: &[(&str, &str)]) -> Sim {
         let mut sim = Sim::idle(pairs);
+        sim.feed(Input::Begin { failed: None });
+        sim
+    }
+
+    /// The machine in `role` (a main command with services: held after the gate; a
+    /// service), after its first input.
+    pub fn with_role(pairs: &[(&str, &str)], role: Role) -> Sim {
+        let mut sim = Sim::idle(pairs);
+        if let Some(state) = &mut sim.state {
+            state.role = role;
+        }
         sim.feed(Input::Begin { failed: None });
         sim
     }
@@ -184,6 +195,11 @@ impl Sim {
                 );
                 self.exits.push(*code);
             }
+            // A service's end is its one exit: told to the run, never twice.
+            Action::Ended { exit, .. } => {
+                assert!(self.exits.is_empty(), "a second end after {:?}", self.exits);
+                self.exits.push(exit.code());
+            }
             _ => {}
         }
     }
@@ -299,6 +315,23 @@ pub fn phases() -> Vec<(&'static str, Sim)> {
     assert_eq!(starting.shown(), Shown::Starting);
     list.push(("starting", starting));
     list.push(("running", Sim::new(&[])));
+    let services = Role::Main {
+        command: true,
+        services: true,
+    };
+    let held = Sim::with_role(&[("TEND_SERVICE_DB", "db")], services);
+    assert_eq!(held.phase(), &Phase::Held);
+    list.push(("held for services", held));
+    let idle = Role::Main {
+        command: false,
+        services: true,
+    };
+    let mut alone = Sim::with_role(&[("TEND_SERVICE_DB", "db")], idle);
+    alone.feed(Input::Release);
+    assert_eq!(alone.shown(), Shown::Running);
+    list.push(("services alone", alone));
+    let service = Role::Service { oneshot: false };
+    list.push(("a service, running", Sim::with_role(&[], service)));
     let mut remediating = Sim::new(&[
         ("TEND_HEALTH_CHECK", "tcp://127.0.0.1:1"),
         ("TEND_REMEDIATION", "exec:/fix, exit"),
@@ -375,6 +408,15 @@ pub fn inputs(pid: Option<i32>) -> Vec<Input> {
         Input::RemediationDone(Ok(())),
         Input::RemediationDone(Err("failed".into())),
         Input::SweepDone,
+        Input::Release,
+        Input::Blocked(vec!["db".into()]),
+        Input::ServicesEnded {
+            exit: Exit::Code(0),
+            cause: Cause::ChildExited,
+        },
+        Input::Stop {
+            timeout: Duration::from_secs(1),
+        },
     ];
     for sig in [
         libc::SIGTERM,
@@ -450,6 +492,18 @@ fn a_stop_signal_in_every_phase() {
             }
             // The hook already had its TERM: the second one changes nothing.
             "pre-start hook, stopped" => 143,
+            // Held for its services, main never started: the gate ends with 128 + TERM
+            // (the run, which stops the services first, intercepts it without a command).
+            "held for services" | "services alone" => {
+                assert!(pid.is_none(), "{name}");
+                143
+            }
+            // A service alone (the run never forwards signals to one): it stops as the
+            // main command would, and its end is told with its exit.
+            "a service, running" => {
+                assert!(signalled(&actions, TERM), "{name}: {actions:?}");
+                143
+            }
             "starting" | "running" | "remediating" | "stopping" | "restarting, stopping" => {
                 assert!(
                     signalled(&actions, TERM),
