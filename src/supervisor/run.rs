@@ -314,12 +314,15 @@ impl Run {
     /// Applies the graph until nothing moves: starts, blocks, stops, the end.
     fn settle(&mut self, now: Now, out: &mut Vec<(UnitId, Action)>) {
         for _ in 0..=self.units.len() * 3 + 3 {
-            let moved = if self.winding.is_some() {
-                self.stop_what_may_stop(now, out)
-            } else if self.open {
-                self.start_what_may_start(now, out)
-            } else {
-                false
+            let moved = match &self.winding {
+                Some(winding) if winding.stopping => self.stop_what_may_stop(now, out),
+                // TEND_EXIT_WITH=all after main's exit: what may still start, starts.
+                Some(_) => {
+                    let started = self.start_what_may_start(now, out);
+                    self.stop_what_may_stop(now, out) || started
+                }
+                None if self.open => self.start_what_may_start(now, out),
+                None => false,
             };
             if !moved {
                 break;

@@ -342,6 +342,35 @@ fn exit_with_all_waits_for_the_services_after_main_exits() {
     assert_eq!(sim.run_out(), 3, "main's code");
 }
 
+/// With TEND_EXIT_WITH=all, a service still waiting for its conditions when main exits
+/// starts once they hold: the run ends only when it has ended too.
+#[test]
+fn exit_with_all_still_starts_what_waits() {
+    let pairs = [
+        ("TEND_SERVICE_DB", "db"),
+        ("TEND_SERVICE_DB_HEALTH_CHECK", "tcp://127.0.0.1:5432"),
+        ("TEND_SERVICE_REPORT", "report"),
+        ("TEND_SERVICE_REPORT_DEPENDS_ON", "db:healthy"),
+        ("TEND_EXIT_WITH", "all"),
+    ];
+    let mut sim = RunSim::new(&pairs, true);
+    sim.exit(MAIN_UNIT, Exit::Code(0));
+    let (db, report) = (sim.unit("db"), sim.unit("report"));
+    let passed = crate::health::CheckResult {
+        result: Ok(()),
+        at: SystemTime::now(),
+        duration: Duration::ZERO,
+    };
+    sim.feed(db, Input::Check(passed));
+    assert!(
+        sim.spawned.contains(&report),
+        "report starts once db is healthy"
+    );
+    sim.exit(report, Exit::Code(0));
+    sim.exit(db, Exit::Code(0));
+    assert_eq!(sim.run_out(), 0);
+}
+
 #[test]
 fn services_alone_end_with_the_first_failure() {
     let pairs = [("TEND_SERVICE_A", "a"), ("TEND_SERVICE_B", "b")];
