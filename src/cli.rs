@@ -22,7 +22,7 @@ pub enum Command {
     /// `tend restart`, `tend stop`, `tend status --socket`, `tend start|stop|restart
     /// NAME...|--all`: a request over the control socket.
     Control(Verb),
-    /// `tend health [--live]`; a usage error is kept to be answered with exit code 1.
+    /// `tend health [--live | NAME]`; a usage error is kept to be answered with exit code 1.
     Health(Result<Question, String>),
     /// Wait for probes, then optionally exec a command (`tend wait`).
     Wait(WaitArgs),
@@ -141,8 +141,9 @@ fn parse_control(word: &str, args: &[OsString]) -> Result<Command, String> {
     }
 }
 
+/// `tend health [--live | NAME]`: NAME is a service, or `main` for the main command.
 fn parse_health(args: &[OsString]) -> Result<Question, String> {
-    const USAGE: &str = "usage: tend health [--live]";
+    const USAGE: &str = "usage: tend health [--live | NAME]";
     match args {
         [] => Ok(Question::Ready),
         [first, rest @ ..] if first == "--live" => match rest.first() {
@@ -152,7 +153,15 @@ fn parse_health(args: &[OsString]) -> Result<Question, String> {
                 quoted_os(extra)
             )),
         },
-        [first, ..] => Err(format!("unknown argument {}; {USAGE}", quoted_os(first))),
+        [first, ..] if first.to_string_lossy().starts_with('-') => {
+            Err(format!("unknown argument {}; {USAGE}", quoted_os(first)))
+        }
+        [name] => Ok(Question::Named(name.to_string_lossy().to_ascii_lowercase())),
+        [name, extra, ..] => Err(format!(
+            "unexpected argument {} after {}; {USAGE}",
+            quoted_os(extra),
+            quoted_os(name)
+        )),
     }
 }
 
@@ -262,7 +271,9 @@ effective configuration (JSON with --json); 78 on any problem\n    \
     tend start|stop|restart NAME... | --all\n                              \
 start, stop or restart those services (--all: every one);\n                              \
 answered when done (at most 90s)\n    \
-    tend health [--live]      exit 0 if ready (--live: alive), else 1 with the reason\n    \
+    tend health [--live | NAME]\n                              \
+exit 0 if ready (--live: alive; NAME: that service, main:\n                              \
+the main command alone), else 1 with the reason (64: no such NAME)\n    \
     tend wait PROBE... [--timeout 30s] [-- CMD [ARGS...]]\n                              \
 wait until every probe passes (69 if one never does), then exec CMD\n    \
     tend --help | --version\n\n\
@@ -368,15 +379,48 @@ mod tests {
         assert_eq!(
             parse(args(&["health", "--bogus"])),
             Ok(Command::Health(Err(
-                "unknown argument \"--bogus\"; usage: tend health [--live]".into()
+                "unknown argument \"--bogus\"; usage: tend health [--live | NAME]".into()
             )))
         );
         assert_eq!(
             parse(args(&["health", "--live", "now"])),
             Ok(Command::Health(Err(
-                "unexpected argument \"now\" after --live; usage: tend health [--live]".into()
+                "unexpected argument \"now\" after --live; usage: tend health [--live | NAME]"
+                    .into()
             )))
         );
+    }
+
+    #[test]
+    fn health_of_one_service_or_main() {
+        assert_eq!(
+            parse(args(&["health", "web"])),
+            Ok(Command::Health(Ok(Question::Named("web".into()))))
+        );
+        assert_eq!(
+            parse(args(&["health", "PHP_FPM"])),
+            Ok(Command::Health(Ok(Question::Named("php_fpm".into()))))
+        );
+        assert_eq!(
+            parse(args(&["health", "main"])),
+            Ok(Command::Health(Ok(Question::Named("main".into()))))
+        );
+        // Whether it is a service is for the status file to say (exit 64 if not).
+        assert_eq!(
+            parse(args(&["health", "no such"])),
+            Ok(Command::Health(Ok(Question::Named("no such".into()))))
+        );
+        assert_eq!(
+            parse(args(&["health", "web", "api"])),
+            Ok(Command::Health(Err(
+                "unexpected argument \"api\" after \"web\"; usage: tend health [--live | NAME]"
+                    .into()
+            )))
+        );
+        assert!(matches!(
+            parse(args(&["health", "web", "--live"])),
+            Ok(Command::Health(Err(_)))
+        ));
     }
 
     fn services(verb: ServiceVerb, names: &[&str]) -> Result<Command, String> {
