@@ -18,7 +18,8 @@ pub enum Command {
     Run(Vec<OsString>),
     /// `tend check-config [--json]`: `true` for JSON.
     CheckConfig(bool),
-    Status,
+    /// `tend status [--table]`: `true` for the table.
+    Status(bool),
     /// `tend restart`, `tend stop`, `tend status --socket`, `tend start|stop|restart
     /// NAME...|--all`: a request over the control socket.
     Control(Verb),
@@ -80,15 +81,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
                 quoted_os(first)
             )),
         },
-        Some(word @ "status") => {
-            if let Some(extra) = args.get(1) {
-                return Err(format!(
-                    "`tend {word}` takes no arguments, got {}",
-                    quoted_os(extra)
-                ));
-            }
-            Ok(Command::Status)
-        }
+        Some("status") => match &args[1..] {
+            [] => Ok(Command::Status(false)),
+            [only] if only == "--table" => Ok(Command::Status(true)),
+            [first, ..] => Err(format!(
+                "`tend status`: unknown argument {} (only --table or --socket)",
+                quoted_os(first)
+            )),
+        },
         Some(option) if option.starts_with('-') => Err(format!(
             "unknown option {}: tend is configured with TEND_* variables (see `tend --help`)",
             quoted(option)
@@ -266,6 +266,7 @@ run every check a start runs (creating nothing), print the\n                    
 effective configuration (JSON with --json); 78 on any problem\n    \
     tend status [--socket]    print the running tend's status snapshot as JSON\n                              \
 (from the status file, or asked over the control socket)\n    \
+    tend status --table       the same as a table: the main command, then each service\n    \
     tend restart              ask the running tend to restart the child (control socket)\n    \
     tend stop                 ask the running tend to shut down, as SIGTERM does\n    \
     tend start|stop|restart NAME... | --all\n                              \
@@ -337,6 +338,7 @@ mod tests {
         assert!(parse(args(&["--"])).is_err());
         assert!(parse(args(&["--frobnicate"])).is_err());
         assert!(parse(args(&["status", "extra"])).is_err());
+        assert!(parse(args(&["status", "--table", "--socket"])).is_err());
         assert!(parse(args(&["restart", "--now"])).is_err());
         assert!(parse(args(&["stop", "--force"])).is_err());
     }
@@ -354,7 +356,11 @@ mod tests {
         assert!(parse(args(&["check-config", "--yaml"])).is_err());
         assert_eq!(parse(args(&["--help"])), Ok(Command::Help));
         assert_eq!(parse(args(&["-V"])), Ok(Command::Version));
-        assert_eq!(parse(args(&["status"])), Ok(Command::Status));
+        assert_eq!(parse(args(&["status"])), Ok(Command::Status(false)));
+        assert_eq!(
+            parse(args(&["status", "--table"])),
+            Ok(Command::Status(true))
+        );
         assert_eq!(
             parse(args(&["status", "--socket"])),
             Ok(Command::Control(Verb::Status))
