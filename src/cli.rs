@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::config::variables;
-use crate::control::Verb;
+use crate::control::{services, ServiceVerb, Verb};
 use crate::duration::parse_duration;
 use crate::probe::Probe;
 use crate::readiness::Question;
@@ -18,10 +18,12 @@ pub enum Command {
     Run(Vec<OsString>),
     /// `tend check-config [--json]`: `true` for JSON.
     CheckConfig(bool),
-    Status,
-    /// `tend restart`, `tend stop`, `tend status --socket`: a request over the control socket.
+    /// `tend status [--table]`: `true` for the table.
+    Status(bool),
+    /// `tend restart`, `tend stop`, `tend status --socket`, `tend start|stop|restart
+    /// NAME...|--all`: a request over the control socket.
     Control(Verb),
-    /// `tend health [--live]`; a usage error is kept to be answered with exit code 1.
+    /// `tend health [--live | NAME]`; a usage error is kept to be answered with exit code 1.
     Health(Result<Question, String>),
     /// Wait for probes, then optionally exec a command (`tend wait`).
     Wait(WaitArgs),
@@ -44,6 +46,7 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 const SUBCOMMANDS: &[&str] = &[
     "check-config",
     "status",
+    "start",
     "restart",
     "stop",
     "health",
@@ -67,19 +70,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
         Some("status") if args.len() == 2 && args[1] == "--socket" => {
             Ok(Command::Control(Verb::Status))
         }
-        Some(word @ ("restart" | "stop")) => {
-            if let Some(extra) = args.get(1) {
-                return Err(format!(
-                    "`tend {word}` takes no arguments, got {}",
-                    quoted_os(extra)
-                ));
-            }
-            Ok(Command::Control(if word == "restart" {
-                Verb::Restart
-            } else {
-                Verb::Stop
-            }))
-        }
+        Some(word @ ("start" | "restart" | "stop")) => parse_control(word, &args[1..]),
         Some("check-config") => match &args[1..] {
             [] => Ok(Command::CheckConfig(false)),
             [only] if only == "--json" => Ok(Command::CheckConfig(true)),
@@ -88,15 +79,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
                 quoted_os(first)
             )),
         },
-        Some(word @ "status") => {
-            if let Some(extra) = args.get(1) {
-                return Err(format!(
-                    "`tend {word}` takes no arguments, got {}",
-                    quoted_os(extra)
-                ));
-            }
-            Ok(Command::Status)
-        }
+        Some("status") => match &args[1..] {
+            [] => Ok(Command::Status(false)),
+            [only] if only == "--table" => Ok(Command::Status(true)),
+            [first, ..] => Err(format!(
+                "`tend status`: unknown argument {} (only --table or --socket)",
+                quoted_os(first)
+            )),
+        },
         Some(option) if option.starts_with('-') => Err(format!(
             "unknown option {}: tend is configured with TEND_* variables (see `tend --help`)",
             quoted(option)
@@ -105,8 +95,53 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
     }
 }
 
+/// `tend start NAME...|--all`, `tend stop [NAME...|--all]`, `tend restart [NAME...|--all]`:
+/// without a name, `stop` and `restart` are about the main command (and tend), as always.
+fn parse_control(word: &str, args: &[OsString]) -> Result<Command, String> {
+    let Some(verb) = ServiceVerb::from_word(word) else {
+        return Err(format!("`tend {word}` is not a control request"));
+    };
+    let usage = match verb {
+        ServiceVerb::Start => "usage: tend start NAME... | --all".to_owned(),
+        _ => format!("usage: tend {word} [NAME... | --all]"),
+    };
+    let mut words = Vec::with_capacity(args.len());
+    for arg in args {
+        match arg.to_str() {
+            Some(text) => words.push(text),
+            None => return Err(format!("`tend {word}`: {} is not UTF-8", quoted_os(arg))),
+        }
+    }
+    let all = words.contains(&services::ALL);
+    match (verb, words.as_slice()) {
+        (ServiceVerb::Start, []) => {
+            Err(format!("`tend start` needs the services to start; {usage}"))
+        }
+        (ServiceVerb::Restart, []) => Ok(Command::Control(Verb::Restart)),
+        (ServiceVerb::Stop, []) => Ok(Command::Control(Verb::Stop)),
+        (_, [_]) if all => Ok(Command::Control(Verb::Services {
+            verb,
+            names: Vec::new(),
+        })),
+        (_, _) if all => Err(format!(
+            "`tend {word} --all` takes no service names (--all is every one); {usage}"
+        )),
+        (_, names) => {
+            if let Some(option) = names.iter().find(|n| n.starts_with('-')) {
+                return Err(format!(
+                    "`tend {word}`: unknown option {}; {usage}",
+                    quoted(option)
+                ));
+            }
+            let names = services::names(verb, names).map_err(|e| format!("`tend {word}`: {e}"))?;
+            Ok(Command::Control(Verb::Services { verb, names }))
+        }
+    }
+}
+
+/// `tend health [--live | NAME]`: NAME is a service, or `main` for the main command.
 fn parse_health(args: &[OsString]) -> Result<Question, String> {
-    const USAGE: &str = "usage: tend health [--live]";
+    const USAGE: &str = "usage: tend health [--live | NAME]";
     match args {
         [] => Ok(Question::Ready),
         [first, rest @ ..] if first == "--live" => match rest.first() {
@@ -116,7 +151,15 @@ fn parse_health(args: &[OsString]) -> Result<Question, String> {
                 quoted_os(extra)
             )),
         },
-        [first, ..] => Err(format!("unknown argument {}; {USAGE}", quoted_os(first))),
+        [first, ..] if first.to_string_lossy().starts_with('-') => {
+            Err(format!("unknown argument {}; {USAGE}", quoted_os(first)))
+        }
+        [name] => Ok(Question::Named(name.to_string_lossy().to_ascii_lowercase())),
+        [name, extra, ..] => Err(format!(
+            "unexpected argument {} after {}; {USAGE}",
+            quoted_os(extra),
+            quoted_os(name)
+        )),
     }
 }
 
@@ -168,13 +211,13 @@ fn parse_wait(args: &[OsString]) -> Result<WaitArgs, String> {
 }
 
 /// Takes `--pid PID` (or `--pid=PID`) out of the arguments of the commands that ask a
-/// running tend (`status`, `health`, `stop`, `restart`): which tend they ask. Anything
+/// running tend (`status`, `health`, `start`, `stop`, `restart`): which tend they ask. Anything
 /// else is left to `parse` (a child's own `--pid` after `tend --` or a command is its own).
 pub fn take_pid(args: &mut Vec<OsString>) -> Result<Target, String> {
     let asks = args
         .first()
         .and_then(|w| w.to_str())
-        .is_some_and(|w| matches!(w, "status" | "health" | "stop" | "restart"));
+        .is_some_and(|w| matches!(w, "status" | "health" | "start" | "stop" | "restart"));
     if !asks {
         return Ok(Target::The);
     }
@@ -221,14 +264,20 @@ run every check a start runs (creating nothing), print the\n                    
 effective configuration (JSON with --json); 78 on any problem\n    \
     tend status [--socket]    print the running tend's status snapshot as JSON\n                              \
 (from the status file, or asked over the control socket)\n    \
+    tend status --table       the same as a table: the main command, then each service\n    \
     tend restart              ask the running tend to restart the child (control socket)\n    \
     tend stop                 ask the running tend to shut down, as SIGTERM does\n    \
-    tend health [--live]      exit 0 if ready (--live: alive), else 1 with the reason\n    \
+    tend start|stop|restart NAME... | --all\n                              \
+start, stop or restart those services (--all: every one);\n                              \
+answered when done (at most 90s)\n    \
+    tend health [--live | NAME]\n                              \
+exit 0 if ready (--live: alive; NAME: that service, main:\n                              \
+the main command alone), else 1 with the reason (64: no such NAME)\n    \
     tend wait PROBE... [--timeout 30s] [-- CMD [ARGS...]]\n                              \
 wait until every probe passes (69 if one never does), then exec CMD\n    \
     tend --help | --version\n\n\
-status, health, stop and restart ask the tend that is PID 1 here, else the one in the\n\
-default place; `--pid PID` (or TEND_STATUS_FILE) names another.\n\
+status, health, start, stop and restart ask the tend that is PID 1 here, else the one in\n\
+the default place; `--pid PID` (or TEND_STATUS_FILE) names another.\n\
 A first word that is a subcommand is read as one; use `tend -- CMD` to run a program\n\
 with such a name.\n\nVARIABLES (default in brackets):\n",
         env!("CARGO_PKG_VERSION")
@@ -248,7 +297,8 @@ with such a name.\n\nVARIABLES (default in brackets):\n",
 71 a pre-start hook failed, 75 still unhealthy (TEND_REMEDIATION exit),\n    \
 78 invalid configuration or environment,\n    \
 126 not executable, 127 not found\n    \
-tend restart / stop / status --socket: 0 accepted, 1 refused or no tend answered\n\n\
+tend start / restart / stop / status --socket: 0 accepted (done), 1 refused, failed or\n    \
+no tend answered\n\n\
 PROBES (TEND_WAIT_FOR, TEND_WAIT_OPTIONAL, tend wait):\n    \
 tcp://HOST:PORT  unix:///PATH  http://[USER:PASS@]HOST[:PORT][/PATH]  file:///PATH[?max_age=30s]\n    \
 exec:CMD ARGS... (no shell; quote commas inside a list)\n",
@@ -287,7 +337,8 @@ mod tests {
         assert_eq!(parse(args(&["--"])), Ok(Command::Run(Vec::new())));
         assert!(parse(args(&["--frobnicate"])).is_err());
         assert!(parse(args(&["status", "extra"])).is_err());
-        assert!(parse(args(&["restart", "now"])).is_err());
+        assert!(parse(args(&["status", "--table", "--socket"])).is_err());
+        assert!(parse(args(&["restart", "--now"])).is_err());
         assert!(parse(args(&["stop", "--force"])).is_err());
     }
 
@@ -304,7 +355,11 @@ mod tests {
         assert!(parse(args(&["check-config", "--yaml"])).is_err());
         assert_eq!(parse(args(&["--help"])), Ok(Command::Help));
         assert_eq!(parse(args(&["-V"])), Ok(Command::Version));
-        assert_eq!(parse(args(&["status"])), Ok(Command::Status));
+        assert_eq!(parse(args(&["status"])), Ok(Command::Status(false)));
+        assert_eq!(
+            parse(args(&["status", "--table"])),
+            Ok(Command::Status(true))
+        );
         assert_eq!(
             parse(args(&["status", "--socket"])),
             Ok(Command::Control(Verb::Status))
@@ -329,15 +384,107 @@ mod tests {
         assert_eq!(
             parse(args(&["health", "--bogus"])),
             Ok(Command::Health(Err(
-                "unknown argument \"--bogus\"; usage: tend health [--live]".into()
+                "unknown argument \"--bogus\"; usage: tend health [--live | NAME]".into()
             )))
         );
         assert_eq!(
             parse(args(&["health", "--live", "now"])),
             Ok(Command::Health(Err(
-                "unexpected argument \"now\" after --live; usage: tend health [--live]".into()
+                "unexpected argument \"now\" after --live; usage: tend health [--live | NAME]"
+                    .into()
             )))
         );
+    }
+
+    #[test]
+    fn health_of_one_service_or_main() {
+        assert_eq!(
+            parse(args(&["health", "web"])),
+            Ok(Command::Health(Ok(Question::Named("web".into()))))
+        );
+        assert_eq!(
+            parse(args(&["health", "PHP_FPM"])),
+            Ok(Command::Health(Ok(Question::Named("php_fpm".into()))))
+        );
+        assert_eq!(
+            parse(args(&["health", "main"])),
+            Ok(Command::Health(Ok(Question::Named("main".into()))))
+        );
+        // Whether it is a service is for the status file to say (exit 64 if not).
+        assert_eq!(
+            parse(args(&["health", "no such"])),
+            Ok(Command::Health(Ok(Question::Named("no such".into()))))
+        );
+        assert_eq!(
+            parse(args(&["health", "web", "api"])),
+            Ok(Command::Health(Err(
+                "unexpected argument \"api\" after \"web\"; usage: tend health [--live | NAME]"
+                    .into()
+            )))
+        );
+        assert!(matches!(
+            parse(args(&["health", "web", "--live"])),
+            Ok(Command::Health(Err(_)))
+        ));
+    }
+
+    fn services(verb: ServiceVerb, names: &[&str]) -> Result<Command, String> {
+        let names = names.iter().map(|n| n.to_string()).collect();
+        Ok(Command::Control(Verb::Services { verb, names }))
+    }
+
+    #[test]
+    fn control_verbs_with_services() {
+        use ServiceVerb::{Restart, Start, Stop};
+        assert_eq!(parse(args(&["start", "web"])), services(Start, &["web"]));
+        assert_eq!(
+            parse(args(&["stop", "web", "api", "web"])),
+            services(Stop, &["web", "api"])
+        );
+        assert_eq!(
+            parse(args(&["restart", "PHP_FPM"])),
+            services(Restart, &["php_fpm"])
+        );
+        assert_eq!(
+            parse(args(&["restart", "now"])),
+            services(Restart, &["now"])
+        );
+        for verb in [Start, Stop, Restart] {
+            assert_eq!(parse(args(&[verb.word(), "--all"])), services(verb, &[]));
+        }
+        // Without names, stop and restart are about the main command, as always.
+        assert_eq!(parse(args(&["stop"])), Ok(Command::Control(Verb::Stop)));
+        assert_eq!(
+            parse(args(&["restart"])),
+            Ok(Command::Control(Verb::Restart))
+        );
+        assert_eq!(
+            parse(args(&["--", "start", "x"])),
+            Ok(Command::Run(args(&["start", "x"])))
+        );
+    }
+
+    #[test]
+    fn control_verbs_refuse_what_they_cannot_mean() {
+        let error = |words: &[&str]| parse(args(words)).expect_err(&words.join(" "));
+        assert_eq!(
+            error(&["start"]),
+            "`tend start` needs the services to start; usage: tend start NAME... | --all"
+        );
+        assert_eq!(
+            error(&["stop", "--all", "web"]),
+            "`tend stop --all` takes no service names (--all is every one); usage: tend stop \
+             [NAME... | --all]"
+        );
+        assert!(error(&["start", "web", "--all"]).contains("takes no service names"));
+        assert!(error(&["start", "--all", "--all"]).contains("takes no service names"));
+        assert_eq!(
+            error(&["restart", "web", "--force"]),
+            "`tend restart`: unknown option \"--force\"; usage: tend restart [NAME... | --all]"
+        );
+        assert!(error(&["stop", "main"]).contains("main is the main command"));
+        assert!(error(&["start", "we b"]).contains("is not a service name"));
+        assert!(error(&["restart", "web-1"]).contains("is not a service name"));
     }
 
     #[test]

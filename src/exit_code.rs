@@ -12,7 +12,9 @@ pub enum ExitCode {
     /// readable status file; `tend restart`, `tend stop`, `tend status --socket` refused or
     /// no tend answered.
     No = 1,
-    /// EX_USAGE: bad command line (no command, unknown option, bad `tend wait` arguments).
+    /// EX_USAGE: bad command line (no command, unknown option, bad `tend wait` arguments,
+    /// `tend start` without a service name); `tend health NAME` with a NAME that is not one
+    /// of the services (a typo in a healthcheck is not a service that is down).
     Usage = 64,
     /// EX_UNAVAILABLE: a required dependency (TEND_WAIT_FOR, a `tend wait` probe) never
     /// passed within the timeout.

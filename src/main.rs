@@ -75,7 +75,7 @@ fn tend() -> libc::c_int {
     let code = match cli::parse(args) {
         Ok(Command::Run(argv)) => exit_now(run(argv)),
         Ok(Command::CheckConfig(json)) => check_config::main(environment(), json),
-        Ok(Command::Status) => print_status(target),
+        Ok(Command::Status(table)) => print_status(target, table),
         Ok(Command::Control(verb)) => control::main(verb, target),
         Ok(Command::Health(Ok(question))) => readiness::main(question, target),
         Ok(Command::Health(Err(message))) => {
@@ -294,7 +294,7 @@ fn wait(args: cli::WaitArgs) -> i32 {
     startup::exec(&args.command)
 }
 
-fn print_status(target: status::place::Target) -> i32 {
+fn print_status(target: status::place::Target, table: bool) -> i32 {
     let path = match status::place::locate(target) {
         Ok(found) => found.path,
         Err(reason) => {
@@ -324,7 +324,12 @@ fn print_status(target: status::place::Target) -> i32 {
             return ExitCode::No as i32;
         }
     };
-    match status::shown(&text, status::writer_alive) {
+    let format = if table {
+        status::Format::Table
+    } else {
+        status::Format::Json
+    };
+    match status::shown(&text, status::writer_alive, format) {
         Ok(status::Shown::Current(document)) => {
             out!("{document}");
             0

@@ -71,7 +71,7 @@ fn build(snapshot: &Snapshot, outcome: &Outcome) -> serde_json::Value {
 }
 
 fn contents(snapshot: &Snapshot, outcome: &Outcome) -> serde_json::Value {
-    json!({
+    let mut report = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_at": snapshot.started_at,
         "ended_at": rfc3339_millis(SystemTime::now()),
@@ -92,7 +92,18 @@ fn contents(snapshot: &Snapshot, outcome: &Outcome) -> serde_json::Value {
             "last_error": snapshot.last_error,
         },
         "timeline": events::timeline_lines(),
-    })
+    });
+    // Only with services, as in the status file: a run without them reports what it
+    // always reported. Each as the status file has it at the end (state, reason, last exit).
+    if !snapshot.services.is_empty() {
+        if let (Some(object), Ok(services)) = (
+            report.as_object_mut(),
+            serde_json::to_value(&snapshot.services),
+        ) {
+            object.insert("services".into(), services);
+        }
+    }
+    report
 }
 
 /// Through `fsafe`: TEND_REPORT_FILE may sit in a directory the child can write, where a
@@ -113,4 +124,57 @@ pub fn gate_failed(config: &Config, code: i32) {
         shutdown_ms: None,
     };
     write(config, &Snapshot::new(), &outcome);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Health;
+    use crate::status::{LastExit, ServiceStatus, State};
+
+    fn outcome() -> Outcome<'static> {
+        Outcome {
+            exit_code: 0,
+            cause: "child_exited",
+            startup_ms: Some(5),
+            shutdown_ms: Some(7),
+        }
+    }
+
+    #[test]
+    fn without_services_the_report_has_no_services_key() {
+        let report = build(&Snapshot::new(), &outcome());
+        assert!(report.get("services").is_none(), "{report}");
+        assert_eq!(report["exit_cause"], "child_exited");
+    }
+
+    #[test]
+    fn the_services_are_reported_as_the_status_file_has_them() {
+        let mut snapshot = Snapshot::new();
+        snapshot.services = vec![ServiceStatus {
+            name: "migrate".into(),
+            state: State::Failed,
+            pid: None,
+            oneshot: true,
+            restarts: 0,
+            last_exit: Some(LastExit {
+                exit_code: 1,
+                signal: None,
+                at: "2024-01-01T00:00:00.000Z".into(),
+            }),
+            health_check: false,
+            health: Health::Unknown,
+            consecutive_failures: 0,
+            // Redacted like the rest of the report.
+            reason: Some("failed: http://admin:hunter2@db:5432 refused".into()),
+        }];
+        let report = build(&snapshot, &outcome());
+        let services = &report["services"];
+        assert_eq!(services[0]["name"], "migrate");
+        assert_eq!(services[0]["state"], "failed");
+        assert_eq!(services[0]["oneshot"], true);
+        assert_eq!(services[0]["last_exit"]["exit_code"], 1);
+        let reason = services[0]["reason"].as_str().expect("reason");
+        assert!(!reason.contains("hunter2"), "{reason}");
+    }
 }

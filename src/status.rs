@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 mod json;
 pub mod place;
+mod table;
 
 use crate::emit;
 use crate::events::{rfc3339_millis, Event};
@@ -189,8 +190,21 @@ pub enum Shown {
     Stale(String, String),
 }
 
+/// How `tend status` shows the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The file's JSON document (as described by `Shown`).
+    Json,
+    /// `tend status --table`: a line for the main command, then one per service.
+    Table,
+}
+
 /// Reads a status file's text for `tend status`; Err says what is wrong with it.
-pub fn shown(text: &str, alive: impl FnOnce(&Snapshot) -> bool) -> Result<Shown, String> {
+pub fn shown(
+    text: &str,
+    alive: impl FnOnce(&Snapshot) -> bool,
+    format: Format,
+) -> Result<Shown, String> {
     if text.trim().is_empty() {
         return Err("is empty, not a status snapshot".into());
     }
@@ -203,7 +217,7 @@ pub fn shown(text: &str, alive: impl FnOnce(&Snapshot) -> bool) -> Result<Shown,
     };
     let finished = matches!(snapshot.state, State::Stopped | State::Failed);
     if finished {
-        return Ok(Shown::Current(format!("{value}\n")));
+        return Ok(Shown::Current(render(&value, &snapshot, format)));
     }
     if !alive(&snapshot) {
         object.insert("stale".into(), true.into());
@@ -213,14 +227,21 @@ pub fn shown(text: &str, alive: impl FnOnce(&Snapshot) -> bool) -> Result<Shown,
             snapshot.pid,
             state.as_str().unwrap_or("?")
         );
-        return Ok(Shown::Stale(format!("{value}\n"), reason));
+        return Ok(Shown::Stale(render(&value, &snapshot, format), reason));
     }
     if snapshot.started_unix_ms > 0 {
         let uptime =
             unix_ms(SystemTime::now()).saturating_sub(snapshot.started_unix_ms) as f64 / 1000.0;
         object.insert("uptime_seconds".into(), uptime.into());
     }
-    Ok(Shown::Current(format!("{value}\n")))
+    Ok(Shown::Current(render(&value, &snapshot, format)))
+}
+
+fn render(value: &serde_json::Value, snapshot: &Snapshot, format: Format) -> String {
+    match format {
+        Format::Json => format!("{value}\n"),
+        Format::Table => table::render(snapshot),
+    }
 }
 
 /// The snapshot's writer is still running: its pid exists and, since pids are reused,
@@ -499,7 +520,7 @@ mod tests {
 
     #[test]
     fn a_live_file_gets_its_uptime() {
-        let Ok(Shown::Current(doc)) = shown(&file("running"), |_| true) else {
+        let Ok(Shown::Current(doc)) = shown(&file("running"), |_| true, Format::Json) else {
             panic!("not current")
         };
         assert!(value(&doc)["uptime_seconds"].is_number(), "{doc}");
@@ -508,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_file_whose_writer_is_gone_is_stale() {
-        let Ok(Shown::Stale(doc, reason)) = shown(&file("running"), |_| false) else {
+        let Ok(Shown::Stale(doc, reason)) = shown(&file("running"), |_| false, Format::Json) else {
             panic!("not stale")
         };
         assert_eq!(value(&doc)["stale"], true);
@@ -522,7 +543,7 @@ mod tests {
     #[test]
     fn a_final_file_is_shown_as_it_is() {
         for state in ["stopped", "failed"] {
-            let Ok(Shown::Current(doc)) = shown(&file(state), |_| false) else {
+            let Ok(Shown::Current(doc)) = shown(&file(state), |_| false, Format::Json) else {
                 panic!("{state}: not current")
             };
             assert_eq!(value(&doc)["state"], state);
@@ -539,8 +560,55 @@ mod tests {
             ("[1, 2]", "not a status snapshot"),
             ("{\"state\":\"running\"}", "not a status snapshot"),
         ] {
-            let error = shown(text, |_| true).expect_err(text);
+            let error = shown(text, |_| true, Format::Json).expect_err(text);
             assert!(error.contains(hint), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn services_are_in_the_json_as_the_file_has_them() {
+        let mut snapshot = Snapshot::new();
+        snapshot.state = State::Running;
+        snapshot.services.push(ServiceStatus {
+            name: "web".into(),
+            state: State::Running,
+            pid: Some(12),
+            oneshot: false,
+            restarts: 1,
+            last_exit: None,
+            health_check: true,
+            health: Health::Healthy,
+            consecutive_failures: 0,
+            reason: None,
+        });
+        let Ok(Shown::Current(doc)) = shown(&snapshot.to_json(), |_| true, Format::Json) else {
+            panic!("not current")
+        };
+        let services = &value(&doc)["services"];
+        assert_eq!(services[0]["name"], "web");
+        assert_eq!(services[0]["pid"], 12);
+        assert_eq!(services[0]["health"], "healthy");
+        // Without services there is no such key, as before services existed.
+        let Ok(Shown::Current(doc)) = shown(&file("running"), |_| true, Format::Json) else {
+            panic!("not current")
+        };
+        assert!(value(&doc).get("services").is_none(), "{doc}");
+    }
+
+    #[test]
+    fn the_table_follows_the_same_rules() {
+        let Ok(Shown::Stale(table, reason)) = shown(&file("running"), |_| false, Format::Table)
+        else {
+            panic!("not stale")
+        };
+        assert!(table.starts_with("NAME "), "{table}");
+        assert!(reason.contains("stale"), "{reason}");
+        let Ok(Shown::Current(table)) = shown(&file("stopped"), |_| false, Format::Table) else {
+            panic!("not current")
+        };
+        assert!(
+            table.lines().nth(1).is_some_and(|l| l.contains("stopped")),
+            "{table}"
+        );
     }
 }

@@ -28,7 +28,11 @@ fn usage_errors_and_odd_commands() {
         (vec![os("--")], 64, "no command after"),
         (vec![os("--frobnicate")], 64, "unknown option"),
         (vec![os("-x"), os("true")], 64, "unknown option"),
-        (vec![os("status"), os("extra")], 64, "takes no arguments"),
+        (
+            vec![os("status"), os("extra")],
+            64,
+            "unknown argument \"extra\"",
+        ),
         (vec![os("no-such-subcommand-xyz")], 127, "spawn_failed"),
         (vec![os("--"), os("")], 127, "spawn_failed"),
         (vec![os("--"), os("--")], 127, "spawn_failed"),

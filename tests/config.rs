@@ -339,7 +339,7 @@ fn health_names_a_bad_argument_in_a_usage_line() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             text.trim_end(),
-            format!("tend health: {shown}; usage: tend health [--live]"),
+            format!("tend health: {shown}; usage: tend health [--live | NAME]"),
         );
     }
 }

@@ -346,12 +346,12 @@ fn bad_requests_get_a_one_line_error_and_change_nothing() {
         error.contains("reboot") && error.contains("restart, stop or status"),
         "{error}"
     );
-    let answer = raw(&socket, &[b'x'; 4096]);
+    let answer = raw(&socket, &[b'x'; 5000]);
     assert_eq!(answer["accepted"], false);
     assert!(answer["error"]
         .as_str()
         .expect("error")
-        .contains("64 bytes"));
+        .contains("4096 bytes"));
     let answer = raw(&socket, b"status\r\n");
     assert_eq!(answer["accepted"], true);
     assert_eq!(answer["status"]["state"], "running");
@@ -465,7 +465,7 @@ fn turned_off_creates_nothing_and_the_client_says_so() {
 #[test]
 fn usage_errors_and_typos() {
     let scratch = Scratch::new("usage");
-    let out = client(&scratch, &["restart", "now"], &[], None);
+    let out = client(&scratch, &["restart", "--now"], &[], None);
     assert_eq!(out.code, 64, "{}", out.stderr);
     let out = client(&scratch, &["stop", "--force"], &[], None);
     assert_eq!(out.code, 64, "{}", out.stderr);

@@ -1,5 +1,6 @@
-//! The asking side: `tend restart`, `tend stop` and `tend status --socket`. No runtime, no
-//! configuration parsing: find the socket, send one line, print the answer.
+//! The asking side: `tend restart`, `tend stop`, `tend status --socket` and `tend
+//! start|stop|restart NAME...|--all`. No runtime, no configuration parsing: find the
+//! socket, send one line, print the answer.
 //!
 //! Exit codes: 0 the request was accepted; 1 it was refused, or no tend answered.
 
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{client_paths, Verb, CLIENT_TIMEOUT};
+use super::{client_paths, Verb, CLIENT_TIMEOUT, SERVICE_CLIENT_TIMEOUT};
 use crate::duration::format_duration;
 use crate::exit_code::ExitCode;
 use crate::status::place::{allowed_uids, locate, Target};
@@ -33,8 +34,8 @@ pub fn main(verb: Verb, target: Target) -> i32 {
             return ExitCode::No as i32;
         }
     };
-    match ask(&path, verb, &allowed) {
-        Ok(answer) => report(verb, &path, &answer),
+    match ask(&path, &verb, &allowed) {
+        Ok(answer) => report(&verb, &path, &answer),
         Err(message) => {
             eprintln!("tend {word}: {message}");
             ExitCode::No as i32
@@ -126,8 +127,17 @@ fn check_peer(stream: &UnixStream, path: &Path, allowed: &[u32]) -> Result<(), S
     Ok(())
 }
 
+/// How long the client waits for the answer: a request about services is answered when
+/// its work is done.
+fn patience(verb: &Verb) -> std::time::Duration {
+    match verb {
+        Verb::Services { .. } => SERVICE_CLIENT_TIMEOUT,
+        _ => CLIENT_TIMEOUT,
+    }
+}
+
 /// Sends the request and returns tend's answer line.
-fn ask(path: &Path, verb: Verb, allowed: &[u32]) -> Result<String, String> {
+fn ask(path: &Path, verb: &Verb, allowed: &[u32]) -> Result<String, String> {
     let shown = path.display();
     check_owner(path, allowed)?;
     let mut stream = UnixStream::connect(path).map_err(|e| match e.kind() {
@@ -143,21 +153,22 @@ fn ask(path: &Path, verb: Verb, allowed: &[u32]) -> Result<String, String> {
         _ => format!("cannot connect to {shown}: {e}"),
     })?;
     check_peer(&stream, path, allowed)?;
+    let patience = patience(verb);
     let timed_out = |e: std::io::Error| match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => {
             format!(
                 "no answer from tend on {shown} within {}",
-                format_duration(CLIENT_TIMEOUT)
+                format_duration(patience)
             )
         }
         _ => format!("lost the connection to tend on {shown}: {e}"),
     };
     stream
-        .set_read_timeout(Some(CLIENT_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(CLIENT_TIMEOUT)))
+        .set_read_timeout(Some(patience))
+        .and_then(|()| stream.set_write_timeout(Some(patience)))
         .map_err(|e| format!("cannot set a timeout on {shown}: {e}"))?;
     // tend may refuse before reading (another user): a failed write still has an answer.
-    let _ = stream.write_all(format!("{}\n", verb.word()).as_bytes());
+    let _ = stream.write_all(format!("{}\n", verb.line()).as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     // Up to the first newline only: what follows (a reset, as tend closes) does not matter.
     let mut line = String::new();
@@ -173,7 +184,7 @@ fn ask(path: &Path, verb: Verb, allowed: &[u32]) -> Result<String, String> {
 }
 
 /// Prints the answer: the message or the snapshot on stdout, a refusal on stderr.
-fn report(verb: Verb, path: &Path, line: &str) -> i32 {
+fn report(verb: &Verb, path: &Path, line: &str) -> i32 {
     let word = verb.word();
     let Ok(answer) = serde_json::from_str::<Value>(line) else {
         let shown: String = line.chars().take(200).collect();
@@ -186,7 +197,11 @@ fn report(verb: Verb, path: &Path, line: &str) -> i32 {
     };
     if answer["accepted"] != Value::Bool(true) {
         let error = answer["error"].as_str().unwrap_or("no reason given");
-        eprintln!("tend {word}: tend refused: {error}");
+        match verb {
+            // Refused, or the work asked for failed: the error says which, naming the service.
+            Verb::Services { .. } => eprintln!("tend {}: {error}", verb.line()),
+            _ => eprintln!("tend {word}: tend refused: {error}"),
+        }
         return ExitCode::No as i32;
     }
     match verb {

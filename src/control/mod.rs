@@ -1,15 +1,19 @@
 //! The control socket: `tend restart` and `tend stop` ask the running tend, over a unix
 //! socket beside the status file (mode 0600, other users refused), to restart the child
-//! or to begin the shutdown. The supervisor judges the requests (in order, as the one
-//! owner of the state) and acts on them; the server relays them and the verdicts.
+//! or to begin the shutdown; `tend start|stop|restart NAME...|--all` to start, stop or
+//! restart services. The supervisor judges the requests (in order, as the one owner of
+//! the state) and acts on them; the server relays them and the verdicts.
 //!
-//! Protocol: the client sends one line (`restart`, `stop` or `status`), tend answers one
-//! line of JSON and closes. Every answer has `accepted`; a refusal has `error`, an
-//! accepted `restart`/`stop` has `message`, an accepted `status` has `status` (the
-//! snapshot, as in the status file).
+//! Protocol: the client sends one line (`restart`, `stop`, `status`, or a verb with the
+//! services it names: `start web api`, `stop --all`), tend answers one line of JSON and
+//! closes. Every answer has `accepted`; a refusal has `error`, an accepted
+//! `restart`/`stop`/service request has `message`, an accepted `status` has `status`
+//! (the snapshot, as in the status file). A tend that predates services answers a line
+//! with names as an unknown request: never as the `stop` or `restart` without them.
 
 mod client;
 mod server;
+pub mod services;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -26,11 +30,12 @@ use crate::status::{Snapshot, State};
 
 pub use client::main;
 pub use server::{remove_socket, start};
+pub use services::ServiceVerb;
 
 /// The socket's name in the status file's directory (TEND_CONTROL_SOCKET unset).
 pub const SOCKET_NAME: &str = "control.sock";
-/// Longest request line accepted (the longest word is 7 bytes).
-const MAX_REQUEST: usize = 64;
+/// Longest request line accepted: a verb and the names of the services it is about.
+const MAX_REQUEST: usize = 4096;
 /// How long a client may take to send its request after connecting.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long tend waits for a client to take its answer.
@@ -42,36 +47,86 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const SUPERVISOR_WAIT: Duration = Duration::from_secs(3);
 /// How long `tend restart`/`tend stop` wait for the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server waits for the supervisor's verdict on a request about services,
+/// which it gives when the work is done: a stop takes up to each service's shutdown
+/// timeout (and its dependents'), a start waits up to 60 s for the service's health.
+const SERVICE_WAIT: Duration = Duration::from_secs(90);
+/// How long `tend start|stop|restart NAME...` wait for the answer: longer than
+/// SERVICE_WAIT, so that the client gets the server's "no verdict" rather than nothing.
+const SERVICE_CLIENT_TIMEOUT: Duration = Duration::from_secs(95);
 /// Connections served at once; more are closed at once without an answer.
 const MAX_CONNECTIONS: usize = 8;
 
-/// What a client may ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a client may ask: one request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
+    /// Restart the main command (`tend restart`).
     Restart,
+    /// Shut tend down (`tend stop`).
     Stop,
     Status,
+    /// Start, stop or restart services: those named (checked by `services::names`), or
+    /// every service when `names` is empty (`--all`).
+    Services {
+        verb: ServiceVerb,
+        names: Vec<String>,
+    },
 }
 
 impl Verb {
-    pub fn word(self) -> &'static str {
+    /// The request's first word: `restart`, `stop`, `status` or `start`.
+    pub fn word(&self) -> &'static str {
         match self {
             Verb::Restart => "restart",
             Verb::Stop => "stop",
             Verb::Status => "status",
+            Verb::Services { verb, .. } => verb.word(),
+        }
+    }
+
+    /// The request line as sent (without its newline): the word, and for services the
+    /// names or `--all`.
+    pub fn line(&self) -> String {
+        match self {
+            Verb::Services { verb, names } => services::line(*verb, names),
+            _ => self.word().to_owned(),
         }
     }
 
     /// Reads one request line (without its newline; a trailing `\r` and blanks are
-    /// tolerated).
-    fn parse(line: &str) -> Option<Verb> {
-        match line.trim() {
-            "restart" => Some(Verb::Restart),
-            "stop" => Some(Verb::Stop),
-            "status" => Some(Verb::Status),
-            _ => None,
+    /// tolerated). Err says what is wrong with it.
+    fn parse(line: &str) -> Result<Verb, String> {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let rest: Vec<&str> = words.collect();
+        match (first, rest.as_slice()) {
+            ("restart", []) => Ok(Verb::Restart),
+            ("stop", []) => Ok(Verb::Stop),
+            ("status", []) => Ok(Verb::Status),
+            ("start", []) => Err(format!(
+                "start needs the services to start: start NAME... or start {}",
+                services::ALL
+            )),
+            (word, names) if !names.is_empty() => {
+                let verb = ServiceVerb::from_word(word).ok_or_else(|| unknown_request(line))?;
+                let names = match names {
+                    [all] if *all == services::ALL => Vec::new(),
+                    names => services::names(verb, names)?,
+                };
+                Ok(Verb::Services { verb, names })
+            }
+            _ => Err(unknown_request(line)),
         }
     }
+}
+
+fn unknown_request(line: &str) -> String {
+    let shown: String = line.trim().chars().take(80).collect();
+    format!(
+        "unknown request {}: expected restart, stop or status, or start, stop or restart \
+         followed by service names or --all",
+        crate::shown::quoted(&shown)
+    )
 }
 
 /// Who may use the socket: the user tend runs as, and root (who could signal tend anyway).
@@ -80,20 +135,43 @@ fn allowed(peer_uid: u32, own_uid: u32) -> bool {
 }
 
 /// What a client may ask of the supervisor (`status` is answered from the snapshot).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ask {
+    /// Restart the main command.
     Restart,
+    /// Shut tend down.
     Stop,
+    /// Start, stop or restart the services named, each a service of this tend (the
+    /// server checked them against the snapshot), without repeats, in the order given;
+    /// empty: every service (`--all`). Answered when the work is done (`Verdict::Done`
+    /// or `Verdict::Failed`), within SERVICE_WAIT.
+    Services {
+        verb: ServiceVerb,
+        names: Vec<String>,
+    },
 }
 
 impl Ask {
-    fn word(self) -> &'static str {
+    /// The request as the event `control_request` names it: its line.
+    fn line(&self) -> String {
         match self {
-            Ask::Restart => Verb::Restart.word(),
-            Ask::Stop => Verb::Stop.word(),
+            Ask::Restart => Verb::Restart.line(),
+            Ask::Stop => Verb::Stop.line(),
+            Ask::Services { verb, names } => services::line(*verb, names),
+        }
+    }
+
+    /// How long the server waits for the verdict.
+    fn wait(&self) -> Duration {
+        match self {
+            Ask::Services { .. } => SERVICE_WAIT,
+            Ask::Restart | Ask::Stop => SUPERVISOR_WAIT,
         }
     }
 }
+
+/// The answer to a request about services while this build does not run them.
+pub const SERVICES_NOT_RUN: &str = "services are not run by this build yet";
 
 /// A request on its way to the supervisor, with the channel for its verdict. The
 /// supervisor, the one owner of the state, judges the requests one at a time, in order,
@@ -114,31 +192,40 @@ pub struct Request {
 impl Request {
     /// Sends the verdict to the client's connection and logs it (`control_request`), so
     /// that the event comes before whatever the supervisor then does. Fails when the
-    /// connection no longer waits (it was answered "busy" and logged so): the request
-    /// must then not be carried out (None).
+    /// connection no longer waits (it was answered "busy" and logged so): a restart or
+    /// stop must then not be carried out (None). A request about services is answered
+    /// when its work is done: its outcome is logged even when the client gave up.
     /// Returns the `written` receiver of the delivered answer.
     pub fn answer(self, verdict: Verdict) -> Option<oneshot::Receiver<()>> {
-        if self.reply.send(verdict).is_err() {
+        let request = self.ask.line();
+        let (uid, pid) = (self.uid, self.pid);
+        let text = verdict_text(&self.ask, &verdict);
+        let delivered = self.reply.send(verdict).is_ok();
+        if !delivered && !matches!(self.ask, Ask::Services { .. }) {
             return None;
         }
-        let (request, uid, pid) = (self.ask.word(), self.uid, self.pid);
-        match verdict_text(self.ask, verdict) {
+        let gone = if delivered {
+            ""
+        } else {
+            " (the client no longer waited for the answer)"
+        };
+        match text {
             Ok(text) => emit!(
                 info,
                 Event::ControlRequest,
-                request,
+                request = request.as_str(),
                 accepted = true,
                 uid,
                 pid,
-                "control request {request} from uid {uid} (pid {pid}): {text}"
+                "control request {request} from uid {uid} (pid {pid}): {text}{gone}"
             ),
-            Err(error) => log_refused(request, uid, pid, "state", &error),
+            Err(error) => log_refused(&request, uid, pid, "state", &format!("{error}{gone}")),
         }
-        Some(self.written)
+        delivered.then_some(self.written)
     }
 }
 
-/// Logs a restart or stop that was refused (`control_request`, `accepted=false`).
+/// Logs a request that was refused (`control_request`, `accepted=false`).
 pub(crate) fn log_refused(request: &str, uid: u32, pid: i32, reason: &str, error: &str) {
     emit!(
         info,
@@ -153,14 +240,25 @@ pub(crate) fn log_refused(request: &str, uid: u32, pid: i32, reason: &str, error
 }
 
 /// The supervisor's answer to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Accepted: the supervisor carries it out now. `pid`: the child it stops.
+    /// Accepted: the supervisor carries it out now. `pid`: the child it stops. For a
+    /// request about services (`judge`): taken, to be answered with `Done` or `Failed`
+    /// when its work is over.
     Accepted { pid: Option<i32> },
     /// A stop while tend already shuts down: accepted, nothing to do.
     AlreadyStopping(State),
     /// Refused in this state (a restart while another is under way or tend shuts down).
     Refused(State),
+    /// The work asked for is done: what happened, a line per service, such as `web:
+    /// stopped (and its dependents: api)`. The client prints it and exits 0.
+    // Given by the supervisor once it runs services (issue 14).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Done(String),
+    /// The work could not be done, or not all of it: why, naming each service, such as
+    /// `web: not healthy within 60s (last check: connection refused)`. The client prints
+    /// it and exits 1.
+    Failed(String),
 }
 
 fn shutting_down(state: State) -> bool {
@@ -177,24 +275,50 @@ fn state_name(state: State) -> &'static str {
 /// The supervisor's verdict on `ask` in its current `state`, with `pid` the child it runs.
 /// A restart is accepted only while no restart and no shutdown is under way (the state is
 /// `restarting` from the restart's announcement, through its stop and delay, to the new
-/// child's start); a stop is always accepted.
-pub fn judge(ask: Ask, state: State, pid: Option<i32>) -> Verdict {
+/// child's start); a stop is always accepted. A request about services is refused while
+/// tend shuts down (a stop of them is then under way: `AlreadyStopping`), else taken
+/// (`Accepted { pid: None }`): the supervisor carries it out and answers it when done.
+pub fn judge(ask: &Ask, state: State, pid: Option<i32>) -> Verdict {
     match ask {
         Ask::Restart if shutting_down(state) || state == State::Restarting => {
             Verdict::Refused(state)
         }
         Ask::Stop if shutting_down(state) => Verdict::AlreadyStopping(state),
         Ask::Restart | Ask::Stop => Verdict::Accepted { pid },
+        Ask::Services {
+            verb: ServiceVerb::Stop,
+            ..
+        } if shutting_down(state) => Verdict::AlreadyStopping(state),
+        Ask::Services { .. } if shutting_down(state) => Verdict::Refused(state),
+        Ask::Services { .. } => Verdict::Accepted { pid: None },
     }
 }
 
 /// The answer for the client: Ok(message) when accepted, Err(error) when refused.
-fn verdict_text(ask: Ask, verdict: Verdict) -> Result<String, String> {
-    let child = |pid: Option<i32>| match pid {
+fn verdict_text(ask: &Ask, verdict: &Verdict) -> Result<String, String> {
+    let child = |pid: &Option<i32>| match pid {
         Some(pid) => format!("child pid {pid}"),
         None => "the child".to_owned(),
     };
     match (ask, verdict) {
+        (_, Verdict::Done(text)) => Ok(text.clone()),
+        (_, Verdict::Failed(text)) => Err(text.clone()),
+        (Ask::Services { .. }, Verdict::Accepted { .. }) => {
+            Ok(format!("{}: under way", ask.line()))
+        }
+        (Ask::Services { .. }, Verdict::AlreadyStopping(state)) => Ok(format!(
+            "tend is already shutting down (state {}): every service is being stopped",
+            state_name(*state)
+        )),
+        (Ask::Services { verb, .. }, Verdict::Refused(state)) => Err(format!(
+            "tend is shutting down (state {}): no service is {} now",
+            state_name(*state),
+            match verb {
+                ServiceVerb::Start => "started",
+                ServiceVerb::Stop => "stopped",
+                ServiceVerb::Restart => "restarted",
+            }
+        )),
         (Ask::Restart, Verdict::Accepted { pid }) => Ok(format!(
             "restart requested: {} gets the stop signal, then a new child starts",
             child(pid)
@@ -205,7 +329,7 @@ fn verdict_text(ask: Ask, verdict: Verdict) -> Result<String, String> {
         )),
         (_, Verdict::AlreadyStopping(state)) => Ok(format!(
             "tend is already shutting down (state {})",
-            state_name(state)
+            state_name(*state)
         )),
         (_, Verdict::Refused(State::Restarting)) => Err(
             "a restart is already under way (state restarting): this request was not carried \
@@ -214,13 +338,14 @@ fn verdict_text(ask: Ask, verdict: Verdict) -> Result<String, String> {
         ),
         (_, Verdict::Refused(state)) => Err(format!(
             "tend is shutting down (state {}): there is nothing to restart",
-            state_name(state)
+            state_name(*state)
         )),
     }
 }
 
-fn accepted(verb: Verb, message: &str) -> String {
-    json!({ "accepted": true, "request": verb.word(), "message": message }).to_string()
+/// An accepted request's answer; `request` is the request line (`restart`, `start web`).
+fn accepted(request: &str, message: &str) -> String {
+    json!({ "accepted": true, "request": request, "message": message }).to_string()
 }
 
 fn status_answer(snapshot: &Snapshot) -> String {
@@ -287,12 +412,68 @@ mod tests {
 
     #[test]
     fn request_words() {
-        assert_eq!(Verb::parse("restart"), Some(Verb::Restart));
-        assert_eq!(Verb::parse("stop\r"), Some(Verb::Stop));
-        assert_eq!(Verb::parse(" status "), Some(Verb::Status));
-        assert_eq!(Verb::parse("RESTART"), None);
-        assert_eq!(Verb::parse(""), None);
-        assert_eq!(Verb::parse("reboot"), None);
+        assert_eq!(Verb::parse("restart"), Ok(Verb::Restart));
+        assert_eq!(Verb::parse("stop\r"), Ok(Verb::Stop));
+        assert_eq!(Verb::parse(" status "), Ok(Verb::Status));
+        for bad in ["RESTART", "", "reboot", "status web", "reboot web"] {
+            let error = Verb::parse(bad).expect_err(bad);
+            assert!(error.starts_with("unknown request"), "{bad:?}: {error}");
+        }
+    }
+
+    fn services(verb: ServiceVerb, names: &[&str]) -> Verb {
+        let names = names.iter().map(|n| n.to_string()).collect();
+        Verb::Services { verb, names }
+    }
+
+    #[test]
+    fn requests_about_services_on_the_wire() {
+        let cases = [
+            ("start web", services(ServiceVerb::Start, &["web"])),
+            ("stop web api", services(ServiceVerb::Stop, &["web", "api"])),
+            ("restart --all", services(ServiceVerb::Restart, &[])),
+            ("stop --all", services(ServiceVerb::Stop, &[])),
+        ];
+        for (line, verb) in cases {
+            assert_eq!(verb.line(), line);
+            assert_eq!(Verb::parse(line), Ok(verb.clone()), "{line}");
+            assert_eq!(Verb::parse(&format!(" {line}\r")), Ok(verb), "{line}");
+        }
+        // Read as the command line reads them: lowercased, without repeats.
+        assert_eq!(
+            Verb::parse("start  WEB web"),
+            Ok(services(ServiceVerb::Start, &["web"]))
+        );
+        // `stop` and `restart` without names keep their meaning: the main command.
+        assert_eq!(Verb::parse("stop").map(|v| v.line()), Ok("stop".into()));
+        for bad in [
+            "start",
+            "start --all web",
+            "stop web --all",
+            "start main",
+            "restart we$b",
+        ] {
+            assert!(Verb::parse(bad).is_err(), "{bad:?}");
+        }
+        let line = Verb::parse("restart main").unwrap_err();
+        assert!(line.contains("main command"), "{line}");
+    }
+
+    #[test]
+    fn the_wait_for_a_verdict_depends_on_the_request() {
+        assert_eq!(Ask::Restart.wait(), SUPERVISOR_WAIT);
+        assert_eq!(Ask::Stop.wait(), SUPERVISOR_WAIT);
+        let ask = Ask::Services {
+            verb: ServiceVerb::Start,
+            names: vec!["web".into()],
+        };
+        assert_eq!(ask.wait(), SERVICE_WAIT);
+        assert_eq!(ask.line(), "start web");
+        // Each client waits longer than its server does, so that it gets the server's
+        // "no verdict" rather than no answer at all.
+        assert!(CLIENT_TIMEOUT > SUPERVISOR_WAIT);
+        assert!(SERVICE_CLIENT_TIMEOUT > SERVICE_WAIT);
+        assert!(SERVICE_WAIT >= Duration::from_secs(60) + SUPERVISOR_WAIT);
     }
 
     #[test]
@@ -308,17 +489,17 @@ mod tests {
     fn verdicts_follow_the_supervisors_state() {
         let pid = Some(42);
         for state in [State::Starting, State::Running] {
-            assert_eq!(judge(Ask::Restart, state, pid), Verdict::Accepted { pid });
-            assert_eq!(judge(Ask::Stop, state, pid), Verdict::Accepted { pid });
+            assert_eq!(judge(&Ask::Restart, state, pid), Verdict::Accepted { pid });
+            assert_eq!(judge(&Ask::Stop, state, pid), Verdict::Accepted { pid });
         }
         // A restart under way (its stop, its delay): another restart is refused, a stop
         // is accepted (it ends tend instead of starting the new child).
         assert_eq!(
-            judge(Ask::Restart, State::Restarting, pid),
+            judge(&Ask::Restart, State::Restarting, pid),
             Verdict::Refused(State::Restarting)
         );
         assert_eq!(
-            judge(Ask::Stop, State::Restarting, None),
+            judge(&Ask::Stop, State::Restarting, None),
             Verdict::Accepted { pid: None }
         );
         for state in [
@@ -327,9 +508,45 @@ mod tests {
             State::Stopped,
             State::Failed,
         ] {
-            assert_eq!(judge(Ask::Restart, state, pid), Verdict::Refused(state));
+            assert_eq!(judge(&Ask::Restart, state, pid), Verdict::Refused(state));
             assert_eq!(
-                judge(Ask::Stop, state, pid),
+                judge(&Ask::Stop, state, pid),
+                Verdict::AlreadyStopping(state)
+            );
+        }
+    }
+
+    #[test]
+    fn requests_about_services_are_taken_unless_tend_shuts_down() {
+        let ask = |verb| Ask::Services {
+            verb,
+            names: vec!["web".into()],
+        };
+        for state in [
+            State::Initializing,
+            State::Starting,
+            State::Running,
+            State::Restarting,
+        ] {
+            for verb in [ServiceVerb::Start, ServiceVerb::Stop, ServiceVerb::Restart] {
+                // Taken, whatever the main command's child: answered when done.
+                assert_eq!(
+                    judge(&ask(verb), state, Some(42)),
+                    Verdict::Accepted { pid: None }
+                );
+            }
+        }
+        for state in [State::Draining, State::Stopping] {
+            assert_eq!(
+                judge(&ask(ServiceVerb::Start), state, None),
+                Verdict::Refused(state)
+            );
+            assert_eq!(
+                judge(&ask(ServiceVerb::Restart), state, None),
+                Verdict::Refused(state)
+            );
+            assert_eq!(
+                judge(&ask(ServiceVerb::Stop), state, None),
                 Verdict::AlreadyStopping(state)
             );
         }
@@ -337,22 +554,47 @@ mod tests {
 
     #[test]
     fn verdicts_in_words() {
-        let accepted = verdict_text(Ask::Restart, Verdict::Accepted { pid: Some(42) });
+        let accepted = verdict_text(&Ask::Restart, &Verdict::Accepted { pid: Some(42) });
         assert!(accepted.is_ok_and(|m| m.contains("child pid 42")));
-        let accepted = verdict_text(Ask::Stop, Verdict::Accepted { pid: None });
+        let accepted = verdict_text(&Ask::Stop, &Verdict::Accepted { pid: None });
         assert!(accepted.is_ok_and(|m| m.contains("stop requested")));
-        let refused = verdict_text(Ask::Restart, Verdict::Refused(State::Restarting));
+        let refused = verdict_text(&Ask::Restart, &Verdict::Refused(State::Restarting));
         assert!(refused.is_err_and(|e| e.contains("already under way")));
-        let refused = verdict_text(Ask::Restart, Verdict::Refused(State::Draining));
+        let refused = verdict_text(&Ask::Restart, &Verdict::Refused(State::Draining));
         assert!(refused.is_err_and(|e| e.contains("state draining")));
-        let nothing = verdict_text(Ask::Stop, Verdict::AlreadyStopping(State::Stopping));
+        let nothing = verdict_text(&Ask::Stop, &Verdict::AlreadyStopping(State::Stopping));
         assert!(nothing.is_ok_and(|m| m.contains("already shutting down")));
+    }
+
+    #[test]
+    fn verdicts_on_services_in_words() {
+        let stop = Ask::Services {
+            verb: ServiceVerb::Stop,
+            names: vec!["web".into()],
+        };
+        let done = Verdict::Done("web: stopped (and its dependents: api)".into());
+        assert_eq!(
+            verdict_text(&stop, &done),
+            Ok("web: stopped (and its dependents: api)".into())
+        );
+        let failed = Verdict::Failed("web: not stopped: busy".into());
+        assert_eq!(
+            verdict_text(&stop, &failed),
+            Err("web: not stopped: busy".into())
+        );
+        let refused = verdict_text(&stop, &Verdict::Refused(State::Draining));
+        assert!(refused.is_err_and(|e| e.contains("no service is stopped now")));
+        let under_way = verdict_text(&stop, &Verdict::Accepted { pid: None });
+        assert_eq!(under_way, Ok("stop web: under way".into()));
+        let nothing = verdict_text(&stop, &Verdict::AlreadyStopping(State::Stopping));
+        assert!(nothing.is_ok_and(|m| m.contains("every service is being stopped")));
     }
 
     #[test]
     fn answers_are_one_json_line() {
         for line in [
-            accepted(Verb::Restart, "ok"),
+            accepted("restart", "ok"),
+            accepted("start web", "web: running\napi: running"),
             refused("no \"quotes\"\nhere"),
             status_answer(&snapshot(State::Running)),
         ] {

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::timeout;
 
 use super::{
-    accepted, allowed, refused, status_answer, verdict_text, Ask, Request, Verb, Verdict,
-    MAX_CONNECTIONS, MAX_REQUEST, READ_TIMEOUT, SOCKET_NAME, SUPERVISOR_WAIT, WRITE_TIMEOUT,
+    accepted, allowed, refused, services, status_answer, verdict_text, Ask, Request, Verb, Verdict,
+    MAX_CONNECTIONS, MAX_REQUEST, READ_TIMEOUT, SOCKET_NAME, WRITE_TIMEOUT,
 };
 use crate::config::lifecycle::{ControlSocket, InterfacesConfig};
 use crate::duration::format_duration;
@@ -334,6 +334,22 @@ async fn bad_request(stream: &mut UnixStream, uid: u32, pid: i32, error: &str) {
     answer(stream, refused(error)).await;
 }
 
+/// The request for the supervisor; a request about services only if it names services
+/// this tend runs (its snapshot's), else Err with the client's error.
+fn to_ask(verb: Verb, snapshot: &Snapshot) -> Result<Ask, String> {
+    match verb {
+        Verb::Restart => Ok(Ask::Restart),
+        Verb::Stop => Ok(Ask::Stop),
+        Verb::Services { verb, names } => {
+            let known: Vec<&str> = snapshot.services.iter().map(|s| s.name.as_str()).collect();
+            services::check_known(verb, &names, &known)?;
+            Ok(Ask::Services { verb, names })
+        }
+        // Answered by `serve` from the snapshot, never asked of the supervisor.
+        Verb::Status => Err("status is answered from the snapshot".to_owned()),
+    }
+}
+
 async fn serve(
     mut stream: UnixStream,
     snapshots: watch::Receiver<Snapshot>,
@@ -367,7 +383,8 @@ async fn serve(
         }
         Ok(Err(ReadError::TooLong | ReadError::NotUtf8)) => {
             let error = format!(
-                "bad request: expected one line of at most {MAX_REQUEST} bytes: restart, stop or status"
+                "bad request: expected one line of at most {MAX_REQUEST} bytes: restart, stop \
+                 or status, or start, stop or restart followed by service names or --all"
             );
             bad_request(&mut stream, uid, pid, &error).await;
             return;
@@ -386,43 +403,46 @@ async fn serve(
             return;
         }
     };
-    let Some(verb) = Verb::parse(&line) else {
-        let shown: String = line.chars().take(MAX_REQUEST).collect();
-        let error = format!(
-            "unknown request {}: expected restart, stop or status",
-            crate::shown::quoted(&shown)
-        );
-        bad_request(&mut stream, uid, pid, &error).await;
-        return;
-    };
-    let request = verb.word();
-    let ask = match verb {
-        Verb::Status => {
-            emit!(
-                debug,
-                Event::ControlRequest,
-                request,
-                accepted = true,
-                uid,
-                pid,
-                "control request status from uid {uid} (pid {pid})"
-            );
-            let snapshot = snapshots.borrow().clone();
-            answer(&mut stream, status_answer(&snapshot)).await;
+    let verb = match Verb::parse(&line) {
+        Ok(verb) => verb,
+        Err(error) => {
+            bad_request(&mut stream, uid, pid, &error).await;
             return;
         }
-        Verb::Restart => Ask::Restart,
-        Verb::Stop => Ask::Stop,
+    };
+    if verb == Verb::Status {
+        emit!(
+            debug,
+            Event::ControlRequest,
+            request = "status",
+            accepted = true,
+            uid,
+            pid,
+            "control request status from uid {uid} (pid {pid})"
+        );
+        let snapshot = snapshots.borrow().clone();
+        answer(&mut stream, status_answer(&snapshot)).await;
+        return;
+    }
+    let request = verb.line();
+    let checked = to_ask(verb, &snapshots.borrow());
+    let ask = match checked {
+        Ok(ask) => ask,
+        Err(error) => {
+            super::log_refused(&request, uid, pid, "unknown_service", &error);
+            answer(&mut stream, refused(&error)).await;
+            return;
+        }
     };
     // The supervisor logs its verdict (control_request) as it gives it.
     let (written, written_rx) = oneshot::channel::<()>();
-    let reply = match ask_supervisor(&requests, ask, uid, pid, written_rx).await {
-        Ok(verdict) => match verdict_text(ask, verdict) {
-            Ok(text) => accepted(verb, &text),
+    let reply = match ask_supervisor(&requests, ask.clone(), uid, pid, written_rx).await {
+        Ok(verdict) => match verdict_text(&ask, &verdict) {
+            Ok(text) => accepted(&request, &text),
             Err(error) => refused(&error),
         },
         Err((reason, error)) => {
-            super::log_refused(request, uid, pid, reason, &error);
+            super::log_refused(&request, uid, pid, reason, &error);
             refused(&error)
         }
     };
@@ -430,10 +450,12 @@ async fn serve(
     drop(written);
 }
 
-/// Hands `ask` to the supervisor and waits (at most SUPERVISOR_WAIT) for its verdict.
-/// Err with the event's `reason` and the client's error when there is none: the
-/// supervisor then never acts on the request (it carries out only a request whose
-/// verdict it could deliver, and the receiver is dropped here on the timeout).
+/// Hands `ask` to the supervisor and waits (at most `ask.wait()`: SUPERVISOR_WAIT for a
+/// restart or stop, SERVICE_WAIT for a request about services, answered when done) for its
+/// verdict. Err with the event's `reason` and the client's error when there is none: the
+/// supervisor then never acts on a restart or stop (it carries out only a request whose
+/// verdict it could deliver, and the receiver is dropped here on the timeout); a request
+/// about services it had taken may still be under way.
 async fn ask_supervisor(
     requests: &mpsc::UnboundedSender<Request>,
     ask: Ask,
@@ -447,6 +469,8 @@ async fn ask_supervisor(
             "tend is exiting: the supervisor takes no more requests".to_owned(),
         )
     };
+    let wait = ask.wait();
+    let about_services = matches!(ask, Ask::Services { .. });
     let (reply, verdict) = oneshot::channel();
     requests
         .send(Request {
@@ -457,15 +481,24 @@ async fn ask_supervisor(
             written,
         })
         .map_err(|_| exiting())?;
-    match timeout(SUPERVISOR_WAIT, verdict).await {
+    match timeout(wait, verdict).await {
         Ok(Ok(verdict)) => Ok(verdict),
         Ok(Err(_)) => Err(exiting()),
+        Err(_) if about_services => Err((
+            "no_verdict",
+            format!(
+                "no verdict from tend within {}: if it took the request, the work may still \
+                 be under way (`tend status` shows the services); if it was busy, it was not \
+                 carried out",
+                format_duration(wait)
+            ),
+        )),
         Err(_) => Err((
             "busy",
             format!(
                 "tend is busy (running a remediation command or the post-stop hooks) and did \
                  not take the request within {}: it was not carried out; ask again",
-                format_duration(SUPERVISOR_WAIT)
+                format_duration(wait)
             ),
         )),
     }
@@ -474,6 +507,59 @@ async fn ask_supervisor(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::ServiceVerb;
+    use crate::status::{ServiceStatus, State};
+
+    fn service(name: &str) -> ServiceStatus {
+        ServiceStatus {
+            name: name.into(),
+            state: State::Running,
+            pid: Some(7),
+            oneshot: false,
+            restarts: 0,
+            last_exit: None,
+            health_check: false,
+            health: crate::policy::Health::Unknown,
+            consecutive_failures: 0,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn requests_about_services_name_services_of_this_tend() {
+        let mut snapshot = Snapshot::new();
+        let start = |names: &[&str]| Verb::Services {
+            verb: ServiceVerb::Start,
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        // Without services, a restart and a stop are what they always were.
+        assert_eq!(to_ask(Verb::Restart, &snapshot), Ok(Ask::Restart));
+        assert_eq!(to_ask(Verb::Stop, &snapshot), Ok(Ask::Stop));
+        let none = to_ask(start(&["web"]), &snapshot).unwrap_err();
+        assert!(none.contains("runs no services"), "{none}");
+        let none = to_ask(start(&[]), &snapshot).unwrap_err();
+        assert!(none.contains("runs no services"), "{none}");
+        snapshot.services = vec![service("api"), service("web")];
+        assert_eq!(
+            to_ask(start(&["web"]), &snapshot),
+            Ok(Ask::Services {
+                verb: ServiceVerb::Start,
+                names: vec!["web".into()]
+            })
+        );
+        assert_eq!(
+            to_ask(start(&[]), &snapshot),
+            Ok(Ask::Services {
+                verb: ServiceVerb::Start,
+                names: Vec::new()
+            })
+        );
+        let unknown = to_ask(start(&["web", "db"]), &snapshot).unwrap_err();
+        assert_eq!(
+            unknown,
+            "no service named \"db\": the services are api, web"
+        );
+    }
 
     #[test]
     fn directory_safety() {

@@ -204,5 +204,35 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&reply.body).expect("json");
         assert_eq!(value["state"], "draining");
         assert_eq!(value["pid"], std::process::id());
+        assert!(value.get("services").is_none(), "{}", reply.body);
+    }
+
+    #[test]
+    fn status_carries_the_services_and_readyz_judges_them() {
+        let mut s = snapshot(State::Running, false, Health::Unknown);
+        s.services.push(crate::status::ServiceStatus {
+            name: "web".into(),
+            state: State::Initializing,
+            pid: None,
+            oneshot: false,
+            restarts: 0,
+            last_exit: None,
+            health_check: true,
+            health: Health::Unknown,
+            consecutive_failures: 0,
+            reason: None,
+        });
+        let reply = get("/status", &s);
+        let value: serde_json::Value = serde_json::from_str(&reply.body).expect("json");
+        assert_eq!(value["services"][0]["name"], "web");
+        assert_eq!(value["services"][0]["state"], "initializing");
+        assert_eq!(value["services"][0]["health_check"], true);
+        // The snapshot as the status file has it: the same document, byte for byte.
+        assert_eq!(reply.body, format!("{}\n", s.to_json()));
+        let ready = get("/readyz", &s);
+        assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ready.body, "not ready: service web: state initializing\n");
+        // Alive all the same: liveness is tend's own.
+        assert_eq!(get("/livez", &s).status, StatusCode::OK);
     }
 }

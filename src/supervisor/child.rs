@@ -306,9 +306,15 @@ impl State {
     /// Judges a request in the current state, answers it, and carries out an accepted
     /// one. A restart is taken at once and not counted against the limit.
     pub(super) fn request(&mut self, ask: Ask, now: Now, out: &mut Vec<Action>) {
-        let verdict = control::judge(ask, self.snapshot.state, self.snapshot.child_pid);
+        if let Ask::Services { .. } = ask {
+            // Services are not run yet (issue 14): refused, nothing done.
+            let refused = Verdict::Failed(control::SERVICES_NOT_RUN.to_owned());
+            return out.push(Action::Answer(refused));
+        }
+        let verdict = control::judge(&ask, self.snapshot.state, self.snapshot.child_pid);
+        let accepted = matches!(verdict, Verdict::Accepted { .. });
         out.push(Action::Answer(verdict));
-        if !matches!(verdict, Verdict::Accepted { .. }) {
+        if !accepted {
             return;
         }
         match (self.phase.clone(), ask) {

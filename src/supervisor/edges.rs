@@ -168,7 +168,7 @@ impl Edges {
                     if request.reply.is_closed() {
                         continue;
                     }
-                    let ask = request.ask;
+                    let ask = request.ask.clone();
                     self.request = Some(request);
                     return (MAIN_UNIT, Input::Request(ask));
                 }

@@ -159,9 +159,10 @@ impl Run {
             // No child of main's to pass other signals to.
             Input::Signal(_) if idle => {}
             Input::Request(Ask::Stop) if idle => {
-                let verdict = control::judge(Ask::Stop, self.main.snapshot.state, None);
+                let verdict = control::judge(&Ask::Stop, self.main.snapshot.state, None);
+                let accepted = matches!(verdict, Verdict::Accepted { .. });
                 out.push((MAIN_UNIT, Action::Answer(verdict)));
-                if matches!(verdict, Verdict::Accepted { .. }) {
+                if accepted {
                     self.shutdown_initiated(Trigger::Requested, out);
                     self.wind_down(Some(Cause::StopRequested), now);
                 }

@@ -186,7 +186,7 @@ impl Sim {
             Action::Timer(timer, after) => {
                 self.timers[timer.index()] = after.map(|after| self.now + after)
             }
-            Action::Answer(verdict) => self.answers.push(*verdict),
+            Action::Answer(verdict) => self.answers.push(verdict.clone()),
             Action::Exit(code) => {
                 assert!(
                     self.exits.is_empty(),
