@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{read_when_present, run, tend, wait_for, Mode, Running, Scratch, MODES};
+use std::process::{Command, Stdio};
+
+use common::{read_when_present, run, tend, wait_for, Mode, Running, Scratch, BIN, MODES};
 use serde_json::Value;
 
 /// The position of the first event named `name` for `service` (None: the main command).
@@ -251,4 +253,83 @@ fn nothing_to_run_is_a_usage_error() {
     let (code, t) = run(Mode::Process, &scratch, &["--"], &[]);
     assert_eq!(code, 64, "{}", t.raw.join("\n"));
     assert!(t.raw.join("\n").contains("no command after `--`"));
+}
+
+/// `tend ARGS` as a client of the tend whose status file is in `scratch`: (code, stdout).
+fn client(scratch: &Scratch, args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("TEND_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("TEND_STATUS_FILE", scratch.path("status.json"));
+    cmd.stdin(Stdio::null());
+    let out = cmd.output().expect("run the tend client");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `tend stop db` stops api (which depends on it) first, then db, and answers when both
+/// have ended; `tend start api` starts db again first; `tend restart db` stops and starts
+/// both; the main command runs on throughout.
+#[test]
+fn services_are_stopped_started_and_restarted_on_request() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-control");
+        let env = [
+            ("TEND_SERVICE_DB", "sleep 60"),
+            ("TEND_SERVICE_API", "sleep 60"),
+            ("TEND_SERVICE_API_DEPENDS_ON", "db"),
+        ];
+        let mut t = start(mode, &scratch, &["--", "sleep", "60"], &env);
+        t.wait_event_where("child_started", |e| e.get("service").is_none());
+        let socket = scratch.path("control.sock");
+        wait_for("the control socket", || socket.exists());
+
+        let (code, out) = client(&scratch, &["stop", "db"]);
+        assert_eq!(code, 0, "{mode:?}: {out}");
+        assert!(
+            out.contains("db: stopped (and their dependents: api)"),
+            "{out}"
+        );
+        t.wait_event_where("child_exited", |e| e["service"] == "db");
+        let api = position(&t, "child_exited", Some("api"));
+        let db = position(&t, "shutdown_initiated", Some("db"));
+        assert!(api < db, "{mode:?}: api ends before db is told to stop");
+        let status: Value =
+            serde_json::from_str(&read_when_present(&scratch.path("status.json"))).expect("JSON");
+        assert_eq!(status["state"], "running", "main runs on");
+        assert!(status["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .all(|s| s["state"] == "stopped"));
+
+        let (code, out) = client(&scratch, &["start", "api"]);
+        assert_eq!(code, 0, "{mode:?}: {out}");
+        assert!(out.contains("api: running"), "{out}");
+        t.wait_event_where("child_started", |e| e["service"] == "api");
+        let db_starts = t
+            .events("child_started")
+            .iter()
+            .filter(|e| e["service"] == "db")
+            .count();
+        assert_eq!(db_starts, 2, "{mode:?}: db was started again for api");
+
+        let (code, out) = client(&scratch, &["restart", "db"]);
+        assert_eq!(code, 0, "{mode:?}: {out}");
+        assert!(
+            out.contains("db: running") && out.contains("api: running"),
+            "{out}"
+        );
+
+        let (code, out) = client(&scratch, &["start", "nope"]);
+        assert_ne!(code, 0, "{mode:?}: an unknown service: {out}");
+
+        t.signal(libc::SIGTERM);
+        assert_eq!(t.wait_exit(), 143, "{mode:?}");
+    }
 }

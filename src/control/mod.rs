@@ -171,7 +171,7 @@ impl Ask {
 }
 
 /// The answer to a request about services while this build does not run them.
-pub const SERVICES_NOT_RUN: &str = "services are not run by this build yet";
+pub const SERVICES_NOT_RUN: &str = "this tend runs no services";
 
 /// A request on its way to the supervisor, with the channel for its verdict. The
 /// supervisor, the one owner of the state, judges the requests one at a time, in order,
@@ -252,8 +252,6 @@ pub enum Verdict {
     Refused(State),
     /// The work asked for is done: what happened, a line per service, such as `web:
     /// stopped (and its dependents: api)`. The client prints it and exits 0.
-    // Given by the supervisor once it runs services (issue 14).
-    #[cfg_attr(not(test), allow(dead_code))]
     Done(String),
     /// The work could not be done, or not all of it: why, naming each service, such as
     /// `web: not healthy within 60s (last check: connection refused)`. The client prints

@@ -53,6 +53,10 @@ pub enum Action {
     Emit(Note),
     /// Answer the control request just received.
     Answer(Verdict),
+    /// Keep the control request just received, to answer it when its work is done.
+    Park(u64),
+    /// Answer a request kept by `Park`.
+    AnswerParked(u64, Verdict),
     /// Write the status file (the snapshot is published on every change anyway).
     WriteStatus,
     /// TERM the processes left behind, KILL them after `grace`; ends in `SweepDone`.

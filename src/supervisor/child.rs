@@ -307,7 +307,7 @@ impl State {
     /// one. A restart is taken at once and not counted against the limit.
     pub(super) fn request(&mut self, ask: Ask, now: Now, out: &mut Vec<Action>) {
         if let Ask::Services { .. } = ask {
-            // Services are not run yet (issue 14): refused, nothing done.
+            // The run answers these when there are services (run/requests.rs).
             let refused = Verdict::Failed(control::SERVICES_NOT_RUN.to_owned());
             return out.push(Action::Answer(refused));
         }

@@ -100,6 +100,8 @@ pub struct Edges {
     requests_tx: mpsc::UnboundedSender<Request>,
     /// The request being judged, answered by `Action::Answer`.
     request: Option<Request>,
+    /// Requests about services, kept (`Action::Park`) until their work is done.
+    parked: Vec<(u64, Request)>,
     /// Answers given but perhaps not yet written to their clients.
     answering: Vec<oneshot::Receiver<()>>,
     snapshots: watch::Sender<Snapshot>,
@@ -132,6 +134,7 @@ impl Edges {
             requests,
             requests_tx,
             request: None,
+            parked: Vec::new(),
             answering: Vec::new(),
             snapshots,
             published: 0,
@@ -268,6 +271,17 @@ impl Edges {
             }
             Action::Emit(note) => note.emit(),
             Action::Answer(verdict) => self.answer(verdict),
+            Action::Park(id) => {
+                if let Some(request) = self.request.take() {
+                    self.parked.push((id, request));
+                }
+            }
+            Action::AnswerParked(id, verdict) => {
+                if let Some(at) = self.parked.iter().position(|(i, _)| *i == id) {
+                    let request = self.parked.swap_remove(at).1;
+                    self.deliver(request, verdict);
+                }
+            }
             Action::WriteStatus => self.write_status(state),
             Action::Sweep { grace } => self.sweep(state, grace),
             Action::CutSweep => self.cut.notify_one(),
@@ -354,9 +368,12 @@ impl Edges {
 
     /// Sends the verdict to the request's client (and logs it).
     fn answer(&mut self, verdict: crate::control::Verdict) {
-        let Some(request) = self.request.take() else {
-            return;
-        };
+        if let Some(request) = self.request.take() {
+            self.deliver(request, verdict);
+        }
+    }
+
+    fn deliver(&mut self, request: Request, verdict: crate::control::Verdict) {
         if let Some(written) = request.answer(verdict) {
             self.answering
                 .retain_mut(|w| matches!(w.try_recv(), Err(TryRecvError::Empty)));

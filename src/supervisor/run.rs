@@ -33,6 +33,7 @@ use crate::process::Exit;
 use crate::services::graph::{self, Graph, MAIN};
 use crate::status::{ServiceStatus, State as Shown};
 
+mod requests;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +50,10 @@ pub struct Unit {
     end: Option<End>,
     /// The run sent it `Input::Stop`.
     stopping: bool,
+    /// `tend stop NAME` (or a restart's stop) asked for its stop.
+    asked_stop: bool,
+    /// Its state before its start, for `tend start NAME` after it ended.
+    fresh: State,
 }
 
 /// How a service ended, as its dependents and the status see it.
@@ -90,6 +95,9 @@ pub struct Run {
     shown: u64,
     /// The sum of the versions last copied into main's snapshot.
     copied: u64,
+    /// `tend start|stop|restart NAME` under way, answered when done.
+    requests: Vec<requests::Pending>,
+    next_request: u64,
 }
 
 impl Run {
@@ -105,9 +113,11 @@ impl Run {
             .zip(units)
             .map(|(service, state)| Unit {
                 name: service.name.clone(),
+                fresh: state.clone(),
                 state,
                 end: None,
                 stopping: false,
+                asked_stop: false,
             })
             .collect();
         Run {
@@ -120,6 +130,8 @@ impl Run {
             winding: None,
             shown: 0,
             copied: u64::MAX,
+            requests: Vec::new(),
+            next_request: 0,
         }
     }
 
@@ -167,6 +179,7 @@ impl Run {
                     self.wind_down(Some(Cause::StopRequested), now);
                 }
             }
+            Input::Request(ask @ Ask::Services { .. }) => self.service_request(ask, now, out),
             input => self.feed_main(input, now, out),
         }
     }
@@ -322,8 +335,11 @@ impl Run {
                     let started = self.start_what_may_start(now, out);
                     self.stop_what_may_stop(now, out) || started
                 }
-                None if self.open => self.start_what_may_start(now, out),
-                None => false,
+                None => {
+                    let stopped = self.stop_what_was_asked(now, out);
+                    let started = self.open && self.start_what_may_start(now, out);
+                    self.requests_progress(out) || stopped || started
+                }
             };
             if !moved {
                 break;
@@ -375,7 +391,11 @@ impl Run {
                 n => self.unit_input(n, Input::Begin { failed: None }, now, out),
             }
         }
-        if !self.command && self.main.phase == Phase::Held && self.all_ended() {
+        // Without a main command the run ends with its services, unless someone stopped
+        // them (`tend stop NAME`): then it waits, as supervisord does, for a start or a
+        // stop signal.
+        let asked = self.units.iter().any(|u| u.asked_stop);
+        if !self.command && self.main.phase == Phase::Held && self.all_ended() && !asked {
             self.wind_down(None, now);
             return true;
         }
@@ -422,7 +442,7 @@ impl Run {
             }
             moved = true;
             if unit.state.phase == Phase::Begin {
-                self.never_started(n);
+                self.never_started(n, "not started");
                 continue;
             }
             let timeout = unit.state.config.shutdown_timeout.min(left);
@@ -442,14 +462,14 @@ impl Run {
             .all(|d| d == MAIN || self.units.iter().any(|u| u.name == d && u.end.is_some()))
     }
 
-    fn never_started(&mut self, n: UnitId) {
+    fn never_started(&mut self, n: UnitId, reason: &str) {
         let unit = &mut self.units[n - 1];
         unit.state.phase = Phase::Done;
         unit.state.snapshot.state = Shown::Stopped;
         unit.state.version += 1;
         unit.end = Some(End {
             graph: graph::State::Failed,
-            reason: "not started".into(),
+            reason: reason.into(),
             failed_code: None,
         });
         self.shown += 1;

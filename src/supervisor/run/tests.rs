@@ -14,6 +14,7 @@ use proptest::prelude::*;
 
 use super::{Run, UnitId, MAIN_UNIT};
 use crate::config::Config;
+use crate::control::{Ask, ServiceVerb, Verdict};
 use crate::process::Exit;
 use crate::services::graph::MAIN;
 use crate::status::{Snapshot, State as Shown};
@@ -37,6 +38,9 @@ struct RunSim {
     exits: Vec<i32>,
     sweeping: bool,
     queue: VecDeque<(UnitId, Input)>,
+    /// The answers given, at once or once parked.
+    answers: Vec<Verdict>,
+    parked: Vec<u64>,
 }
 
 fn config(pairs: &[(&str, &str)]) -> Arc<Config> {
@@ -74,6 +78,8 @@ impl RunSim {
             exits: Vec::new(),
             sweeping: false,
             queue: VecDeque::new(),
+            answers: Vec::new(),
+            parked: Vec::new(),
         };
         sim.feed(MAIN_UNIT, Input::Begin { failed: None });
         sim
@@ -133,7 +139,7 @@ impl RunSim {
             Action::Forward { pid, received, .. } => {
                 self.check_live(unit, pid);
                 // The run's stop of a service (not a restart's): the unit is told to go.
-                if received.is_none() && unit != MAIN_UNIT && self.run.winding.is_some() {
+                if received.is_none() && unit != MAIN_UNIT && self.run.units[unit - 1].stopping {
                     self.check_dependents_gone(unit);
                     self.told.push(unit);
                 }
@@ -150,6 +156,13 @@ impl RunSim {
                 self.timers.remove(&(unit, timer.index()));
             }
             Action::Sweep { .. } => self.sweeping = true,
+            Action::Answer(verdict) => self.answers.push(verdict),
+            Action::Park(id) => self.parked.push(id),
+            Action::AnswerParked(id, verdict) => {
+                assert!(self.parked.contains(&id), "an answer to {id}, never parked");
+                self.parked.retain(|p| *p != id);
+                self.answers.push(verdict);
+            }
             Action::WaitForDependencies => {
                 self.queue.push_back((MAIN_UNIT, Input::DependenciesReady))
             }
@@ -382,6 +395,95 @@ fn services_alone_end_with_the_first_failure() {
     assert_eq!(sim.run_out(), 6);
 }
 
+fn ask(verb: ServiceVerb, names: &[&str]) -> Input {
+    let names = names.iter().map(|n| n.to_string()).collect();
+    Input::Request(Ask::Services { verb, names })
+}
+
+const PAIR: &[(&str, &str)] = &[
+    ("TEND_SERVICE_DB", "db"),
+    ("TEND_SERVICE_API", "api"),
+    ("TEND_SERVICE_API_DEPENDS_ON", "db"),
+];
+
+/// `tend stop db`: api (which depends on db) stops first, then db; answered once both
+/// have ended; main runs on.
+#[test]
+fn a_stop_request_stops_the_dependents_first_and_is_answered_when_done() {
+    let mut sim = RunSim::new(PAIR, true);
+    let (db, api) = (sim.unit("db"), sim.unit("api"));
+    sim.feed(MAIN_UNIT, ask(ServiceVerb::Stop, &["db"]));
+    assert_eq!(sim.told, vec![api], "the dependent first");
+    assert!(sim.answers.is_empty(), "answered when done");
+    sim.exit(api, Exit::Signaled(TERM));
+    assert_eq!(sim.told, vec![api, db]);
+    sim.exit(db, Exit::Signaled(TERM));
+    assert_eq!(
+        sim.answers,
+        vec![Verdict::Done(
+            "db: stopped (and their dependents: api)".into()
+        )]
+    );
+    assert_eq!(sim.shown("db"), Shown::Stopped);
+    assert!(sim.children.contains_key(&MAIN_UNIT), "main runs on");
+    assert!(sim.exits.is_empty());
+    // Started again: db only (api was not asked for), answered once it runs.
+    sim.feed(MAIN_UNIT, ask(ServiceVerb::Start, &["db"]));
+    assert!(sim.children.contains_key(&db));
+    assert!(!sim.children.contains_key(&api));
+    assert!(
+        matches!(&sim.answers[1], Verdict::Done(text) if text.starts_with("db: running as pid"))
+    );
+    assert_eq!(sim.run_out(), 128 + TERM);
+}
+
+/// `tend start api` after both stopped starts db first (what api needs), then api.
+#[test]
+fn a_start_request_starts_what_the_service_needs() {
+    let mut sim = RunSim::new(PAIR, true);
+    let (db, api) = (sim.unit("db"), sim.unit("api"));
+    sim.feed(MAIN_UNIT, ask(ServiceVerb::Stop, &[]));
+    sim.exit(api, Exit::Code(0));
+    sim.exit(db, Exit::Code(0));
+    let spawned = sim.spawned.len();
+    sim.feed(MAIN_UNIT, ask(ServiceVerb::Start, &["api"]));
+    assert_eq!(sim.spawned[spawned..], [db, api]);
+    assert!(
+        matches!(sim.answers.last(), Some(Verdict::Done(text)) if text.starts_with("api: running"))
+    );
+}
+
+/// `tend restart db`: db and its dependents stop, then start again; answered once all
+/// run again.
+#[test]
+fn a_restart_request_stops_then_starts_again() {
+    let mut sim = RunSim::new(PAIR, true);
+    let (db, api) = (sim.unit("db"), sim.unit("api"));
+    sim.feed(MAIN_UNIT, ask(ServiceVerb::Restart, &["db"]));
+    sim.exit(api, Exit::Signaled(TERM));
+    sim.exit(db, Exit::Signaled(TERM));
+    let spawned = &sim.spawned[sim.spawned.len() - 2..];
+    assert_eq!(spawned, [db, api]);
+    match sim.answers.as_slice() {
+        [Verdict::Done(text)] => assert!(
+            text.contains("db: running") && text.contains("api: running"),
+            "{text}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A service the main command needs cannot be stopped alone.
+#[test]
+fn a_stop_of_what_main_needs_is_refused() {
+    let mut sim = RunSim::new(CHAIN, true);
+    sim.feed(MAIN_UNIT, ask(ServiceVerb::Stop, &["db"]));
+    assert!(
+        matches!(&sim.answers[..], [Verdict::Failed(why)] if why.contains("main command depends on"))
+    );
+    assert!(sim.told.is_empty());
+}
+
 /// Something the world does.
 #[derive(Debug, Clone)]
 enum Event {
@@ -389,6 +491,7 @@ enum Event {
     Exit(usize, i32),
     Fire,
     Check(usize, bool),
+    Ask(u8, usize),
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -397,6 +500,7 @@ fn event() -> impl Strategy<Value = Event> {
         (0..5usize, 0..3i32).prop_map(|(u, c)| Event::Exit(u, c)),
         Just(Event::Fire),
         (1..5usize, any::<bool>()).prop_map(|(u, p)| Event::Check(u, p)),
+        (0..3u8, 0..5usize).prop_map(|(v, u)| Event::Ask(v, u)),
     ]
 }
 
@@ -449,6 +553,15 @@ proptest! {
                     sim.feed(unit, Input::Check(check));
                 }
                 Event::Check(..) => {}
+                Event::Ask(verb, unit) => {
+                    let verb = [ServiceVerb::Start, ServiceVerb::Stop, ServiceVerb::Restart][verb as usize];
+                    // 0: --all; else one service.
+                    let names: Vec<String> = match unit {
+                        0 => Vec::new(),
+                        n => vec![sim.run.units[(n - 1) % sim.run.units.len()].name.clone()],
+                    };
+                    sim.feed(MAIN_UNIT, Input::Request(Ask::Services { verb, names }));
+                }
             }
         }
         sim.run_out();
