@@ -1,7 +1,8 @@
 //! `tend check-config [--json]`: everything a start checks before it acts on the world
-//! (the TEND_* values, then the gate's environment checks: TEND_USER, TEND_REQUIRE_ENV,
-//! TEND_ENSURE_DIRS as a prediction, TEND_MIN_DISK_FREE, TEND_MIN_MEMORY), and the
-//! effective configuration with the paths a start would use. Creates nothing.
+//! (the TEND_* values and the file TEND_CONFIG names, then the gate's environment
+//! checks: TEND_USER, TEND_REQUIRE_ENV, TEND_ENSURE_DIRS as a prediction,
+//! TEND_MIN_DISK_FREE, TEND_MIN_MEMORY), and the effective configuration with the paths
+//! a start would use. Creates nothing.
 //!
 //! Output: the configuration on stdout, as plain text, or as JSON with `--json`
 //! (whether stdout is a terminal or not: a script asks for JSON, so that what a user
@@ -24,21 +25,26 @@ use crate::exit_code::ExitCode;
 use crate::shown::quoted;
 
 pub fn main(env: Vec<(OsString, OsString)>, json: bool) -> i32 {
-    let (format, level) = crate::config::logging_from_vars(&env);
+    let sources = crate::config::Sources::read(env);
+    let (format, level) = sources.logging();
     crate::events::init(format == crate::config::LogFormat::Json, &level);
     // A bad value stands at its default, so that the checks after it still run and
     // every problem is told at once (a bad TEND_USER is not checked twice).
-    let (config, errors) = Config::with_errors(env);
+    let (config, errors) = sources.config();
     let mut problems: Vec<Problem> = errors.iter().map(config_problem).collect();
     problems.extend(service_users(&config));
-    problems.extend(crate::startup::preview(&config).iter().map(|f| Problem {
-        event: if f.variable == "TEND_USER" {
-            Event::ConfigInvalid
-        } else {
-            Event::EnvironmentInvalid
-        },
-        variable: f.variable.to_string(),
-        text: format!("{}: {}", f.variable, f.message),
+    problems.extend(crate::startup::preview(&config).iter().map(|f| {
+        // Named by the file's key when the value is the file's.
+        let variable = config.file.place(f.variable).to_string();
+        Problem {
+            event: if f.variable == "TEND_USER" {
+                Event::ConfigInvalid
+            } else {
+                Event::EnvironmentInvalid
+            },
+            text: format!("{variable}: {}", f.message),
+            variable,
+        }
     }));
     if !problems.is_empty() {
         return report(problems, json);
@@ -63,6 +69,7 @@ fn service_users(config: &Config) -> Vec<Problem> {
             let spec = service.user.as_ref()?;
             let message = crate::users::resolve(spec).err()?;
             let variable = format!("{}_USER", service.variable);
+            let variable = config.file.place(&variable).to_string();
             Some(Problem {
                 event: Event::ConfigInvalid,
                 text: format!("{variable}: {message}"),

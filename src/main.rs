@@ -136,20 +136,22 @@ fn split_variable(text: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Reads the configuration, reporting every problem as a `config_invalid` event.
-fn load_config(env: Vec<(OsString, OsString)>) -> Result<Config, i32> {
-    Config::from_vars(env).map_err(|errors| {
-        for error in &errors {
-            emit!(error, Event::ConfigInvalid, variable = %error.variable, "{error}");
-        }
-        emit!(
-            error,
-            Event::ConfigInvalid,
-            count = errors.len(),
-            "{} invalid TEND_* variable(s); nothing was started",
-            errors.len()
-        );
-        ExitCode::Config as i32
-    })
+fn load_config(sources: config::Sources) -> Result<Config, i32> {
+    let (config, errors) = sources.config();
+    if errors.is_empty() {
+        return Ok(config);
+    }
+    for error in &errors {
+        emit!(error, Event::ConfigInvalid, variable = %error.variable, "{error}");
+    }
+    emit!(
+        error,
+        Event::ConfigInvalid,
+        count = errors.len(),
+        "{} invalid TEND_* setting(s); nothing was started",
+        errors.len()
+    );
+    Err(ExitCode::Config as i32)
 }
 
 /// The command after `--` may be left out only when services run (then they alone do).
@@ -165,11 +167,11 @@ fn missing_command(argv: &[OsString], config: &Config) -> Option<i32> {
 
 fn run(argv: Vec<OsString>) -> i32 {
     report::mark_start();
-    let env = environment();
-    let (format, level) = config::logging_from_vars(&env);
+    let sources = config::Sources::read(environment());
+    let (format, level) = sources.logging();
     events::init(format == config::LogFormat::Json, &level);
     crash::install();
-    let config = match load_config(env) {
+    let config = match load_config(sources) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -277,8 +279,7 @@ async fn supervise(config: Config, argv: Vec<OsString>) -> i32 {
 /// `tend wait`: the dependency wait on its own, then exec the command (if any) in
 /// tend's place, so that it keeps tend's pid (PID 1 stays the command in a container).
 fn wait(args: cli::WaitArgs) -> i32 {
-    let env = environment();
-    let (format, level) = config::logging_from_vars(&env);
+    let (format, level) = config::Sources::read(environment()).logging();
     events::init(format == config::LogFormat::Json, &level);
     crash::install();
     let runtime = match runtime() {

@@ -1,6 +1,7 @@
 //! Configuration as the real binary reads it (issue 12, items 7, 12 and 14): ids the
 //! system cannot switch to, names that are not UTF-8, a variable given twice, what
-//! `tend check-config` checks and prints, and the wording of messages about user data.
+//! `tend check-config` checks and prints, the wording of messages about user data, and
+//! the configuration file (TEND_CONFIG, issue 14).
 
 mod common;
 
@@ -541,7 +542,7 @@ fn check_config_prints_the_services_and_their_start_order() {
     assert_eq!(config["depends_on"], serde_json::json!(["nginx:started"]));
 
     let (code, stdout, stderr) = check_config(&scratch, &[], &env);
-    assert_eq!(code, 78, "{stderr}");
+    assert_eq!(code, 0, "{stderr}");
     let line = stdout
         .lines()
         .find(|l| l.starts_with("start_order "))
@@ -653,5 +654,166 @@ fn wrong_service_dependencies_are_invalid_configuration() {
             messages.iter().any(|m| m.contains(needles[1])),
             "{case}: {messages:?}"
         );
+    }
+}
+
+/// TEND_CONFIG (issue 14): the same settings as a TOML file, a table per service, under
+/// the environment; `tend check-config` prints them merged, with where they came from.
+#[test]
+fn check_config_merges_the_configuration_file_under_the_environment() {
+    let scratch = Scratch::new("config-file");
+    let file = scratch.path("tend.toml");
+    std::fs::write(
+        &file,
+        r#"
+shutdown_timeout = "20s"
+depends_on = ["nginx"]
+
+[services.php_fpm]
+command = "php-fpm -F"
+
+[services.migrate]
+command = ["/app/migrate", "up"]
+oneshot = true
+
+[services.nginx]
+command = ["nginx", "-g", "daemon off;"]
+depends_on = ["php_fpm", "migrate:completed"]
+output = "prefix"
+env = { PORT = 8080, GREETING = "a, b" }
+"#,
+    )
+    .expect("write the file");
+    let path = file.to_str().expect("UTF-8 path");
+    let env = [
+        ("TEND_CONFIG", path),
+        ("TEND_SERVICE_NGINX_OUTPUT", "inherit"),
+        // A service of the environment's, waiting for one of the file's.
+        ("TEND_SERVICE_SHIPPER", "vector"),
+        ("TEND_SERVICE_SHIPPER_DEPENDS_ON", "nginx"),
+    ];
+    let (code, stdout, stderr) = check_config(&scratch, &["--json"], &env);
+    assert_eq!(code, 0, "{stderr}");
+    let config: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        config["start_order"],
+        serde_json::json!([["migrate", "php_fpm"], ["nginx"], ["main", "shipper"]])
+    );
+    let nginx = &config["services"]["nginx"];
+    assert_eq!(nginx["command"], "nginx -g 'daemon off;'");
+    assert_eq!(nginx["output"], "inherit", "the environment wins: {nginx}");
+    assert_eq!(nginx["env"], serde_json::json!(["GREETING", "PORT"]));
+    assert_eq!(nginx["shutdown_timeout"], "20s", "inherited from the file");
+    assert_eq!(config["services"]["migrate"]["command"], "/app/migrate up");
+    assert_eq!(config["depends_on"], serde_json::json!(["nginx:started"]));
+    assert_eq!(config["config_file"]["path"], path);
+    assert_eq!(
+        config["config_file"]["overridden_by_environment"],
+        serde_json::json!(["services.nginx.output (TEND_SERVICE_NGINX_OUTPUT)"])
+    );
+
+    let (_, stdout, _) = check_config(&scratch, &[], &env);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("start_order ")
+            && l.ends_with("[migrate, php_fpm], [nginx], [main, shipper]")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nconfig_file.settings "), "{stdout}");
+
+    // A file of container-wide settings alone: valid, exit 0.
+    std::fs::write(&file, "shutdown_timeout = \"7s\"\nlog_format = \"text\"\n").expect("write");
+    let (code, stdout, stderr) = check_config(&scratch, &[], &[("TEND_CONFIG", path)]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("shutdown_timeout ") && l.ends_with(" 7s")),
+        "{stdout}"
+    );
+
+    // A start reads it too.
+    std::fs::write(&file, "success_exit_codes = [3]\n").expect("write");
+    let env = [("TEND_CONFIG", path)];
+    let (code, t) = run(Mode::Process, &scratch, &["--", "sh", "-c", "exit 3"], &env);
+    assert_eq!(code, 0, "3 is a success by the file: {}", t.raw.join("\n"));
+}
+
+/// A bad file is invalid configuration (78) for the check and for a start, each problem
+/// named by the file, the line and the key; the child never runs.
+#[test]
+fn a_bad_configuration_file_names_the_file_and_the_key() {
+    let scratch = Scratch::new("config-file-bad");
+    let file = scratch.path("tend.toml");
+    std::fs::write(
+        &file,
+        "shutdown_timout = \"5s\"\ndrain_delay = \"soon\"\nwait_for = \"tcp://user:hunter2@db:x\"\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("UTF-8 path");
+    let env = [("TEND_CONFIG", path)];
+    let (code, stdout, stderr) = check_config(&scratch, &[], &env);
+    assert_eq!(code, 78, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    for needle in [
+        format!("{path}:1: shutdown_timout: not a setting; did you mean shutdown_timeout?"),
+        format!("{path}:2: drain_delay=\"soon\": expected a duration"),
+        format!("{path}:3: wait_for"),
+        "3 problem(s)".to_string(),
+    ] {
+        assert!(stderr.contains(&needle), "{needle} missing from\n{stderr}");
+    }
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let marker = scratch.path("ran");
+    let touch = format!("touch {}", marker.display());
+    let (code, t) = run(Mode::Process, &scratch, &["--", "sh", "-c", &touch], &env);
+    assert_eq!(code, 78, "{}", t.raw.join("\n"));
+    assert!(!marker.exists(), "the child must not run");
+    let text = config_invalid_text(&t);
+    assert!(text.contains(&format!("{path}:2: drain_delay")), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+
+    // The environment's value for the same setting hides the file's bad one.
+    std::fs::write(&file, "drain_delay = \"soon\"\n").expect("write");
+    let (code, _, stderr) = check_config(
+        &scratch,
+        &[],
+        &[("TEND_CONFIG", path), ("TEND_DRAIN_DELAY", "1s")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// TEND_CONFIG naming a FIFO, a directory or nothing is refused at once (78): a FIFO is
+/// never opened, so no start hangs waiting for a writer.
+#[test]
+fn a_configuration_file_that_is_no_regular_file_fails_fast() {
+    let scratch = Scratch::new("config-file-fifo");
+    let fifo = scratch.path("tend.toml");
+    let c_path = CString::new(fifo.as_os_str().as_bytes()).expect("path");
+    // SAFETY: a valid C string; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let missing = scratch.path("missing.toml");
+    for (path, why) in [
+        (fifo.as_path(), "a named pipe"),
+        (scratch.0.as_path(), "a directory"),
+        (missing.as_path(), "No such file"),
+    ] {
+        let path = path.to_str().expect("UTF-8 path");
+        for args in [&["check-config"][..], &["--", "true"][..]] {
+            let mut cmd = tend(Mode::Process, &scratch, args);
+            cmd.env("TEND_CONFIG", path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("spawn tend");
+            let code = wait_code(&mut child);
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+                .expect("read stderr");
+            assert_eq!(code, 78, "{args:?} {path}: {stderr}");
+            assert!(
+                stderr.contains("TEND_CONFIG") && stderr.contains(why),
+                "{args:?} {path}: {stderr}"
+            );
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! The clients' side of services against the real binary, without services running (the
-//! supervisor does not run them yet): `tend health NAME`, `tend health` and `tend status
+//! The clients' side of services against the real binary, without services running
+//! (tests/services.rs runs them): `tend health NAME`, `tend health` and `tend status
 //! [--table]` against a status file written here that lists services, and `tend
 //! start|stop|restart NAME...|--all` against a tend that runs none.
 

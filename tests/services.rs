@@ -333,3 +333,31 @@ fn services_are_stopped_started_and_restarted_on_request() {
         assert_eq!(t.wait_exit(), 143, "{mode:?}");
     }
 }
+
+/// Services declared in the configuration file (TEND_CONFIG) run as those of the
+/// environment, and the environment's value of a setting wins over the file's.
+#[test]
+fn services_of_the_configuration_file_run() {
+    let scratch = Scratch::new("svc-file");
+    let file = scratch.path("tend.toml");
+    std::fs::write(
+        &file,
+        "[services.first]\ncommand = [\"sh\", \"-c\", \"exit 4\"]\noneshot = true\n\n\
+         [services.second]\ncommand = \"true\"\ndepends_on = [\"first:completed\"]\n",
+    )
+    .expect("write the file");
+    let path = file.to_str().expect("UTF-8");
+    let env = [("TEND_CONFIG", path), ("TEND_SUCCESS_EXIT_CODES", "4")];
+    let (code, t) = run(Mode::Process, &scratch, &["--"], &env);
+    assert_eq!(code, 0, "{}", t.raw.join("\n"));
+    assert!(
+        position(&t, "child_exited", Some("first")) < position(&t, "child_started", Some("second"))
+    );
+    // Without the environment's success code, first fails and second never starts.
+    let (code, t) = run(Mode::Process, &scratch, &["--"], &[("TEND_CONFIG", path)]);
+    assert_eq!(code, 4, "{}", t.raw.join("\n"));
+    assert!(t
+        .events("service_blocked")
+        .iter()
+        .any(|e| e["service"] == "second"));
+}

@@ -8,6 +8,25 @@ pub struct VarSpec {
     pub name: &'static str,
     pub default: Shown,
     pub help: &'static str,
+    /// What a TOML array or table stands for in the configuration file (`config::file`);
+    /// `None`: the variable takes one value there.
+    pub items: Option<Items>,
+}
+
+/// How the items of a TOML array (the configuration file) become the variable's text, so
+/// that its one parser reads them as the user wrote them and nothing is split again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Items {
+    /// A comma list split at every comma (`143,130`): an item may hold none.
+    Commas,
+    /// A comma list whose items may quote a comma (probes: `exec:sh -c 'a,b'`).
+    QuotedCommas,
+    /// Commands, one per item (a string, or an array of words), joined by newlines.
+    Lines,
+    /// The words of one command, quoted so that they split back into the same words.
+    Words,
+    /// `NAME=VALUE` items, or a table of `NAME = VALUE`; each value quoted whole.
+    Env,
 }
 
 /// The default of a variable, as shown.
@@ -52,10 +71,17 @@ impl<T, E> Var<T, E> {
                 name,
                 default: Shown::Value(default),
                 help,
+                items: None,
             },
             parse,
             nothing: None,
         }
+    }
+
+    /// The same variable, taking `items` from an array in the configuration file.
+    pub const fn items(mut self, items: Items) -> Self {
+        self.spec.items = Some(items);
+        self
     }
 
     pub fn parse(&self, text: &str) -> Result<T, E> {
@@ -92,6 +118,7 @@ impl<T: Default, E> Var<T, E> {
                 name,
                 default: Shown::Nothing(shown),
                 help,
+                items: None,
             },
             parse,
             nothing: Some(T::default),
@@ -102,6 +129,7 @@ impl<T: Default, E> Var<T, E> {
 /// Every variable tend reads, area by area, in the order `--help` lists them.
 pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
     [
+        super::file::VARIABLES,
         super::general::VARIABLES,
         super::startup::VARIABLES,
         super::health::VARIABLES,

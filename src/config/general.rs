@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::catalogue::{Var, VarSpec};
+use super::catalogue::{Items, Var, VarSpec};
 use super::values::parse_bool;
 use super::{LogFormat, SignalTarget};
 use crate::duration::parse_duration;
@@ -34,7 +34,8 @@ pub(super) const SUCCESS_EXIT_CODES: Var<Vec<i32>> = Var::unset(
     "(none)",
     parse_exit_codes,
     "comma list of child exit codes that tend reports as 0, e.g. 143,130",
-);
+)
+.items(Items::Commas);
 pub(super) const SIGNAL_TARGET: Var<SignalTarget> = Var::new(
     "TEND_SIGNAL_TARGET",
     "child",
@@ -46,7 +47,8 @@ pub(super) const SIGNAL_REWRITE: Var<Vec<(i32, i32)>> = Var::unset(
     "(none)",
     parse_rewrite,
     "FROM:TO pairs that change a received signal before forwarding, e.g. TERM:QUIT",
-);
+)
+.items(Items::Commas);
 pub(super) const SUBREAPER: Var<bool> = Var::new(
     "TEND_SUBREAPER",
     "true",

@@ -4,7 +4,7 @@
 use crate::shown::quoted;
 use std::time::Duration;
 
-use super::catalogue::{Var, VarSpec};
+use super::catalogue::{Items, Var, VarSpec};
 use super::parser::{Parser, Refused};
 use crate::duration::{format_duration, parse_duration};
 use crate::policy::{Step, Thresholds};
@@ -63,7 +63,7 @@ pub(super) const REMEDIATION: Var<Vec<Step>> = Var::new(
     "restart",
     parse_steps,
     "steps taken in order while unhealthy, one per failure threshold: exec:COMMAND, restart, exit (75), or none",
-);
+).items(Items::Commas);
 
 pub(super) const VARIABLES: &[&VarSpec] = &[
     &CHECK.spec,

@@ -1,12 +1,14 @@
 //! `Config`: every `TEND_*` variable parsed into one typed struct, with every error found
 //! reported at once. Reading the environment is the caller's job; this module only turns
-//! name/value pairs into a `Config` or a list of `ConfigError`s. Each variable is declared
-//! once, as a `Var` in the file of its area (see `catalogue`).
+//! name/value pairs into a `Config` or a list of `ConfigError`s, and `Sources` adds the
+//! file TEND_CONFIG names (`file`: the same variables, under the environment's). Each
+//! variable is declared once, as a `Var` in the file of its area (see `catalogue`).
 //!
 //! tend reads the values itself, each through its `Var`, not with envy: envy needs a struct
 //! of raw strings, which named every variable a second time.
 
 mod catalogue;
+pub mod file;
 mod general;
 pub mod health;
 pub mod lifecycle;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use crate::duration::format_duration;
 use crate::signals::signal_name;
 pub use catalogue::variables;
+pub use file::Sources;
 use general::*;
 use parser::Parser;
 pub use suggest::closest as closest_name;
@@ -73,6 +76,10 @@ pub struct Config {
     pub exit_with: services::ExitWith,
     /// The services (TEND_SERVICE_<NAME>), sorted by name; empty unless declared.
     pub services: Vec<services::ServiceConfig>,
+    /// TEND_CONFIG: the configuration file.
+    pub config_file: Option<PathBuf>,
+    /// Which of the file's settings are used, and which the environment overrides.
+    pub file: file::FileUse,
 }
 
 /// One variable that could not be used, with the value seen and what was expected.
@@ -100,7 +107,9 @@ impl fmt::Display for ConfigError {
 
 impl Config {
     /// Builds the configuration from environment pairs (all of them: non-`TEND_` ones are
-    /// ignored). Returns every problem found, not just the first.
+    /// ignored), without a file. Returns every problem found, not just the first. The
+    /// program reads through `Sources`; the tests, of everything, through this.
+    #[cfg(test)]
     pub fn from_vars<I>(vars: I) -> Result<Config, Vec<ConfigError>>
     where
         I: IntoIterator<Item = (OsString, OsString)>,
@@ -113,9 +122,28 @@ impl Config {
         }
     }
 
-    /// The configuration with the default in place of each bad value, and the errors:
-    /// for `tend check-config`, which goes on to check the rest.
+    /// The configuration with the default in place of each bad value, and the errors
+    /// (as `tend check-config` has them, to go on checking the rest).
+    #[cfg(test)]
     pub fn with_errors<I>(vars: I) -> (Config, Vec<ConfigError>)
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        Config::read_vars(first_of_each(vars))
+    }
+
+    /// `with_errors` with the settings of a configuration file under the variables: the
+    /// file's text given, for the tests (`Sources` reads the file).
+    #[cfg(test)]
+    pub fn with_file_text<I>(vars: I, path: &str, text: &str) -> (Config, Vec<ConfigError>)
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        Sources::of_text(vars, path, text).config()
+    }
+
+    /// Reads variables already reduced to the first of each name.
+    fn read_vars<I>(vars: I) -> (Config, Vec<ConfigError>)
     where
         I: IntoIterator<Item = (OsString, OsString)>,
     {
@@ -124,7 +152,7 @@ impl Config {
         // Every TEND_SERVICE_* name, set or empty: which are services is known once all
         // are seen (`services::read`).
         let mut service_names = Vec::new();
-        for (name, value) in first_of_each(vars) {
+        for (name, value) in vars {
             let name = match name.to_str() {
                 Some(name) if name.starts_with("TEND_") => name,
                 Some(_) => continue,
@@ -169,6 +197,14 @@ impl Config {
 
     fn settings_json(&self) -> serde_json::Value {
         let mut document = self.container_json();
+        if let (Some(path), Some(document)) = (&self.config_file, document.as_object_mut()) {
+            let file = serde_json::json!({
+                "path": path,
+                "settings": self.file.keys,
+                "overridden_by_environment": self.file.overridden,
+            });
+            document.insert("config_file".into(), file);
+        }
         if self.has_services() {
             if let (Some(document), serde_json::Value::Object(services)) =
                 (document.as_object_mut(), self.services_json())
@@ -317,6 +353,8 @@ fn build(parser: &mut Parser) -> Config {
         exit_with: parser.read(&services::EXIT_WITH),
         // Read by `services::read`, which needs every name first.
         services: Vec::new(),
+        config_file: parser.read(&file::CONFIG),
+        file: file::FileUse::default(),
     };
     #[cfg(debug_assertions)]
     parser.read(&catalogue::FAULT_INJECT);

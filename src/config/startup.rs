@@ -5,7 +5,7 @@ use crate::shown::quoted;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::catalogue::{Var, VarSpec};
+use super::catalogue::{Items, Var, VarSpec};
 use super::parser::{Parser, Refused};
 use super::values::parse_size;
 use crate::duration::{format_duration, parse_duration};
@@ -18,19 +18,22 @@ const REQUIRE_ENV: Var<Vec<String>> = Var::unset(
     "(none)",
     parse_names,
     "comma list of variables that must be set and non-empty (values are never logged)",
-);
+)
+.items(Items::Commas);
 const ENSURE_DIRS: Var<Vec<PathBuf>> = Var::unset(
     "TEND_ENSURE_DIRS",
     "(none)",
     parse_paths,
     "comma list of directories to create (with parents) and check writable; owned by TEND_USER",
-);
+)
+.items(Items::Commas);
 const MIN_DISK_FREE: Var<Vec<(PathBuf, u64)>> = Var::unset(
     "TEND_MIN_DISK_FREE",
     "(none)",
     parse_disk_free,
     "PATH:SIZE pairs, comma separated: free space needed at each path, e.g. /data:500MB",
-);
+)
+.items(Items::Commas);
 const MIN_MEMORY: Var<Option<u64>> = Var::unset(
     "TEND_MIN_MEMORY",
     "(none)",
@@ -42,13 +45,14 @@ const WAIT_FOR: Var<Vec<Probe>, Refused> = Var::unset(
     "(none)",
     parse_probes,
     "comma list of probes that must pass before the child starts (tcp://, unix://, http://, file://, exec:)",
-);
+).items(Items::QuotedCommas);
 const WAIT_OPTIONAL: Var<Vec<Probe>, Refused> = Var::unset(
     "TEND_WAIT_OPTIONAL",
     "(none)",
     parse_probes,
     "comma list of probes waited for, but whose failure is only a warning",
-);
+)
+.items(Items::QuotedCommas);
 const WAIT_TIMEOUT: Var<Duration> = Var::new(
     "TEND_WAIT_TIMEOUT",
     "60s",
@@ -72,13 +76,14 @@ const PRE_START: Var<Vec<Vec<String>>> = Var::unset(
     "(none)",
     parse_hooks,
     "commands run in order before the child (';' or newline separated, no shell); one failing exits 71",
-);
+).items(Items::Lines);
 const POST_STOP: Var<Vec<Vec<String>>> = Var::unset(
     "TEND_POST_STOP",
     "(none)",
     parse_hooks,
     "cleanup commands run after the child is gone, and when a pre-start hook fails",
-);
+)
+.items(Items::Lines);
 const HOOK_TIMEOUT: Var<Duration> = Var::new(
     "TEND_HOOK_TIMEOUT",
     "30s",

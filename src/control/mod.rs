@@ -170,7 +170,7 @@ impl Ask {
     }
 }
 
-/// The answer to a request about services while this build does not run them.
+/// The answer to a request about services from a tend that runs none.
 pub const SERVICES_NOT_RUN: &str = "this tend runs no services";
 
 /// A request on its way to the supervisor, with the channel for its verdict. The

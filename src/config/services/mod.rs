@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::catalogue::{Var, VarSpec};
+use super::catalogue::{Items, Var, VarSpec};
 use super::general::{SHUTDOWN_TIMEOUT, SIGNAL_TARGET};
 use super::health::{
     HealthConfig, CHECK, FAILURE_THRESHOLD, INTERVAL, REMEDIATION, STARTUP_TIMEOUT, START_INTERVAL,
@@ -39,6 +39,7 @@ use crate::shown::quoted;
 use crate::signals::signal_name;
 use crate::users::UserSpec;
 use names::classify;
+pub(in crate::config) use names::valid_name;
 use values::{
     parse_command, parse_dependencies, parse_env, parse_exit_with, parse_output, parse_stop_signal,
 };
@@ -56,7 +57,7 @@ pub(super) const DEPENDS_ON: Var<Vec<Dependency>> = Var::unset(
     "(none)",
     parse_dependencies,
     "services the main command waits for: NAME[:started|healthy|completed], comma separated (see TEND_SERVICE_<NAME>)",
-);
+).items(Items::Commas);
 pub(super) const EXIT_WITH: Var<ExitWith> = Var::new(
     "TEND_EXIT_WITH",
     "main",
@@ -72,7 +73,7 @@ const COMMAND: Var<Vec<String>> = Var::unset(
     "(none)",
     parse_command,
     "declares the service: its command and arguments, split into words as an exec: probe (no shell)",
-);
+).items(Items::Words);
 const ONESHOT: Var<bool> = Var::new(
     "TEND_SERVICE_<NAME>_ONESHOT",
     "false",
@@ -96,7 +97,8 @@ const ENV: Var<Vec<(String, String)>, Refused> = Var::unset(
     "(none)",
     parse_env,
     "variables added to the service's environment: NAME=VALUE, comma separated",
-);
+)
+.items(Items::Env);
 const OUTPUT: Var<Output> = Var::new(
     "TEND_SERVICE_<NAME>_OUTPUT",
     "inherit",
@@ -144,6 +146,16 @@ fn suffix(spec: &VarSpec) -> &'static str {
 /// Every `<SETTING>` a service takes.
 pub fn setting_names() -> impl Iterator<Item = &'static str> {
     settings().map(suffix)
+}
+
+/// The setting `<SETTING>` of a service (`RESTART_DELAY`), for the configuration file.
+pub(in crate::config) fn setting(name: &str) -> Option<&'static VarSpec> {
+    settings().find(|spec| suffix(spec) == name)
+}
+
+/// The declaration `TEND_SERVICE_<NAME>`, for the configuration file's `command`.
+pub(in crate::config) fn declaration() -> &'static VarSpec {
+    &COMMAND.spec
 }
 
 /// When tend ends while it runs services (TEND_EXIT_WITH).

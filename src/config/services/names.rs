@@ -84,7 +84,7 @@ fn unknown_setting(service: &str, setting: &str) -> String {
 }
 
 /// `PHP_FPM`: capitals and digits, words joined by single `_`.
-pub(super) fn valid_name(rest: &str) -> bool {
+pub(in crate::config) fn valid_name(rest: &str) -> bool {
     !rest.is_empty()
         && rest.split('_').all(|word| {
             !word.is_empty()
