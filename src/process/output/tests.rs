@@ -222,19 +222,16 @@ fn flush_waits_for_every_copy_up_to_the_deadline() {
 #[test]
 fn copier_threads_block_every_signal() {
     let captured = capture("s", 1);
-    let mut seen = 0;
-    for task in std::fs::read_dir("/proc/self/task").expect("tasks") {
-        let status = std::fs::read_to_string(task.expect("task").path().join("status"));
-        let Ok(status) = status else { continue };
-        if !status.starts_with("Name:\ttend-output\n") {
-            continue;
-        }
-        seen += 1;
-        let blocked = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigBlk:\t"))
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-            .expect("SigBlk");
+    let deadline = soon();
+    // A thread names itself once it runs (std's thread start): until then it shows its
+    // creator's name.
+    let mut masks = copier_masks();
+    while masks.len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        masks = copier_masks();
+    }
+    assert!(masks.len() >= 2, "two threads per service: {masks:?}");
+    for blocked in masks {
         for sig in [
             libc::SIGTERM,
             libc::SIGPIPE,
@@ -245,8 +242,23 @@ fn copier_threads_block_every_signal() {
             assert_ne!(blocked & (1 << (sig - 1)), 0, "signal {sig}: {blocked:x}");
         }
     }
-    assert!(seen >= 2, "two threads per service");
     drop(captured);
+}
+
+/// The signal masks of this process's copier threads (those of other tests included).
+fn copier_masks() -> Vec<u64> {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("tasks");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .filter(|status| status.starts_with("Name:\ttend-output\n"))
+        .map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:\t"))
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                .expect("SigBlk")
+        })
+        .collect()
 }
 
 /// What one prefixed service costs in RSS: its two threads blocked in read after a line
