@@ -225,8 +225,11 @@ pub fn write(line: &[u8]) {
 mod tests {
     use super::*;
 
+    /// Close-on-exec, as every fd tend makes: tests that run in parallel spawn children
+    /// and count their fds (`process::output`).
     fn pipe() -> (OwnedFd, OwnedFd) {
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).expect("pipe")
+        use nix::fcntl::OFlag;
+        nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).expect("pipe")
     }
 
     fn read_all(fd: &OwnedFd) -> String {

@@ -1,13 +1,16 @@
 //! Everything that touches processes: spawning children with a clean slate, the reaper
 //! (the only caller of `waitpid(-1)`), the handle to a started process, the signals (a SIGCHLD pump for the reaper, a
-//! signalfd for the supervisor), and finding and signalling the processes that are left
-//! when the child is gone.
+//! signalfd for the supervisor), finding and signalling the processes that are left
+//! when the child is gone, and a service's output copied with its name before each line.
 
 pub mod capture;
 pub mod command;
 pub mod exec;
 pub mod exit;
 mod handle;
+// The supervisor starts no service yet (issue 14): until it does, only the tests use this.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod output;
 pub mod reaper;
 pub mod signals;
 pub mod spawn;

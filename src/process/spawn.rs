@@ -1,6 +1,7 @@
 //! Starting a process the way an init must: its own process group (or session), the
 //! terminal's foreground when there is one, default signal dispositions, an empty signal
-//! mask, no file descriptor beyond 0, 1 and 2, and optionally another user.
+//! mask, no file descriptor beyond 0, 1 and 2, and optionally another user, with fds 1
+//! and 2 replaced when asked (`SpawnSpec::stdout`, `stderr`).
 //!
 //! Only the reaper calls `spawn` (see `Reaper::spawn`), so that a pid is registered before
 //! its exit can be collected.
@@ -8,7 +9,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::exit_code::ExitCode;
 use crate::sys;
 use crate::sys::exec::CStrings;
 use crate::sys::fork::{Ids, Setup};
-use crate::sys::posix_spawn::HelperStdio;
+use crate::sys::posix_spawn;
 
 /// What kind of process group the new process gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,13 @@ pub struct SpawnSpec {
     /// that becomes its stdout and stderr. The helper gets copies of its own: the output
     /// ends once the helper and everything holding the spec are gone.
     pub output: Option<Arc<OwnedFd>>,
+    /// What becomes the process's stdout (fd 1) and stderr (fd 2) instead of tend's (a
+    /// service whose output is prefixed: `process::output`); for a helper, instead of what
+    /// `helper` and `output` give. The process gets its own copies: as with `output`, the
+    /// writer's end is closed once the process, its descendants and every spec holding
+    /// it are gone, so a spec kept for restarts keeps the pipe open.
+    pub stdout: Option<Arc<OwnedFd>>,
+    pub stderr: Option<Arc<OwnedFd>>,
     /// Set no_new_privs before exec (TEND_NO_NEW_PRIVS): no setuid or file-capability gain.
     pub no_new_privs: bool,
 }
@@ -67,6 +75,8 @@ impl SpawnSpec {
             credentials: None,
             helper: false,
             output: None,
+            stdout: None,
+            stderr: None,
             no_new_privs: false,
         }
     }
@@ -172,11 +182,15 @@ fn spawn_without_setup(spec: &SpawnSpec) -> io::Result<i32> {
     let dir = super::workdir()
         .map(|dir| c_string(dir.as_os_str().as_bytes()))
         .transpose()?;
-    let helper = spec.helper.then(|| HelperStdio {
-        output: spec.output.as_deref().map(AsFd::as_fd),
-    });
+    let tends_stderr = io::stderr();
+    let tends_stderr = tends_stderr.as_fd();
+    let stdio = posix_spawn::Stdio {
+        null_stdin: spec.helper,
+        stdout: stdout_of(spec).map(|to| to.fd(tends_stderr)),
+        stderr: stderr_of(spec).map(|to| to.fd(tends_stderr)),
+    };
     close_inherited_fds_once();
-    sys::posix_spawn::spawn(&argv, helper, dir.as_deref())
+    posix_spawn::spawn(&argv, stdio, dir.as_deref())
 }
 
 /// The slow way, through std's fork: `sys::fork` runs the setup between fork and exec,
@@ -197,15 +211,15 @@ fn fork_and_exec(spec: &SpawnSpec) -> io::Result<i32> {
     }
     if spec.helper {
         command.stdin(Stdio::null());
-        match &spec.output {
-            Some(fd) => {
-                command.stdout(fd.try_clone()?);
-                command.stderr(fd.try_clone()?);
-            }
-            None => {
-                command.stdout(io::stderr().as_fd().try_clone_to_owned()?);
-            }
-        }
+    }
+    // Copies of their own, which std closes in tend once the child is started.
+    let tends_stderr = io::stderr();
+    let tends_stderr = tends_stderr.as_fd();
+    if let Some(to) = stdout_of(spec) {
+        command.stdout(to.fd(tends_stderr).try_clone_to_owned()?);
+    }
+    if let Some(to) = stderr_of(spec) {
+        command.stderr(to.fd(tends_stderr).try_clone_to_owned()?);
     }
     let setup = Setup {
         session: spec.isolation == Isolation::Session,
@@ -219,6 +233,43 @@ fn fork_and_exec(spec: &SpawnSpec) -> io::Result<i32> {
             || spec.credentials.as_ref().is_some_and(|c| c.no_new_privs),
     };
     sys::fork::spawn(command, setup, executable)
+}
+
+/// What replaces fd 1 or fd 2 of the new process.
+#[derive(Clone, Copy)]
+enum Redirect<'a> {
+    To(&'a OwnedFd),
+    /// tend's own stderr: a helper's stdout when nothing captures it (tend's stdout
+    /// belongs to the child).
+    TendsStderr,
+}
+
+impl<'a> Redirect<'a> {
+    fn fd(self, tends_stderr: BorrowedFd<'a>) -> BorrowedFd<'a> {
+        match self {
+            Redirect::To(fd) => fd.as_fd(),
+            Redirect::TendsStderr => tends_stderr,
+        }
+    }
+}
+
+/// What replaces the process's fd 1, `None` for tend's own stdout.
+fn stdout_of(spec: &SpawnSpec) -> Option<Redirect<'_>> {
+    match (&spec.stdout, &spec.output) {
+        (Some(fd), _) => Some(Redirect::To(fd)),
+        (None, Some(fd)) if spec.helper => Some(Redirect::To(fd)),
+        (None, _) if spec.helper => Some(Redirect::TendsStderr),
+        (None, _) => None,
+    }
+}
+
+/// What replaces the process's fd 2, `None` for tend's own stderr.
+fn stderr_of(spec: &SpawnSpec) -> Option<Redirect<'_>> {
+    match (&spec.stderr, &spec.output) {
+        (Some(fd), _) => Some(Redirect::To(fd)),
+        (None, Some(fd)) if spec.helper => Some(Redirect::To(fd)),
+        _ => None,
+    }
 }
 
 fn empty_command() -> io::Error {
@@ -262,6 +313,53 @@ mod tests {
         }
         let empty = spawn(&SpawnSpec::new(Vec::new())).expect_err("empty");
         assert_eq!(empty.reason(), "not_found");
+    }
+
+    /// Which fd replaces the child's 1 and 2: tend's own by default; for a helper, its
+    /// capture pipe or (stdout) tend's stderr; `stdout` and `stderr` over either.
+    #[test]
+    fn stdout_and_stderr_replace_what_a_helper_would_get() {
+        fn fd() -> Arc<OwnedFd> {
+            Arc::new(io::stderr().as_fd().try_clone_to_owned().expect("dup"))
+        }
+        fn shown(to: Option<Redirect<'_>>, named: &[(&OwnedFd, &'static str)]) -> &'static str {
+            match to {
+                None => "tend's",
+                Some(Redirect::TendsStderr) => "tend's stderr",
+                Some(Redirect::To(fd)) => named
+                    .iter()
+                    .find(|(candidate, _)| std::ptr::eq(*candidate, fd))
+                    .map_or("another", |(_, name)| name),
+            }
+        }
+        let (output, stdout, stderr) = (fd(), fd(), fd());
+        let named = [
+            (&*output, "output"),
+            (&*stdout, "stdout"),
+            (&*stderr, "stderr"),
+        ];
+        let cases = [
+            (false, false, false, ("tend's", "tend's")),
+            (false, true, false, ("tend's", "tend's")),
+            (false, false, true, ("stdout", "stderr")),
+            (true, false, false, ("tend's stderr", "tend's")),
+            (true, true, false, ("output", "output")),
+            (true, true, true, ("stdout", "stderr")),
+        ];
+        for (helper, with_output, redirected, expected) in cases {
+            let spec = SpawnSpec {
+                helper,
+                output: with_output.then(|| Arc::clone(&output)),
+                stdout: redirected.then(|| Arc::clone(&stdout)),
+                stderr: redirected.then(|| Arc::clone(&stderr)),
+                ..SpawnSpec::new(vec!["true".into()])
+            };
+            let got = (
+                shown(stdout_of(&spec), &named),
+                shown(stderr_of(&spec), &named),
+            );
+            assert_eq!(got, expected, "helper {helper}, output {with_output}");
+        }
     }
 
     #[test]

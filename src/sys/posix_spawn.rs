@@ -15,26 +15,26 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::exec::{environ_ptr, CStrings};
 
-/// A helper's stdio: stdin from /dev/null, and its stdout onto tend's stderr (tend's
-/// stdout belongs to the child), or stdout and stderr onto `output` when given.
-#[derive(Clone, Copy)]
-pub struct HelperStdio<'a> {
-    pub output: Option<BorrowedFd<'a>>,
+/// What the child gets on fds 0, 1 and 2 instead of tend's own: stdin from /dev/null
+/// (helpers), and a descriptor duplicated onto 1 and one onto 2 (a helper's stdout onto
+/// tend's stderr, a pipe that captures or prefixes the output). fd 1 is set before fd 2,
+/// so `stdout` may be tend's fd 2, but `stderr` must not be fd 1.
+#[derive(Clone, Copy, Default)]
+pub struct Stdio<'a> {
+    pub null_stdin: bool,
+    pub stdout: Option<BorrowedFd<'a>>,
+    pub stderr: Option<BorrowedFd<'a>>,
 }
 
 /// Starts `argv[0]` (searched in PATH when it has no '/') with `argv` and tend's
-/// environment, in its own process group, in `dir` when given, with `helper`'s stdio
-/// when given. Returns the pid, or the error exec gave.
-pub fn spawn(
-    argv: &CStrings,
-    helper: Option<HelperStdio<'_>>,
-    dir: Option<&CStr>,
-) -> io::Result<i32> {
+/// environment, in its own process group, in `dir` when given, with `stdio`. Returns the
+/// pid, or the error exec gave.
+pub fn spawn(argv: &CStrings, stdio: Stdio<'_>, dir: Option<&CStr>) -> io::Result<i32> {
     let Some(program) = argv.first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
     let attrs = Attrs::new()?;
-    let actions = FileActions::new(helper, dir)?;
+    let actions = FileActions::new(stdio, dir)?;
     let mut pid: libc::pid_t = 0;
     // SAFETY: every pointer is valid for the call: the C strings outlive it, argv ends
     // with a null, environ is libc's own (see `exec::environment`); attrs and actions
@@ -111,12 +111,12 @@ impl Drop for Attrs {
     }
 }
 
-/// For a helper: its stdio (see `HelperStdio`). For any: the directory to start in
-/// (performed before the exec, so a relative program name resolves there).
+/// The child's stdio (see `Stdio`) and the directory to start in (performed before the
+/// exec, so a relative program name resolves there).
 struct FileActions(libc::posix_spawn_file_actions_t);
 
 impl FileActions {
-    fn new(helper: Option<HelperStdio<'_>>, dir: Option<&CStr>) -> io::Result<Self> {
+    fn new(stdio: Stdio<'_>, dir: Option<&CStr>) -> io::Result<Self> {
         // SAFETY: initialised by posix_spawn_file_actions_init before any other use (and
         // destroyed by Drop only after that succeeded); the paths are C strings, which
         // glibc copies; the descriptors are borrowed, so open for the call.
@@ -124,7 +124,7 @@ impl FileActions {
             let mut raw: libc::posix_spawn_file_actions_t = std::mem::zeroed();
             check(libc::posix_spawn_file_actions_init(&mut raw))?;
             let mut actions = FileActions(raw);
-            if let Some(helper) = helper {
+            if stdio.null_stdin {
                 check(libc::posix_spawn_file_actions_addopen(
                     &mut actions.0,
                     0,
@@ -132,20 +132,14 @@ impl FileActions {
                     libc::O_RDONLY,
                     0,
                 ))?;
-                match helper.output {
-                    Some(fd) => {
-                        check(libc::posix_spawn_file_actions_adddup2(
-                            &mut actions.0,
-                            fd.as_raw_fd(),
-                            1,
-                        ))?;
-                        check(libc::posix_spawn_file_actions_adddup2(
-                            &mut actions.0,
-                            fd.as_raw_fd(),
-                            2,
-                        ))?;
-                    }
-                    None => check(libc::posix_spawn_file_actions_adddup2(&mut actions.0, 2, 1))?,
+            }
+            for (fd, target) in [(stdio.stdout, 1), (stdio.stderr, 2)] {
+                if let Some(fd) = fd {
+                    check(libc::posix_spawn_file_actions_adddup2(
+                        &mut actions.0,
+                        fd.as_raw_fd(),
+                        target,
+                    ))?;
                 }
             }
             if let Some(dir) = dir {

@@ -50,6 +50,36 @@ pub fn set_mask(signals: &[i32]) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `start` with every signal blocked on the calling thread, then restores the
+/// thread's mask. A thread started in `start` begins with every signal blocked (a thread
+/// inherits its creator's mask), so that no signal meant for tend's signalfd, nor a
+/// signal at its default action, is ever delivered to it, not even before its first
+/// instruction. Signals that come meanwhile stay pending for the caller.
+pub fn with_all_blocked<T>(start: impl FnOnce() -> T) -> io::Result<T> {
+    let all = full_set();
+    let mut old = set_of(&[]);
+    // SAFETY: valid, initialised sets, which outlive the call.
+    match unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) } {
+        0 => {}
+        errno => return Err(io::Error::from_raw_os_error(errno)),
+    }
+    let started = start();
+    // SAFETY: restores the mask read above; with SIG_SETMASK and a valid set it cannot fail.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    Ok(started)
+}
+
+/// Every signal (glibc leaves out the two it reserves, 32 and 33; the kernel ignores
+/// KILL and STOP in a mask).
+fn full_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigfillset initialises it before any use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        set
+    }
+}
+
 /// Blocks `signals` on the calling thread only (tests that must not disturb the others).
 #[cfg(test)]
 pub fn block_on_this_thread(signals: &[i32]) -> io::Result<()> {
