@@ -361,3 +361,48 @@ fn services_of_the_configuration_file_run() {
         .iter()
         .any(|e| e["service"] == "second"));
 }
+
+/// `_OUTPUT=prefix` puts the service's name before each of its lines, on the stream it
+/// wrote to (names padded to the longest prefixed one); `_WORKDIR` and `_ENV` are where
+/// and with what it runs; an inherited service writes untouched.
+#[test]
+fn a_service_runs_in_its_directory_with_its_variables_and_prefixed_output() {
+    for mode in MODES {
+        let scratch = Scratch::new("svc-output");
+        let dir = scratch.path("work");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let dir_text = dir.to_str().expect("UTF-8");
+        let mut cmd = tend(mode, &scratch, &["--"]);
+        cmd.envs([
+            (
+                "TEND_SERVICE_WEB",
+                "sh -c 'echo \"$GREETING from $(pwd)\"; echo oops >&2; printf tail'",
+            ),
+            ("TEND_SERVICE_WEB_ENV", "GREETING='hello, world'"),
+            ("TEND_SERVICE_WEB_WORKDIR", dir_text),
+            ("TEND_SERVICE_WEB_OUTPUT", "prefix"),
+            ("TEND_SERVICE_WEB_ONESHOT", "true"),
+            ("TEND_SERVICE_WORKER_2", "sh -c 'echo plain'"),
+            ("TEND_SERVICE_WORKER_2_ONESHOT", "true"),
+        ]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let out = cmd.output().expect("run tend");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{mode:?}: {stderr}");
+        let greeting = format!("web | hello, world from {dir_text}\n");
+        assert!(stdout.contains(&greeting), "{mode:?}: {stdout:?}");
+        assert!(
+            stdout.contains("web | tail\n"),
+            "the last line, ended: {stdout:?}"
+        );
+        assert!(
+            stdout.contains("plain\n") && !stdout.contains("| plain"),
+            "{stdout:?}"
+        );
+        assert!(
+            stderr.contains("web | oops\n"),
+            "{mode:?}: stderr: {stderr}"
+        );
+    }
+}

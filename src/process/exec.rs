@@ -22,6 +22,16 @@ const NAME_MAX: usize = 255;
 /// `argv` ready to exec: `argv[0]` is the program (searched in PATH when it has no '/');
 /// the environment is tend's own, with HOME replaced by `home` when given.
 pub fn program(argv: &[OsString], home: Option<&OsStr>) -> io::Result<Program> {
+    program_with(argv, home, &[])
+}
+
+/// `program`, with `extra` variables added to the environment, each replacing tend's of
+/// the same name (a service's `_ENV`); a PATH among them is the one searched.
+pub fn program_with(
+    argv: &[OsString],
+    home: Option<&OsStr>,
+    extra: &[(String, String)],
+) -> io::Result<Program> {
     let Some(program) = argv.first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
@@ -30,7 +40,7 @@ pub fn program(argv: &[OsString], home: Option<&OsStr>) -> io::Result<Program> {
         .iter()
         .map(|arg| c_string(arg.as_bytes()))
         .collect::<io::Result<Vec<_>>>()?;
-    let (envp, path) = environment(home)?;
+    let (envp, path) = environment(home, extra)?;
     let searched = !name.contains(&b'/');
     let candidates = if !searched {
         vec![c_string(name)?]
@@ -60,22 +70,37 @@ pub fn program(argv: &[OsString], home: Option<&OsStr>) -> io::Result<Program> {
     ))
 }
 
-/// tend's environment as exec would pass it (HOME replaced when `home` is given), and the
-/// value of its first PATH, the one getenv would find.
-fn environment(home: Option<&OsStr>) -> io::Result<(Vec<CString>, Option<Vec<u8>>)> {
+/// tend's environment as exec would pass it (HOME replaced when `home` is given, each of
+/// `extra` replacing tend's of its name), and the value of the first PATH, the one getenv
+/// would find.
+fn environment(
+    home: Option<&OsStr>,
+    extra: &[(String, String)],
+) -> io::Result<(Vec<CString>, Option<Vec<u8>>)> {
     let mut envp = Vec::new();
     let mut path = None;
+    let replaced = |bytes: &[u8]| {
+        let name = bytes.split(|&b| b == b'=').next().unwrap_or_default();
+        (home.is_some() && name == b"HOME") || extra.iter().any(|(n, _)| n.as_bytes() == name)
+    };
     crate::sys::exec::environment(|text| {
         let bytes = text.to_bytes();
+        if replaced(bytes) {
+            return;
+        }
         if path.is_none() {
             path = bytes.strip_prefix(b"PATH=").map(<[u8]>::to_vec);
         }
-        if home.is_none() || !bytes.starts_with(b"HOME=") {
-            envp.push(text.to_owned());
-        }
+        envp.push(text.to_owned());
     });
     if let Some(home) = home {
         envp.push(c_string(&[b"HOME=", home.as_bytes()].concat())?);
+    }
+    for (name, value) in extra {
+        if name == "PATH" {
+            path = Some(value.as_bytes().to_vec());
+        }
+        envp.push(c_string(format!("{name}={value}").as_bytes())?);
     }
     Ok((envp, path))
 }
@@ -135,5 +160,28 @@ mod tests {
         let empty = program(&[OsString::new()], None).err().expect("empty");
         assert_eq!(empty.raw_os_error(), Some(libc::ENOENT));
         assert!(program(&[], None).is_err());
+    }
+
+    #[test]
+    fn extra_variables_replace_tends_and_their_path_is_searched() {
+        let extra = [
+            ("PATH".to_owned(), "/opt/a:/opt/b".to_owned()),
+            ("GREETING".to_owned(), "hi, there".to_owned()),
+        ];
+        let (envp, path) = environment(None, &extra).expect("environment");
+        assert_eq!(path.as_deref(), Some(&b"/opt/a:/opt/b"[..]));
+        let paths = envp
+            .iter()
+            .filter(|e| e.to_bytes().starts_with(b"PATH="))
+            .count();
+        assert_eq!(paths, 1, "tend's own PATH replaced, not repeated");
+        assert!(envp.iter().any(|e| e.to_bytes() == b"GREETING=hi, there"));
+        let program = program_with(&[OsString::from("app")], None, &extra).expect("program");
+        let tried: Vec<_> = program
+            .candidates()
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(tried, ["/opt/a/app", "/opt/b/app"]);
     }
 }

@@ -9,7 +9,6 @@ pub mod exec;
 pub mod exit;
 mod handle;
 // The supervisor starts no service yet (issue 14): until it does, only the tests use this.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod output;
 pub mod reaper;
 pub mod signals;

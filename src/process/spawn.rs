@@ -11,6 +11,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -64,6 +65,10 @@ pub struct SpawnSpec {
     pub stderr: Option<Arc<OwnedFd>>,
     /// Set no_new_privs before exec (TEND_NO_NEW_PRIVS): no setuid or file-capability gain.
     pub no_new_privs: bool,
+    /// Where it starts (a service's `_WORKDIR`); None: the directory tend started in.
+    pub cwd: Option<PathBuf>,
+    /// Variables added to (or replacing in) its environment (a service's `_ENV`).
+    pub env: Vec<(String, String)>,
 }
 
 impl SpawnSpec {
@@ -78,6 +83,8 @@ impl SpawnSpec {
             stdout: None,
             stderr: None,
             no_new_privs: false,
+            cwd: None,
+            env: Vec::new(),
         }
     }
 }
@@ -179,7 +186,7 @@ fn spawn_without_setup(spec: &SpawnSpec) -> io::Result<i32> {
             .map(|arg| c_string(arg.as_bytes()))
             .collect::<io::Result<Vec<_>>>()?,
     );
-    let dir = super::workdir()
+    let dir = start_dir(spec)
         .map(|dir| c_string(dir.as_os_str().as_bytes()))
         .transpose()?;
     let tends_stderr = io::stderr();
@@ -201,12 +208,12 @@ fn fork_and_exec(spec: &SpawnSpec) -> io::Result<i32> {
         return Err(empty_command());
     };
     let home = spec.credentials.as_ref().and_then(|c| c.home.as_deref());
-    let executable = super::exec::program(&spec.argv, home)?;
+    let executable = super::exec::program_with(&spec.argv, home, &spec.env)?;
     let mut command = Command::new(program);
     command.args(args);
     // std changes directory in the child before the setup and the exec, so a relative
     // program name or PATH entry resolves as it would have in tend's starting directory.
-    if let Some(dir) = super::workdir() {
+    if let Some(dir) = start_dir(spec) {
         command.current_dir(dir);
     }
     if spec.helper {
@@ -285,6 +292,14 @@ fn needs_setup(spec: &SpawnSpec) -> bool {
         || spec.foreground
         || spec.credentials.is_some()
         || spec.no_new_privs
+        // The environment of its own is built before the fork on this path (`exec`).
+        || !spec.env.is_empty()
+}
+
+/// The directory a process starts in: its own, else the one tend started in (once tend
+/// has left it), else tend's.
+fn start_dir(spec: &SpawnSpec) -> Option<&Path> {
+    spec.cwd.as_deref().or_else(|| super::workdir())
 }
 
 /// Makes every fd tend inherited above 2 close-on-exec, once, before the first

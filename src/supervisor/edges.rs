@@ -24,11 +24,12 @@ use crate::config::Config;
 use crate::control::Request;
 use crate::emit;
 use crate::events::Event;
+use crate::exit_code::ExitCode;
 use crate::health::{self, HealthTask};
 use crate::process::signals::Signals;
 use crate::process::spawn::SpawnSpec;
 use crate::process::sweep::{Scope, Sweep};
-use crate::process::{command, Handle, Reaper};
+use crate::process::{command, output, Handle, Reaper};
 use crate::report;
 use crate::signals::signal_name;
 use crate::startup::wait;
@@ -56,6 +57,8 @@ pub type AfterSpawn = Box<dyn FnOnce(Interfaces<'_>)>;
 pub struct Slot {
     /// The service's name, for the `service` field of its events (None: main).
     name: Option<Rc<str>>,
+    /// `_OUTPUT=prefix`: the width its name is padded to before ` | `.
+    prefix: Option<usize>,
     config: Arc<Config>,
     spec: SpawnSpec,
     child: Option<Handle>,
@@ -69,9 +72,15 @@ pub struct Slot {
 }
 
 impl Slot {
-    pub fn new(name: Option<&str>, config: Arc<Config>, spec: SpawnSpec) -> Slot {
+    pub fn new(
+        name: Option<&str>,
+        prefix: Option<usize>,
+        config: Arc<Config>,
+        spec: SpawnSpec,
+    ) -> Slot {
         Slot {
             name: name.map(Rc::from),
+            prefix,
             config,
             spec,
             child: None,
@@ -336,7 +345,29 @@ impl Edges {
     fn spawn(&mut self, unit: UnitId) {
         let slot = &self.slots[unit];
         let program = slot.spec.argv[0].to_string_lossy().into_owned();
-        let spawned = self.reaper.spawn(&slot.spec);
+        let spawned = match (slot.prefix, &slot.name) {
+            (Some(width), Some(name)) => match output::Prefixed::start(name, width) {
+                // A spec of its own, dropped right after the spawn: the copier ends when
+                // the service's descendants, not a kept spec, close the pipe.
+                Ok(prefixed) => {
+                    let mut spec = slot.spec.clone();
+                    prefixed.redirect(&mut spec);
+                    self.reaper.spawn(&spec)
+                }
+                Err(error) => {
+                    emit!(error, Event::SpawnFailed, command = %program, reason = "output",
+                        exit_code = ExitCode::Software as i32, error = %error,
+                        "cannot run {program} with its output prefixed: {error}");
+                    return self.push(
+                        unit,
+                        Input::SpawnFailed {
+                            code: ExitCode::Software as i32,
+                        },
+                    );
+                }
+            },
+            _ => self.reaper.spawn(&slot.spec),
+        };
         if let Some(work) = self.after_first_spawn.take() {
             let interfaces = Interfaces {
                 snapshots: self.snapshots.subscribe(),
@@ -428,6 +459,10 @@ impl Edges {
         let deadline = Instant::now() + ANSWER_GRACE;
         for written in self.answering.drain(..) {
             let _ = tokio::time::timeout_at(deadline, written).await;
+        }
+        // The lines of prefixed services still in flight: copied out before the exit.
+        if self.slots.iter().any(|slot| slot.prefix.is_some()) {
+            output::flush(deadline.into_std());
         }
     }
 }

@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::config::services::Output;
 use crate::config::{Config, SignalTarget};
 use crate::process::signals::Signals;
 use crate::process::spawn::{Credentials, Isolation, SpawnSpec};
@@ -75,20 +76,30 @@ pub async fn run(setup: Setup) -> i32 {
     let snapshot = setup.snapshots.borrow().clone();
     let began = crate::report::started();
     let main = State::new(config.clone(), snapshot, command, began);
-    let mut slots = vec![Slot::new(None, config.clone(), main_spec)];
+    let mut slots = vec![Slot::new(None, None, config.clone(), main_spec)];
     let mut units = Vec::new();
+    let prefixed = config
+        .services
+        .iter()
+        .filter(|s| s.output == Output::Prefix);
+    let width = prefixed.map(|s| s.name.len()).max().unwrap_or(0);
     for service in &config.services {
         let lifecycle = Arc::new(service.lifecycle_config(&config));
         let argv = service.command.iter().map(OsString::from).collect();
         let credentials = service_credentials(service);
-        let spec = spec(&lifecycle, argv, false, credentials);
+        let spec = SpawnSpec {
+            cwd: service.workdir.clone(),
+            env: service.env.clone(),
+            ..spec(&lifecycle, argv, false, credentials)
+        };
+        let prefix = (service.output == Output::Prefix).then_some(width);
         let program = service.command.first().cloned().unwrap_or_default();
         let mut state = State::new(lifecycle.clone(), Snapshot::new(), program, began);
         state.role = Role::Service {
             oneshot: service.oneshot,
         };
         units.push(state);
-        slots.push(Slot::new(Some(&service.name), lifecycle, spec));
+        slots.push(Slot::new(Some(&service.name), prefix, lifecycle, spec));
     }
     let mut run = Run::new(main, has_command, units);
     let mut edges = Edges::new(

@@ -114,12 +114,15 @@ impl Prefixed {
 
 /// The two copies of one service's output. Dropping it changes nothing: they run on.
 pub struct Copier {
+    #[cfg_attr(not(test), allow(dead_code))]
     running: Arc<Running>,
 }
 
 impl Copier {
+    /// (The run waits for every copier at once, with `flush`.)
     /// Waits until both copies have ended (every writer gone, every line written), or
     /// until `deadline`; true when they have. Blocks the calling thread.
+    #[cfg(test)]
     pub fn wait(&self, deadline: Instant) -> bool {
         self.running.wait(deadline)
     }
