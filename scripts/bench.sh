@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# tend's benchmark: tend beside tini, dumb-init and catatonit on the same work, in one run.
+# tend's benchmark: tend beside tini, dumb-init and catatonit on the same work, in one run,
+# and beside supervisord running the same services.
 #
 #   scripts/bench.sh [--quick] [--no-build] [--json PATH] [--only LIST] [--keep] [--render J]
 #
 #   --quick      fewer iterations and a 2 s idle window: a smoke test of well under a minute
 #   --no-build   do not build tend (use $TEND_BIN, else the last scripts/build-static.sh build)
 #   --json PATH  raw numbers (default target/bench/results.json)
-#   --only LIST  comma list of: startup,memory,size,idle,signal,reap,exit,shutdown,healthcheck
+#   --only LIST  comma list of: startup,memory,size,idle,signal,reap,exit,shutdown,healthcheck,
+#                services
 #   --keep       keep the temporary directory (helpers, logs, status files)
 #   --render J   only print the table of an earlier run's JSON J (no install, build or run)
 #
 # Environment: TEND_BIN (a tend binary to measure instead of building one),
 # BENCH_IDLE_SECS (idle window, default 10), BENCH_DEBUG=1 (keep the inits' stderr).
 #
-# Installs what is missing from Debian's packages (tini, dumb-init, catatonit, hyperfine,
-# curl, wget, gcc, ...), builds tend with scripts/build-static.sh, then runs scripts/bench/bench.py,
+# Installs what is missing from Debian's packages (tini, dumb-init, catatonit, supervisor,
+# hyperfine, curl, wget, gcc, ...), builds tend with scripts/build-static.sh, then runs scripts/bench/bench.py,
 # which prints a Markdown table on stdout. Needs root for the packages and for the PID
 # namespace of the reaping measurement. See scripts/bench/README.md for the method.
 set -euo pipefail
@@ -41,7 +43,7 @@ case " ${args[*]-} " in *" --render "*) exec python3 "$root/scripts/bench/bench.
 
 # command:package pairs; a command that is missing pulls in its package.
 missing=()
-for pair in tini:tini tini-static:tini dumb-init:dumb-init catatonit:catatonit \
+for pair in tini:tini tini-static:tini dumb-init:dumb-init catatonit:catatonit supervisord:supervisor \
     hyperfine:hyperfine curl:curl wget:wget gcc:gcc python3:python3 \
     unshare:util-linux strip:binutils; do
     cmd=${pair%%:*}

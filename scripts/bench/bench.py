@@ -127,6 +127,27 @@ def proc_cost(pid: int) -> dict:
     return {"ticks": ticks, "cpu_ns": ns, "vol": vol, "invol": invol, "threads": threads}
 
 
+def comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages split between the processes mapping them, so
+    the sum over an init and its services counts libc once, not eleven times."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def read_status_path(path: str) -> dict[str, str]:
     out = {}
     with open(path) as f:
@@ -311,6 +332,7 @@ class Bench:
             "hyperfine": pkg_version("hyperfine"),
             "curl": pkg_version("curl"),
             "wget": pkg_version("wget"),
+            "supervisor": pkg_version("supervisor"),
         }
         tend = next(i for i in self.inits if i.name == "tend")
         vers["tend"] = first_line([tend.path, "--version"]) if tend.ok else ""
@@ -333,7 +355,7 @@ class Bench:
         lines = [["/bin/true"]] + [[*i.prefix, "/bin/true"] for i in inits]
         cf = self.tmp / "startup.cmds"
         write_cmds(cf, lines)
-        log(f"1/9 start-up: {rounds} interleaved rounds")
+        log(f"1/10 start-up: {rounds} interleaved rounds")
         rows = run_driver(self.bh, ["run", str(rounds + warm), str(cf)], self.env, 600)
         walls: dict[int, list[float]] = {}
         bad: dict[int, int] = {}
@@ -359,7 +381,7 @@ class Bench:
         """Cross-check with hyperfine (sequential per command, not interleaved)."""
         jf = self.tmp / "hyperfine.json"
         cmds = [" ".join(c) for c in lines]
-        log("1/9 start-up: hyperfine cross-check")
+        log("1/10 start-up: hyperfine cross-check")
         try:
             subprocess.run(
                 ["hyperfine", "-N", "--warmup", "20", "--runs", "300", "--export-json", str(jf),
@@ -419,7 +441,7 @@ class Bench:
     def memory(self) -> None:
         rounds = 1 if self.quick else 5
         secs = 2.5 if self.quick else 3.5
-        log(f"2/9 memory: {rounds} round(s) of {secs} s, the inits side by side, tend+health apart")
+        log(f"2/10 memory: {rounds} round(s) of {secs} s, the inits side by side, tend+health apart")
         samples: dict[str, dict[str, list[int]]] = {}
         notes: dict[str, str] = {}
         # Each binary is mapped by one process at a time, as every peer's is: a second
@@ -459,7 +481,7 @@ class Bench:
 
     def idle(self) -> None:
         secs = float(os.environ.get("BENCH_IDLE_SECS", "2" if self.quick else "10"))
-        log(f"4/9 idle cost: {secs:g} s window, all inits side by side")
+        log(f"4/10 idle cost: {secs:g} s window, all inits side by side")
         running = [(n, self.spawn_supervising(i, h, f"idle-{n}")) for n, i, h in self.fleet()]
         time.sleep(1.0)
         before = {n: proc_cost(p.pid) for n, p in running if p.poll() is None}
@@ -484,7 +506,7 @@ class Bench:
     # -- 3. binary size
 
     def size(self) -> None:
-        log("3/9 binary size")
+        log("3/10 binary size")
         out: dict = {"unit": "bytes"}
         strip = shutil.which("strip")
         for i in self.inits:
@@ -507,7 +529,7 @@ class Bench:
         inits = self.live()
         cf = self.tmp / "sig.cmds"
         write_cmds(cf, [i.prefix for i in inits])
-        log(f"5/9 signal latency: {rounds} x {per} SIGUSR1 per init")
+        log(f"5/10 signal latency: {rounds} x {per} SIGUSR1 per init")
         rows = run_driver(self.bh, ["sig", str(rounds), str(per), str(cf), self.bh], self.env, 900)
         lat: dict[int, list[float]] = {}
         lost: dict[int, int] = {}
@@ -534,7 +556,7 @@ class Bench:
             self.res["measurements"]["reap"] = out
             return
         inits = self.live()
-        log(f"6/9 reaping: {n} orphans, burst and stream, {rounds} round(s), init as PID 1")
+        log(f"6/10 reaping: {n} orphans, burst and stream, {rounds} round(s), init as PID 1")
         raw: dict[str, dict[str, list[dict]]] = {}
         for mode, sp in (("burst", 0), ("stream", spread)):
             for r in range(rounds):
@@ -584,7 +606,7 @@ class Bench:
         inits = self.live()
         cf = self.tmp / "exit.cmds"
         write_cmds(cf, [i.prefix for i in inits])
-        log(f"7/9 exit latency: {rounds} interleaved rounds")
+        log(f"7/10 exit latency: {rounds} interleaved rounds")
         rows = run_driver(self.bh, ["exit", str(rounds), str(cf), self.bh], self.env, 600)
         lat: dict[int, list[float]] = {}
         for _r, idx, ns in rows:
@@ -599,7 +621,7 @@ class Bench:
             rounds = 10 if self.quick else 100
             ns = [unshare, "--pid", "--fork", "--mount-proc"]
             write_cmds(cf, [ns + i.prefix for i in inits])
-            log(f"7/9 exit latency as PID 1: {rounds} interleaved rounds")
+            log(f"7/10 exit latency as PID 1: {rounds} interleaved rounds")
             rows = run_driver(self.bh, ["exit", str(rounds), str(cf), self.bh], self.env, 600)
             lat = {}
             for _r, idx, ns_ in rows:
@@ -617,7 +639,7 @@ class Bench:
         tend = [i for i in self.live() if i.name == "tend"]
         peers = [i for i in self.live() if i.name != "tend"]
         peer_cap = 1500 if self.quick else 2000
-        log("8/9 shutdown precision")
+        log("8/10 shutdown precision")
         if tend:
             rounds = 3 if self.quick else 15
             cf = self.tmp / "term-tend.cmds"
@@ -649,7 +671,7 @@ class Bench:
 
     def healthcheck(self) -> None:
         rounds = 20 if self.quick else 200
-        log(f"9/9 health-check cost: {rounds} interleaved rounds")
+        log(f"9/10 health-check cost: {rounds} interleaved rounds")
         www = self.tmp / "www"
         www.mkdir(exist_ok=True)
         (www / "health").write_text("ok\n")
@@ -703,6 +725,165 @@ class Bench:
         self.stop(srv)
         self.res["measurements"]["healthcheck"] = out
 
+    # -- 10. services: tend beside supervisord, each running the same 10 services
+
+    N_SERVICES = 10
+
+    def services(self) -> None:
+        out: dict = {"services": self.N_SERVICES}
+        tend = next((i for i in self.live() if i.name == "tend"), None)
+        sv = shutil.which("supervisord")
+        out["supervisord_path"] = sv
+        runners: list[tuple[str, callable]] = []
+        if tend:
+            runners.append(("tend", lambda cmd, tag: self.tend_services(tend, cmd, tag)))
+        else:
+            out["tend"] = {"error": "tend not available"}
+        if sv:
+            runners.append(("supervisord", lambda cmd, tag: self.supervisord_services(sv, cmd, tag)))
+        else:
+            out["supervisord"] = {"error": "supervisord not found (Debian's package supervisor)"}
+        # A supervisord daemon started by the package's install script would wake every
+        # second beside the measurement: say so in the results.
+        others = [q for q in os.listdir("/proc") if q.isdigit() and comm(int(q)) == "supervisord"]
+        if others:
+            out["note"] = f"other supervisord processes running: {', '.join(others)}"
+            log(f"services: {out['note']}")
+        if runners:
+            self.services_idle(runners, out)
+            self.services_timing(runners, out)
+        self.res["measurements"]["services"] = out
+
+    def tend_services(self, tend: Init, cmd: str, tag: str) -> tuple[list[str], dict]:
+        """tend -- with nothing after it: the services alone, each restarted whenever it
+        exits (as supervisord's autorestart=true)."""
+        env = dict(self.env)
+        env["TEND_STATUS_FILE"] = str(self.state / f"status-{tag}.json")
+        for k in range(1, self.N_SERVICES + 1):
+            env[f"TEND_SERVICE_S{k}"] = cmd
+            env[f"TEND_SERVICE_S{k}_RESTART"] = "always"
+        return [tend.prefix[0], "--"], env
+
+    def supervisord_services(self, sv: str, cmd: str, tag: str) -> tuple[list[str], dict]:
+        """supervisord in the foreground, one [program:sN] per service, no HTTP server nor
+        socket; startsecs=0 so that a service counts as running once spawned, as in tend.
+        Its own log goes where tend's stderr goes (a file, or /dev/null in the drivers)."""
+        log = self.tmp / f"supervisord-{tag}.log" if tag != "driver" or os.environ.get("BENCH_DEBUG") \
+            else Path("/dev/null")
+        conf = [
+            "[supervisord]",
+            "nodaemon=true",
+            f"logfile={log}",
+            "logfile_maxbytes=0",
+            f"pidfile={self.tmp}/supervisord-{tag}.pid",
+            f"childlogdir={self.tmp}",
+        ]
+        for k in range(1, self.N_SERVICES + 1):
+            conf += [
+                "",
+                f"[program:s{k}]",
+                f"command={cmd}",
+                "autorestart=true",
+                "startsecs=0",
+                "stdout_logfile=/dev/null",
+                "stdout_logfile_maxbytes=0",
+                "stderr_logfile=/dev/null",
+                "stderr_logfile_maxbytes=0",
+            ]
+        path = self.tmp / f"supervisord-{tag}.conf"
+        path.write_text("\n".join(conf) + "\n")
+        return [sv, "-n", "-c", str(path)], dict(self.env)
+
+    def services_idle(self, runners: list, out: dict) -> None:
+        """1. and 2.: both inits side by side with 10 `sleep` services: the init's VmRSS,
+        the init and its services together, and the init's context switches over the idle
+        window."""
+        rounds = 1 if self.quick else 3
+        settle = 2.5 if self.quick else 3.5
+        secs = float(os.environ.get("BENCH_IDLE_SECS", "2" if self.quick else "10"))
+        out |= {"rounds": rounds, "after_s": settle, "window_s": secs, "idle_cmd": "/bin/sleep 1000"}
+        log(f"10/10 services: {rounds} round(s), {self.N_SERVICES} `sleep` each, memory after "
+            f"{settle:g} s, then {secs:g} s idle, side by side")
+        samples: dict[str, dict[str, list]] = {}
+        for r in range(rounds):
+            running = []
+            for name, make in runners:
+                argv, env = make("/bin/sleep 1000", f"svc{r}-{name}")
+                errf = open(self.tmp / f"stderr-svc{r}-{name}.log", "wb")
+                p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=errf)
+                errf.close()
+                self.procs.append(p)
+                running.append((name, p))
+            time.sleep(settle)
+            before = {}
+            for name, p in running:
+                kids = [k for k in children_of(p.pid) if comm(k) == "sleep"]
+                if p.poll() is not None or len(kids) != self.N_SERVICES:
+                    why = f"exited {p.returncode}" if p.poll() is not None else \
+                        f"{len(kids)} of {self.N_SERVICES} services running after {settle:g} s"
+                    out.setdefault(name, {})["error"] = why
+                    continue
+                st = read_status(p.pid)
+                d = samples.setdefault(name, {k: [] for k in (
+                    "VmRSS", "VmHWM", "threads", "total_VmRSS", "total_Pss", "wakeups", "cpu_ms")})
+                d["VmRSS"].append(kib(st.get("VmRSS")))
+                d["VmHWM"].append(kib(st.get("VmHWM")))
+                d["threads"].append(int(st.get("Threads", "1")))
+                d["total_VmRSS"].append(sum(kib(read_status(q).get("VmRSS")) or 0 for q in [p.pid, *kids]))
+                d["total_Pss"].append(sum(pss_kib(q) for q in [p.pid, *kids]))
+                before[name] = proc_cost(p.pid)
+            time.sleep(secs)
+            for name, p in running:
+                if name not in before:
+                    continue
+                if p.poll() is not None:
+                    out.setdefault(name, {})["error"] = f"exited {p.returncode} while idle"
+                    continue
+                a, b = before[name], proc_cost(p.pid)
+                samples[name]["wakeups"].append(b["vol"] - a["vol"] + b["invol"] - a["invol"])
+                samples[name]["cpu_ms"].append((b["cpu_ns"] - a["cpu_ns"]) / 1e6)
+            for _n, p in running:
+                self.stop(p)
+        for name, d in samples.items():
+            o = out.setdefault(name, {})
+            o |= {k: med(v) for k, v in d.items()} | {"raw": d}
+            o["wakeups_max"] = max(d["wakeups"], default=None)
+
+    def services_timing(self, runners: list, out: dict) -> None:
+        """3. and 4.: `benchhelp svc`: each service is `benchhelp child-svc FIFO`, which
+        reports its start through the FIFO and dies at once on SIGTERM; launch to the
+        tenth start, then SIGTERM to the init's exit, interleaved rounds."""
+        rounds = 3 if self.quick else 20
+        fifo = self.tmp / "svc.fifo"
+        cmd = f"{self.bh} child-svc {fifo}"
+        env = dict(self.env)
+        lines = []
+        for _name, make in runners:
+            argv, e = make(cmd, "driver")
+            env |= {k: v for k, v in e.items() if k.startswith("TEND_")}
+            lines.append(argv)
+        cf = self.tmp / "svc.cmds"
+        write_cmds(cf, lines)
+        log(f"10/10 services: {rounds} interleaved rounds of launch, 10 started, SIGTERM, exit")
+        cap = 15000
+        rows = run_driver(self.bh, ["svc", str(rounds), str(cf), str(self.N_SERVICES), str(fifo),
+                                    str(cap)], env, rounds * len(lines) * (10 + cap / 1000) + 30)
+        out["timing_rounds"] = rounds
+        out["timing_cmd"] = "benchhelp child-svc FIFO"
+        for k, (name, _m) in enumerate(runners):
+            mine = [r for r in rows if r[1] == k]
+            o = out.setdefault(name, {})
+            o["start_ms"] = summary([r[2] / 1e6 for r in mine if r[2] >= 0])
+            o["stop_ms"] = summary([r[4] / 1e6 for r in mine if r[4] >= 0])
+            o["services_dead_ms"] = summary([r[5] / 1e6 for r in mine if r[5] >= 0])
+            o["timing_failed"] = {
+                "not_all_started": sum(1 for r in mine if r[2] < 0),
+                "no_exit_within_cap": sum(1 for r in mine if r[2] >= 0 and r[4] < 0),
+                "services_left_after_cap": sum(1 for r in mine if r[2] >= 0 and r[5] < 0),
+                "started_counts": sorted({r[3] for r in mine}),
+            }
+
     # -- all
 
     def run(self) -> dict:
@@ -722,7 +903,7 @@ class Bench:
             ("startup", self.startup), ("memory", self.memory), ("size", self.size),
             ("idle", self.idle), ("signal", self.signals), ("reap", self.reaping),
             ("exit", self.exit_latency), ("shutdown", self.shutdown),
-            ("healthcheck", self.healthcheck),
+            ("healthcheck", self.healthcheck), ("services", self.services),
         ]
         t0 = time.monotonic()
         for name, fn in steps:
@@ -783,6 +964,7 @@ def render(res: dict) -> str:
     L.append(
         f"Versions: tini {v['tini'] or '?'}, dumb-init {v['dumb-init'] or '?'}, catatonit "
         f"{v['catatonit'] or '?'}, curl {v['curl'] or '?'}, wget {v['wget'] or '?'}"
+        + (f", supervisor {v['supervisor']}" if v.get("supervisor") else "")
         + (f", tend `{v['tend']}`" if v.get("tend") else "")
         + "."
     )
@@ -933,8 +1115,69 @@ def render(res: dict) -> str:
             r = f"{d['median'] / cbase:.2f}×" if cbase else ""
             L.append(f"| `{n}` | {d['median'] / 1e3:.2f} | {d['peak_rss_kib'] / 1024:.2f} | {r} |")
         L.append("")
+    L.extend(services_table(M.get("services"), res["machine"]["versions"].get("supervisor")))
     L.extend(targets(res))
     return "\n".join(L) + "\n"
+
+
+def services_table(sv: dict | None, version: str | None) -> list[str]:
+    """10. tend and supervisord, each running the same 10 services."""
+    if not sv or "error" in sv:
+        return []
+    n = sv["services"]
+    L = [f"10. {n} services under tend (`tend --`, `TEND_SERVICE_S1..S{n}`, restart always) and "
+         f"under supervisord {version or '?'} (`-n`, one `[program:sN]` each, autorestart, "
+         f"startsecs=0); medians, the spread (min–max) in brackets:", "",
+         "| measurement | tend | supervisord |", "| --- | ---: | ---: |"]
+    names = ("tend", "supervisord")
+
+    def cell(name: str, get) -> str:
+        d = sv.get(name) or {}
+        if "error" in d and get(d) is None:
+            return f"{NA} ({d['error']})"
+        v = get(d)
+        return NA if v is None else v
+
+    def spread(d: dict, key: str, unit_div: float = 1.0, digits: int = 2) -> str | None:
+        raw = (d.get("raw") or {}).get(key)
+        if not raw:
+            return None
+        vals = [x / unit_div for x in raw]
+        m = med(vals)
+        return f"{m:,.{digits}f}" + (f" ({min(vals):,.{digits}f}–{max(vals):,.{digits}f})" if len(vals) > 1 else "")
+
+    def timing(d: dict, key: str) -> str | None:
+        t = d.get(key) or {}
+        if not t.get("n"):
+            return None
+        return f"{t['median']:,.1f} ({t['min']:,.1f}–{t['max']:,.1f})"
+
+    def row(label: str, get) -> None:
+        L.append(f"| {label} | " + " | ".join(cell(x, get) for x in names) + " |")
+
+    rounds, w = sv.get("rounds"), sv.get("window_s")
+    row(f"VmRSS of the init, MiB ({rounds} round(s), `sleep 1000` ×{n})",
+        lambda d: spread(d, "VmRSS", 1024))
+    row("VmHWM of the init, MiB", lambda d: spread(d, "VmHWM", 1024))
+    row(f"init + {n} services: Pss, MiB (shared pages split)", lambda d: spread(d, "total_Pss", 1024))
+    row(f"init + {n} services: VmRSS summed, MiB", lambda d: spread(d, "total_VmRSS", 1024))
+    row(f"idle wake-ups of the init (context switches) over {w:g} s",
+        lambda d: spread(d, "wakeups", digits=0))
+    row(f"idle CPU time of the init over {w:g} s, ms", lambda d: spread(d, "cpu_ms"))
+    tr = sv.get("timing_rounds")
+    row(f"launch → {n} services started, ms ({tr} rounds)", lambda d: timing(d, "start_ms"))
+    row("SIGTERM → init exited, ms (settle 0.1–1.1 s after the last start)",
+        lambda d: timing(d, "stop_ms"))
+    row(f"SIGTERM → last of the {n} services dead, ms", lambda d: timing(d, "services_dead_ms"))
+    bad = {x: sv.get(x, {}).get("timing_failed") for x in names}
+    for x, f in bad.items():
+        if f and (f["not_all_started"] or f["no_exit_within_cap"] or f["services_left_after_cap"]):
+            L.append("")
+            L.append(f"{x}: {f['not_all_started']} round(s) without all {n} started within 10 s "
+                     f"(counts seen {f['started_counts']}), {f['no_exit_within_cap']} without an exit "
+                     f"within the cap, {f['services_left_after_cap']} with services left.")
+    L.append("")
+    return L
 
 
 def targets(res: dict) -> list[str]:
@@ -1006,6 +1249,18 @@ def targets(res: dict) -> list[str]:
         line("`tend health` ≥ 2× faster than curl", r >= 2, f"{th['median'] / 1e3:.2f} ms vs {cu['median'] / 1e3:.2f} ms ({r:.1f}× faster)")
     else:
         line("`tend health` ≥ 2× faster than curl", None, f"tend health exit codes {th.get('exit_codes')}" if th else NA)
+    sv = M.get("services", {}).get("tend", {})
+    if "services" in M.get("services", {}):
+        n = M["services"]["services"]
+        srss = sv.get("VmRSS")
+        line(f"VmRSS ≤ 2 MiB supervising {n} services (issue 14)",
+             None if srss is None else srss <= 2048,
+             f"{fmt(srss, ' KiB', 0)}" + (f" (max of rounds {max(sv['raw']['VmRSS']):,} KiB)"
+                                         if sv.get("raw", {}).get("VmRSS") else ""))
+        wk = sv.get("wakeups_max")
+        line(f"zero wake-ups idle with {n} services (issue 14)", None if wk is None else wk == 0,
+             f"{wk} context switches at most over {M['services']['window_s']:g} s" if wk is not None
+             else NA)
     out += ["", "Bounds of issue 13 (the supervisor rebuilt as one loop), tend in this run:", ""]
     st = M.get("startup", {})
     t, b = st.get("tend", {}).get("overhead"), st.get("tini-static", {}).get("overhead")
@@ -1026,7 +1281,7 @@ def main() -> int:
     ap.add_argument("--tend", help="tend binary (default: $TEND_BIN)")
     ap.add_argument("--json", default=str(REPO / "target" / "bench" / "results.json"),
                     help="where to write the raw numbers (default: target/bench/results.json)")
-    ap.add_argument("--only", help="comma list of: startup,memory,size,idle,signal,reap,exit,shutdown,healthcheck")
+    ap.add_argument("--only", help="comma list of: startup,memory,size,idle,signal,reap,exit,shutdown,healthcheck,services")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--render", metavar="JSON", help="only print the table of an earlier run's JSON")
     a = ap.parse_args()

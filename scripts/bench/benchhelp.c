@@ -20,9 +20,19 @@
  *       Runs "INIT... SELF child-term PATH" (a child that ignores SIGTERM), sends
  *       SIGTERM to the init; prints "round idx child_dead_ns init_exit_ns" from
  *       the SIGTERM (-1 = not within CAP_MS; then both get SIGKILL).
+ *   benchhelp svc   ROUNDS CMDFILE N FIFO CAP_MS
+ *       Runs each full command line, an init configured (by the harness) to run N
+ *       services "SELF child-svc FIFO"; each writes its start to FIFO. Waits for N
+ *       records from children of the init, waits a settle delay (100 to 1,099 ms,
+ *       the same for every init of a round, different between rounds), sends SIGTERM
+ *       and waits for the init's exit; prints "round idx started_ns n_started
+ *       init_exit_ns children_dead_ns": started = the last service's start since
+ *       the spawn of the init (-1 = not N within 10 s), the others since the SIGTERM
+ *       (-1 = not within CAP_MS; then the init and the services get SIGKILL).
  *
  * Children (run by the inits):
- *   child-exit PATH | child-sig FIFO | child-term PATH | child-reap N OUTFILE SPREAD_MS
+ *   child-exit PATH | child-sig FIFO | child-term PATH | child-svc FIFO
+ *   child-reap N OUTFILE SPREAD_MS
  *
  * child-reap runs as the init's child with the init as PID 1 of a new PID
  * namespace. It makes N orphans (an intermediate process forks them, all blocked
@@ -221,15 +231,18 @@ static int drive_exit(int rounds, char *self) {
     return 0;
 }
 
-/* Reads one int64 from fd within timeout_ms; returns 0 on success. */
-static int read_rec(int fd, int64_t *out, int timeout_ms) {
+/* Reads one record of SIZE bytes from fd within timeout_ms; returns 0 on success. */
+static int read_rec_n(int fd, void *out, size_t size, int timeout_ms) {
     struct pollfd p = {fd, POLLIN, 0};
     int n;
     while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
     }
     if (n <= 0) return -1;
-    return read(fd, out, sizeof *out) == sizeof *out ? 0 : -1;
+    return read(fd, out, size) == (ssize_t)size ? 0 : -1;
 }
+
+/* Reads one int64 from fd within timeout_ms; returns 0 on success. */
+static int read_rec(int fd, int64_t *out, int timeout_ms) { return read_rec_n(fd, out, sizeof *out, timeout_ms); }
 
 static int drive_sig(int rounds, int per, char *self) {
     char path[4200];
@@ -327,6 +340,124 @@ static int drive_term(int rounds, char *self, long cap_ms) {
     return 0;
 }
 
+/* One record per service start, written by child-svc in one write (atomic: < PIPE_BUF). */
+struct svc_rec {
+    int64_t t;
+    int64_t pid;
+    int64_t ppid;
+};
+
+/* Drops what an earlier run left in the FIFO (a service started after its round ended). */
+static void drain(int fd) {
+    char buf[4096];
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    fcntl(fd, F_SETFL, fl);
+}
+
+/* Kills whatever of a run is left: the init's children (services that never reported
+ * included), the init, then the services that reported (re-parented by now, if alive). */
+static void kill_run(pid_t init, const pid_t *kids, int n) {
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)init);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char cp[400];
+        snprintf(cp, sizeof cp, "%s/%s/children", path, e->d_name);
+        int fd = open(cp, O_RDONLY);
+        if (fd < 0) continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        buf[len > 0 ? len : 0] = 0;
+        for (char *s = buf, *endp; *s; s = endp) {
+            long v = strtol(s, &endp, 10);
+            if (endp == s) break;
+            if (v > 0) kill((pid_t)v, SIGKILL);
+        }
+    }
+    if (d) closedir(d);
+    kill(init, SIGKILL);
+    for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
+}
+
+static int drive_svc(int rounds, int n, const char *fifo, long cap_ms) {
+    if (n < 1 || n > 256) die("svc: N out of 1..256");
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) < 0) die("mkfifo");
+    int fd = open(fifo, O_RDWR); /* never blocks, never sees EOF */
+    if (fd < 0) die("open fifo");
+    for (int r = 0; r < rounds; r++) {
+        /* The same settle delay for every init of a round: an init that polls on a timer
+         * (supervisord: 1 s) notices the SIGTERM at its next tick, so a fixed delay after
+         * the start would land on the same phase of that tick every time. */
+        long settle_ms = 100 + (long)(((uint32_t)r * 2654435761u) >> 8) % 1000;
+        for (int j = 0; j < ncmds; j++) {
+            int idx = (j + r) % ncmds;
+            drain(fd);
+            pid_t kids[256];
+            int cfd[256], got = 0;
+            int64_t last = -1;
+            int64_t t0 = now_ns();
+            pid_t pid = spawn(cmds[idx]);
+            if (pid < 0) {
+                printf("%d %d -1 0 -1 -1\n", r, idx);
+                continue;
+            }
+            int ifd = pidfd_open_(pid);
+            int64_t end = t0 + 10000000000LL;
+            while (got < n && now_ns() < end) {
+                struct svc_rec rec;
+                if (read_rec_n(fd, &rec, sizeof rec, (int)((end - now_ns()) / 1000000) + 1) < 0) break;
+                if (rec.ppid != pid) continue; /* not a service of this init */
+                kids[got] = (pid_t)rec.pid;
+                cfd[got] = pidfd_open_((pid_t)rec.pid);
+                if (rec.t > last) last = rec.t;
+                got++;
+            }
+            int64_t started = got == n ? last - t0 : -1;
+            int64_t t_exit = -1, t_dead = -1;
+            if (got == n) {
+                sleep_ns(settle_ms * 1000000L);
+                int64_t t1 = now_ns(), deadline = t1 + cap_ms * 1000000LL;
+                int alive = n;
+                kill(pid, SIGTERM);
+                while ((t_exit < 0 || alive > 0) && now_ns() < deadline) {
+                    struct pollfd p[257];
+                    p[0] = (struct pollfd){t_exit < 0 ? ifd : -1, POLLIN, 0};
+                    for (int k = 0; k < n; k++) p[k + 1] = (struct pollfd){cfd[k], POLLIN, 0};
+                    int left = (int)((deadline - now_ns()) / 1000000) + 1;
+                    int m = poll(p, (nfds_t)n + 1, left);
+                    int64_t t = now_ns();
+                    if (m < 0 && errno != EINTR) break;
+                    if (t_exit < 0 && (p[0].revents & POLLIN)) t_exit = t - t1;
+                    for (int k = 0; k < n; k++) {
+                        if (cfd[k] >= 0 && (p[k + 1].revents & (POLLIN | POLLHUP))) {
+                            close(cfd[k]);
+                            cfd[k] = -1;
+                            if (--alive == 0) t_dead = t - t1;
+                        }
+                    }
+                }
+            }
+            printf("%d %d %lld %d %lld %lld\n", r, idx, (long long)started, got, (long long)t_exit,
+                   (long long)t_dead);
+            fflush(stdout);
+            if (t_exit < 0 || t_dead < 0) kill_run(pid, kids, got);
+            waitpid(pid, NULL, 0);
+            for (int k = 0; k < got; k++)
+                if (cfd[k] >= 0) close(cfd[k]);
+            if (ifd >= 0) close(ifd);
+        }
+    }
+    close(fd);
+    unlink(fifo);
+    return 0;
+}
+
 /* ---------- children run by the inits ---------- */
 
 static int child_exit(const char *path) {
@@ -371,6 +502,17 @@ static int child_term(const char *path) {
     if (write(fd, &me, sizeof me) != sizeof me) return 3;
     close(fd);
     rename(tmp, path);
+    for (;;) pause();
+}
+
+/* A service: reports its start (after exec and the loader, as every service's), then
+ * waits; SIGTERM's default action ends it at once. */
+static int child_svc(const char *fifo) {
+    int fd = open(fifo, O_WRONLY);
+    if (fd < 0) return 3;
+    struct svc_rec rec = {now_ns(), getpid(), getppid()};
+    if (write(fd, &rec, sizeof rec) != sizeof rec) return 3;
+    close(fd);
     for (;;) pause();
 }
 
@@ -553,10 +695,13 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "child-exit") && argc == 3) return child_exit(argv[2]);
     if (!strcmp(m, "child-sig") && argc == 3) return child_sig(argv[2]);
     if (!strcmp(m, "child-term") && argc == 3) return child_term(argv[2]);
+    if (!strcmp(m, "child-svc") && argc == 3) return child_svc(argv[2]);
     if (!strcmp(m, "child-reap") && argc == 5) return child_reap(atol(argv[2]), argv[3], atol(argv[4]));
     if (!strcmp(m, "run") && argc == 4) return load_cmds(argv[3]), drive_run(atoi(argv[2]));
     if (!strcmp(m, "exit") && argc == 5) return load_cmds(argv[3]), drive_exit(atoi(argv[2]), argv[4]);
     if (!strcmp(m, "sig") && argc == 6) return load_cmds(argv[4]), drive_sig(atoi(argv[2]), atoi(argv[3]), argv[5]);
+    if (!strcmp(m, "svc") && argc == 7)
+        return load_cmds(argv[3]), drive_svc(atoi(argv[2]), atoi(argv[4]), argv[5], atol(argv[6]));
     if (!strcmp(m, "term") && argc == 6) return load_cmds(argv[3]), drive_term(atoi(argv[2]), argv[4], atol(argv[5]));
     fprintf(stderr, "benchhelp: bad arguments\n");
     return 64;
