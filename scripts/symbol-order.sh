@@ -17,7 +17,9 @@
 #   2. `tend -- sh` with SIGUSR1 (forwarded), `tend health`, `tend status`, then
 #      SIGTERM (drain, and a sweep of the orphan it leaves);
 #   3. an exec health check every 100 ms;
-#   4. a child that exits 3 and a command that is not found.
+#   4. a child that exits 3 and a command that is not found;
+#   5. services alone (`tend --`): one that depends on another, a one-shot, prefixed
+#      output, then SIGTERM (the stop in reverse order).
 # Under valgrind glibc picks other string routines (AVX2) than on most servers (EVEX,
 # AVX-512): every variant of each string routine seen is appended at the end.
 #
@@ -98,6 +100,16 @@ TEND_STATUS_FILE="$state/status.json" TEND_HEALTH_CHECK=exec:/bin/true TEND_HEAL
     grind "$unstripped" -- sleep 2 2>/dev/null
 TEND_STATUS_FILE="$state/status.json" grind "$unstripped" -- sh -c 'exit 3' 2>/dev/null || true
 TEND_STATUS_FILE="$state/status.json" grind "$unstripped" -- /no/such/command 2>/dev/null || true
+
+log=$work/services.log
+TEND_STATUS_FILE="$state/status.json" TEND_SERVICE_DB="sleep 60" TEND_SERVICE_API="sleep 60" \
+    TEND_SERVICE_API_DEPENDS_ON=db,init:completed TEND_SERVICE_INIT="echo ready" \
+    TEND_SERVICE_INIT_ONESHOT=true TEND_SERVICE_INIT_OUTPUT=prefix \
+    grind "$unstripped" -- >/dev/null 2>"$log" &
+await "$log" '"service":"api".*"startup_completed"'
+pid=$(sed -n 's/.*"event":"startup_initiated".*"pid":\([0-9]*\).*/\1/p' "$log" | head -n1)
+kill -TERM "$pid"
+wait
 
 say "profiles: $(ls "$work" | grep -c "^cg\.")"
 # Function names in first-seen order, scenario by scenario, each name once.
