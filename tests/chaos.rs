@@ -642,7 +642,11 @@ fn a_child_that_closes_or_floods_its_streams_does_not_disturb_tend() {
             // Drain the child's stdout like a log collector would.
             let mut stdout = run.child.stdout.take().expect("stdout");
             let drain = thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-            read_when_present(&ready);
+            // 20 MB through a pipe read line by line takes minutes at load 30 on two
+            // cores: the bound catches a hang, not slowness.
+            wait_for_within("the child's ready marker", PATIENCE * 10, || {
+                std::fs::read_to_string(&ready).is_ok_and(|s| s.ends_with('\n'))
+            });
             run.signal(libc::SIGUSR1);
             wait_for("USR1 at the child", || lines_in(&usr1) == 1);
             let start = Instant::now();

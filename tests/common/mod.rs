@@ -348,7 +348,14 @@ pub fn run(mode: Mode, scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -
 /// Polls `cond` until true or PATIENCE runs out (for conditions no event announces, such
 /// as a file appearing that the child writes).
 pub fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+    wait_for_within(what, PATIENCE, cond);
+}
+
+/// `wait_for` with a patience of its own, for work that is slow by nature on a loaded
+/// machine (megabytes through a pipe): still only a bound that catches a hang.
+#[allow(dead_code)] // not every test binary uses it
+pub fn wait_for_within(what: &str, patience: Duration, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + patience;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         thread::sleep(Duration::from_millis(2));
