@@ -44,8 +44,7 @@ impl Condition {
     }
 }
 
-/// What the supervisor asks when it starts services (issue 14: not yet wired in).
-#[allow(dead_code)]
+/// What the run asks when it starts services (`supervisor/run.rs`).
 impl Condition {
     /// Whether a dependency in `state` satisfies this condition now.
     pub fn holds(self, state: State) -> bool {
@@ -80,7 +79,6 @@ impl fmt::Display for Dependency {
 }
 
 /// Where a service is, as far as its dependents care.
-#[allow(dead_code)] // The supervisor's part of issue 14: not yet wired in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Not started (yet).
@@ -236,20 +234,21 @@ impl Graph {
     }
 }
 
-/// What the supervisor asks when it starts and stops services (issue 14: not yet wired
-/// in; tested here).
-#[allow(dead_code)]
+/// What the run asks when it starts and stops services (`supervisor/run.rs`).
 impl Graph {
     fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }
 
-    /// One start order: a service after everything it depends on.
+    /// One start order: a service after everything it depends on (the run goes by
+    /// `ready_to_start`; the tests check the waves against it).
+    #[cfg(test)]
     pub fn start_order(&self) -> Vec<&str> {
         self.start_waves().into_iter().flatten().collect()
     }
 
     /// One stop order: a service after every service that depends on it.
+    #[cfg(test)]
     pub fn stop_order(&self) -> Vec<&str> {
         self.stop_waves().into_iter().flatten().collect()
     }
