@@ -408,16 +408,7 @@ impl Run {
         }
         let reason = format!("blocked by {}", by.join(", "));
         out.push((n, Action::Emit(Note::Blocked { by })));
-        let unit = &mut self.units[n - 1];
-        unit.state.phase = Phase::Done;
-        unit.state.snapshot.state = Shown::Stopped;
-        unit.state.version += 1;
-        unit.end = Some(End {
-            graph: graph::State::Failed,
-            reason,
-            failed_code: None,
-        });
-        self.shown += 1;
+        self.never_started(n, &reason);
     }
 
     /// The stop in reverse order: a unit once every unit that depends on it has ended.
@@ -441,15 +432,27 @@ impl Run {
                 continue;
             }
             moved = true;
-            if unit.state.phase == Phase::Begin {
-                self.never_started(n, "not started");
-                continue;
-            }
             let timeout = unit.state.config.shutdown_timeout.min(left);
-            self.units[n - 1].stopping = true;
-            self.unit_input(n, Input::Stop { timeout }, now, out);
+            self.stop_unit(n, timeout, "not started", now, out);
         }
         moved
+    }
+
+    /// Sends unit `n` its stop with `timeout`; one that never started just ends, for
+    /// `reason`.
+    fn stop_unit(
+        &mut self,
+        n: UnitId,
+        timeout: Duration,
+        reason: &str,
+        now: Now,
+        out: &mut Vec<(UnitId, Action)>,
+    ) {
+        if self.units[n - 1].state.phase == Phase::Begin {
+            return self.never_started(n, reason);
+        }
+        self.units[n - 1].stopping = true;
+        self.unit_input(n, Input::Stop { timeout }, now, out);
     }
 
     fn dependents_gone(&self, name: &str) -> bool {
@@ -462,6 +465,7 @@ impl Run {
             .all(|d| d == MAIN || self.units.iter().any(|u| u.name == d && u.end.is_some()))
     }
 
+    /// Unit `n` ends without having run (it never will, or the run stops first).
     fn never_started(&mut self, n: UnitId, reason: &str) {
         let unit = &mut self.units[n - 1];
         unit.state.phase = Phase::Done;

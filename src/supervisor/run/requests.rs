@@ -18,7 +18,7 @@ use crate::control::{self, Ask, ServiceVerb, Verdict};
 use crate::policy::Health;
 use crate::services::graph::{self, MAIN};
 use crate::supervisor::action::Action;
-use crate::supervisor::input::{Input, Now};
+use crate::supervisor::input::Now;
 use crate::supervisor::step::Phase;
 
 /// A request under way.
@@ -284,13 +284,8 @@ impl Run {
                 continue;
             }
             moved = true;
-            if unit.state.phase == Phase::Begin {
-                self.never_started(n, "stopped");
-                continue;
-            }
             let timeout = unit.state.config.shutdown_timeout;
-            self.units[n - 1].stopping = true;
-            self.unit_input(n, Input::Stop { timeout }, now, out);
+            self.stop_unit(n, timeout, "stopped", now, out);
         }
         moved
     }
