@@ -263,16 +263,8 @@ mod tests {
 
     fn service(name: &str, state: State) -> ServiceStatus {
         ServiceStatus {
-            name: name.into(),
-            state,
             pid: (state == State::Running).then_some(10),
-            oneshot: false,
-            restarts: 0,
-            last_exit: None,
-            health_check: false,
-            health: Health::Unknown,
-            consecutive_failures: 0,
-            reason: None,
+            ..ServiceStatus::plain(name, state)
         }
     }
 

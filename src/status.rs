@@ -100,6 +100,25 @@ pub struct ServiceStatus {
     pub reason: Option<String>,
 }
 
+/// A service in `state` with nothing else to tell, for the tests of what shows services.
+#[cfg(test)]
+impl ServiceStatus {
+    pub fn plain(name: &str, state: State) -> ServiceStatus {
+        ServiceStatus {
+            name: name.into(),
+            state,
+            pid: None,
+            oneshot: false,
+            restarts: 0,
+            last_exit: None,
+            health_check: false,
+            health: Health::Unknown,
+            consecutive_failures: 0,
+            reason: None,
+        }
+    }
+}
+
 impl State {
     /// The state's word, as in the status file (serde's `snake_case` name).
     pub fn name(self) -> &'static str {

@@ -117,18 +117,7 @@ mod tests {
     }
 
     fn service(name: &str, state: State) -> ServiceStatus {
-        ServiceStatus {
-            name: name.into(),
-            state,
-            pid: None,
-            oneshot: false,
-            restarts: 0,
-            last_exit: None,
-            health_check: false,
-            health: Health::Unknown,
-            consecutive_failures: 0,
-            reason: None,
-        }
+        ServiceStatus::plain(name, state)
     }
 
     #[test]
