@@ -8,9 +8,8 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
-use common::{tend, Mode, Running, Scratch, BIN, PATIENCE};
+use common::{tend, Mode, Running, Scratch, PATIENCE};
 use serde_json::{json, Value};
 
 /// What a client run printed and returned.
@@ -22,16 +21,7 @@ struct Outcome {
 
 /// Runs `tend ARGS` as a client of the tend whose status file is in `scratch`.
 fn client(scratch: &Scratch, args: &[&str]) -> Outcome {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("TEND_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("TEND_STATUS_FILE", scratch.path("status.json"));
-    cmd.stdin(Stdio::null());
-    let out = cmd.output().expect("run the tend client");
+    let out = common::client_output(scratch, args);
     Outcome {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -6,9 +6,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use common::{read_when_present, run, tend, wait_for, Mode, Running, Scratch, BIN, MODES};
+use common::{
+    client_output, read_when_present, run, tend, wait_for, Mode, Running, Scratch, MODES,
+};
 use serde_json::Value;
 
 /// The position of the first event named `name` for `service` (None: the main command).
@@ -257,16 +259,7 @@ fn nothing_to_run_is_a_usage_error() {
 
 /// `tend ARGS` as a client of the tend whose status file is in `scratch`: (code, stdout).
 fn client(scratch: &Scratch, args: &[&str]) -> (i32, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("TEND_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("TEND_STATUS_FILE", scratch.path("status.json"));
-    cmd.stdin(Stdio::null());
-    let out = cmd.output().expect("run the tend client");
+    let out = client_output(scratch, args);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)

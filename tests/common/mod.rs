@@ -112,6 +112,22 @@ pub fn tend(mode: Mode, scratch: &Scratch, args: &[&str]) -> Command {
     cmd
 }
 
+/// `tend ARGS` as a client of the tend whose status file is in `scratch`, with a clean
+/// TEND_* environment: what it printed and returned.
+#[allow(dead_code)] // not every test binary uses it
+pub fn client_output(scratch: &Scratch, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("TEND_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("TEND_STATUS_FILE", scratch.path("status.json"));
+    cmd.stdin(Stdio::null());
+    cmd.output().expect("run the tend client")
+}
+
 /// Makes `cmd` start with every signal at default, as a container runtime starts tend.
 /// std's Command uses glibc's posix_spawn, which would start tend with 32 and 33 ignored;
 /// tend then takes its careful fork path for every child, and the common path (its own
