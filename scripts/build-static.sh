@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Build a fully static tend (glibc, +crt-static) that runs in an image holding nothing else.
+# Build a fully static tend (musl, Rust's self-contained copy) that runs in an image holding
+# nothing else.
 #
 #   scripts/build-static.sh                     # x86_64: build, verify static, print path and size
-#   scripts/build-static.sh --target aarch64    # aarch64, with Debian's gcc-aarch64-linux-gnu
+#   scripts/build-static.sh --target aarch64    # aarch64, linked by Debian's gcc-aarch64-linux-gnu
+#
+# Why musl and not glibc: a static glibc probes the CPU's caches with cpuid at every start,
+# and in a virtual machine each cpuid traps to the hypervisor. That probing was most of
+# what tend's start cost beyond its child's (docs/benchmark.md); musl's start does none.
+# The Rust targets bring musl itself (`rustup target add`, done here when missing).
 #   scripts/build-static.sh --image tend        # ... and build the distribution image docker/Dockerfile
 #
 # The explicit --target keeps RUSTFLAGS away from build scripts and proc-macros (they must
@@ -22,7 +28,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-target=x86_64-unknown-linux-gnu
+target=x86_64-unknown-linux-musl
 image=""
 
 while [ $# -gt 0 ]; do
@@ -39,11 +45,11 @@ done
 log() { echo "build-static: $*" >&2; }
 
 case "$target" in
-    x86_64|x86_64-unknown-linux-gnu) target=x86_64-unknown-linux-gnu; out=static/tend ;;
-    aarch64|arm64|aarch64-unknown-linux-gnu) target=aarch64-unknown-linux-gnu; out=static/aarch64/tend ;;
+    x86_64|x86_64-unknown-linux-musl) target=x86_64-unknown-linux-musl; out=static/tend ;;
+    aarch64|arm64|aarch64-unknown-linux-musl) target=aarch64-unknown-linux-musl; out=static/aarch64/tend ;;
     *) log "unknown --target $target: expected x86_64 or aarch64"; exit 64 ;;
 esac
-if [ -n "$image" ] && [ "$target" != x86_64-unknown-linux-gnu ]; then
+if [ -n "$image" ] && [ "$target" != x86_64-unknown-linux-musl ]; then
     log "--image builds the x86_64 image; scripts/release.sh builds every architecture's"; exit 64
 fi
 
@@ -57,18 +63,19 @@ command -v cargo-auditable >/dev/null 2>&1 || {
     log "installing cargo-auditable (cargo install --locked; once per machine)"
     cargo install --locked --quiet cargo-auditable@0.7.7 >&2
 }
+# Rust's side: the standard library and musl for the target (rustup).
+if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    log "rustup target add $target"
+    timeout 300 rustup target add "$target" >&2 \
+        || { log "FAILED: rustup target add $target (Rust's standard library and musl)"; exit 1; }
+fi
 strip_tool=strip
-if [ "$target" = aarch64-unknown-linux-gnu ]; then
-    # Rust's side: the standard library for the target (rustup); the C side: Debian's cross
-    # gcc, binutils and static glibc (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross).
-    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
-        log "rustup target add $target"
-        timeout 300 rustup target add "$target" >&2 \
-            || { log "FAILED: rustup target add $target (the Rust standard library for aarch64)"; exit 1; }
-    fi
+if [ "$target" = aarch64-unknown-linux-musl ]; then
+    # The linker: Debian's cross gcc drives GNU ld (musl's start files and libc.a come
+    # with the Rust target).
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 \
-        || { log "FAILED: aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross"; exit 1; }
-    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+        || { log "FAILED: aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu"; exit 1; }
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
     strip_tool=aarch64-linux-gnu-strip
 fi
 
@@ -96,8 +103,15 @@ flags="-C target-feature=+crt-static -C relocation-model=static $remap_deps"
 # to this crate alone and leave symbol names as they are).
 order=$repo/scripts/symbol-order.txt
 link_args=("${remap_tend[@]}")
-# The order file is for lld (rust-lld links x86_64); aarch64 links with Debian's GNU ld.
-[ "$target" = x86_64-unknown-linux-gnu ] || order=none
+# The order file is for lld: x86_64 links with Rust's own (rust-lld, which cc runs as
+# ld.lld from the toolchain's gcc-ld directory); aarch64 links with Debian's GNU ld.
+if [ "$target" = x86_64-unknown-linux-musl ]; then
+    gcc_ld=$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/gcc-ld
+    [ -x "$gcc_ld/ld.lld" ] || { log "FAILED: no rust-lld at $gcc_ld/ld.lld"; exit 1; }
+    link_args+=(-C link-arg=-fuse-ld=lld -C "link-arg=-B$gcc_ld")
+else
+    order=none
+fi
 if [ -f "$order" ]; then
     hash=$(sha256sum "$order" | cut -c1-16)
     link_args+=(-C "link-arg=-Wl,--symbol-ordering-file=$order" -C link-arg=-Wl,--no-warn-symbol-ordering

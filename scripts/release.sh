@@ -64,8 +64,8 @@ save_oci() { # image file
 
 for arch in $arches; do
     case "$arch" in
-        x86_64) triple=x86_64-unknown-linux-gnu platform=linux/amd64 ;;
-        aarch64) triple=aarch64-unknown-linux-gnu platform=linux/arm64 ;;
+        x86_64) triple=x86_64-unknown-linux-musl platform=linux/amd64 ;;
+        aarch64) triple=aarch64-unknown-linux-musl platform=linux/arm64 ;;
         *) die "RELEASE_ARCHES: unknown architecture $arch (x86_64, aarch64)" ;;
     esac
     name=tend-$version-$arch-linux

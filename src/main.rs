@@ -5,7 +5,7 @@
 //! reads /proc/self/maps for the stack guard and sets up an alternate signal stack, for a
 //! "stack overflow" message a PID 1 can do without; kept because the start-up target
 //! needs it (figures in docs/benchmark.md). What tend needs of std's start-up is done in
-//! `main`: SIGPIPE ignored, stdout flushed.
+//! `main`: SIGPIPE ignored, the arguments read from argv, stdout flushed.
 #![cfg_attr(not(test), no_main)]
 
 mod check_config;
@@ -47,19 +47,18 @@ use exit_code::ExitCode;
 
 #[cfg(not(test))]
 #[no_mangle]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // A write to a stderr nobody reads any more must fail with EPIPE, not kill tend.
     // Children get it back at default (see `process`).
     sys::signal::ignore(libc::SIGPIPE);
-    let code = tend();
+    // SAFETY: libc passes main argc valid C strings in argv.
+    let code = tend(unsafe { sys::exec::args(argc, argv) });
     let _ = std::io::Write::flush(&mut std::io::stdout());
     code
 }
 
 #[cfg_attr(test, allow(dead_code))]
-fn tend() -> libc::c_int {
-    // std's argument list works without its runtime: glibc hands argv to an init function.
-    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+fn tend(mut args: Vec<OsString>) -> libc::c_int {
     let target = match cli::take_pid(&mut args) {
         Ok(target) => target,
         Err(message) if args.first().is_some_and(|w| w == "health") => {

@@ -136,8 +136,14 @@ fn version_names_release_commit_and_target() {
             text.starts_with(&want),
             "tend {flag}: {text:?}, want {want:?}…"
         );
+        // The target tend was built for: this test's own (musl for the static build).
+        let env = if cfg!(target_env = "musl") {
+            "musl"
+        } else {
+            "gnu"
+        };
         assert!(
-            text.trim_end().ends_with("-linux-gnu)"),
+            text.trim_end().ends_with(&format!("-linux-{env})")),
             "tend {flag}: {text:?}"
         );
         assert_eq!(text.lines().count(), 1, "tend {flag}: {text:?}");

@@ -304,33 +304,42 @@ fn text_format_escapes_separators_and_bidi_controls() {
 
 #[test]
 fn forwards_signals_to_the_child() {
+    // (what the child traps, the name in tend's event, the number). 34 and 64 are the
+    // ends of the real-time range tend forwards; 34 is one that musl keeps for itself,
+    // and tend, linked with it, must still catch it rather than die of it.
+    let signals = [
+        ("HUP", "HUP", libc::SIGHUP),
+        ("USR1", "USR1", libc::SIGUSR1),
+        ("USR2", "USR2", libc::SIGUSR2),
+        ("WINCH", "WINCH", libc::SIGWINCH),
+        ("ALRM", "ALRM", libc::SIGALRM),
+        ("CONT", "CONT", libc::SIGCONT),
+        ("URG", "URG", libc::SIGURG),
+        ("34", "RTMIN", 34),
+        ("64", "RTMIN+30", 64),
+    ];
     for mode in MODES {
         let dir = Scratch::new("fwd");
         let log = dir.path("got");
+        let traps: String = signals
+            .iter()
+            .map(|(trap, _, _)| format!("trap 'echo sig{trap} >> {}' {trap}; ", log.display()))
+            .collect();
         let script = format!(
-            "for s in HUP USR1 USR2 WINCH ALRM CONT URG; do trap \"echo $s >> {0}\" $s; done; \
-             echo ready >> {0}; while :; do sleep 0.05; done",
+            "{traps}echo ready >> {0}; while :; do sleep 0.05; done",
             log.display()
         );
         let mut t = Running::start(tend(mode, &dir, &["--", "sh", "-c", &script]), mode);
         t.wait_event("child_started");
         read_when_present(&log);
-        let signals = [
-            ("HUP", libc::SIGHUP),
-            ("USR1", libc::SIGUSR1),
-            ("USR2", libc::SIGUSR2),
-            ("WINCH", libc::SIGWINCH),
-            ("ALRM", libc::SIGALRM),
-            ("CONT", libc::SIGCONT),
-            ("URG", libc::SIGURG),
-        ];
-        for (name, sig) in signals {
+        for (trap, name, sig) in signals {
             t.signal(sig);
             t.wait_event_where("signal_forwarded", |e| e["signal"] == name);
             wait_for(&format!("{name} in child ({mode:?})"), || {
                 std::fs::read_to_string(&log)
                     .unwrap_or_default()
-                    .contains(name)
+                    .lines()
+                    .any(|line| line == format!("sig{trap}"))
             });
         }
         t.signal(libc::SIGTERM);
@@ -693,8 +702,8 @@ fn an_unreadable_proc_is_reported_once_and_read_again() {
         warning["error"]
             .as_str()
             .unwrap_or("")
-            .contains("Too many open files"),
-        "{warning}"
+            .contains("(os error 24)"),
+        "EMFILE: {warning}"
     );
     let warnings = t
         .events("internal_error")
@@ -1055,22 +1064,27 @@ fn children_get_a_clean_signal_state_and_only_fds_0_1_2() {
 }
 
 /// Signals tend never catches (faults, and 32/33 that glibc reserves) are not reset by
-/// exec when inherited as ignored: tend must notice and reset them in the child.
+/// exec when inherited as ignored: tend must notice and reset them in the child. So must
+/// 34, which musl keeps for itself: its posix_spawn leaves alone what its sigfillset
+/// leaves out (32 to 34).
 #[test]
 fn uncaught_signals_inherited_as_ignored_do_not_leak() {
     fn inherit() {
         // Safety: plain system calls on the process about to exec tend.
         unsafe {
             libc::signal(libc::SIGSYS, libc::SIG_IGN);
-            // 33 through the raw system call: glibc's wrapper refuses it.
+            // 32 to 34 through the raw system call: glibc's and musl's wrappers refuse
+            // some of them.
             let ignore: [usize; 4] = [libc::SIG_IGN, 0, 0, 0];
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                33,
-                ignore.as_ptr(),
-                std::ptr::null_mut::<usize>(),
-                8usize,
-            );
+            for sig in 32..=34 {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    ignore.as_ptr(),
+                    std::ptr::null_mut::<usize>(),
+                    8usize,
+                );
+            }
         }
     }
     for mode in MODES {

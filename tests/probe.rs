@@ -353,9 +353,9 @@ fn hanging_resolver(scratch: &Scratch) -> Option<std::net::UdpSocket> {
         for (i, b) in b"lo".iter().enumerate() {
             ifr.ifr_name[i] = *b as libc::c_char;
         }
-        assert_eq!(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr), 0);
+        assert_eq!(libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut ifr), 0);
         ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        assert_eq!(libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr), 0, "lo up");
+        assert_eq!(libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &ifr), 0, "lo up");
         libc::close(fd);
     }
     Some(std::net::UdpSocket::bind("127.0.0.2:53").expect("bind the silent resolver"))

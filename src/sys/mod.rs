@@ -22,22 +22,27 @@ pub mod process;
 pub mod signal;
 
 // What the code here assumes of the target, each checked for x86_64 and aarch64 Linux
-// with glibc (the two architectures scripts/build-static.sh and scripts/release.sh build):
+// with musl (the static binary scripts/build-static.sh and scripts/release.sh build) and
+// with glibc (cargo's host build, which the tests run):
 // - the kernel's `struct sigaction` as `signal::KernelSigaction` lays it out (asm-generic
 //   with `sa_restorer`; mips, alpha, sparc and the 32-bit ones differ);
-// - `sigset_t` an array of 64-bit words, signals 1 to 64 in the first (`posix_spawn`);
+// - `sigset_t` an array of 64-bit words, signals 1 to 64 in the first (`signal`);
 // - `struct signalfd_siginfo` 128 bytes, read whole from a signalfd (`signal`);
-// - glibc: its posix_spawn resets signals 32 and 33 only when their bits are set in the
-//   default set, which its sigfillset leaves out (`posix_spawn`); `environ`; ttyname_r.
+// - the libc's reserved signals (glibc 32 and 33, musl 32 to 34): its sigaddset and
+//   sigfillset leave them out, its posix_spawn resets them only when their bits are set
+//   in the default set, and musl's pthread_sigmask hides them from the old mask it
+//   returns (`signal`, `posix_spawn`); `environ`; ttyname_r; glibc's mallopt (`process`);
+// - main's argc and argv, which tend reads itself (`exec::args`).
 #[cfg(not(all(
     target_os = "linux",
-    target_env = "gnu",
+    any(target_env = "musl", target_env = "gnu"),
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
 compile_error!(
-    "tend is checked on x86_64 and aarch64 Linux with glibc only. For another target, check \
-     against its kernel uapi and libc, then add it here: the kernel's struct sigaction \
-     (src/sys/signal.rs, KernelSigaction), sigset_t as 64-bit words with signals 1-64 in the \
-     first (src/sys/posix_spawn.rs), struct signalfd_siginfo (src/sys/signal.rs), and what \
-     the libc's posix_spawn does with the signals it reserves (src/sys/posix_spawn.rs)."
+    "tend is checked on x86_64 and aarch64 Linux with musl and glibc only. For another \
+     target, check against its kernel uapi and libc, then add it here: the kernel's struct \
+     sigaction (src/sys/signal.rs, KernelSigaction), sigset_t as 64-bit words with signals \
+     1-64 in the first (src/sys/signal.rs), struct signalfd_siginfo (src/sys/signal.rs), \
+     and what the libc does with the signals it reserves (src/sys/signal.rs, \
+     src/sys/posix_spawn.rs)."
 );

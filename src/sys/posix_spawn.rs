@@ -1,19 +1,23 @@
 //! The fast way to start a child that needs nothing between fork and exec: posix_spawnp,
-//! which glibc implements with a vfork (tend's memory is neither copied nor faulted in).
+//! which musl and glibc implement with a vfork (tend's memory is neither copied nor
+//! faulted in).
 //!
 //! std's `Command` would use posix_spawn too, but it lets the child inherit the signal
 //! mask, and tend runs with every handled signal blocked. Here the child gets its own
 //! process group, an empty mask and every disposition at default: SIGPIPE, which tend
-//! ignores, any signal tend inherited ignored, and glibc's own 32 and 33. Naming them all
-//! also spares the vfork child, which tend waits for, glibc's query of each signal's
-//! disposition before setting it: half of the 128 system calls it makes between vfork
-//! and exec.
+//! ignores, any signal tend inherited ignored, and the ones libc keeps for its threads
+//! (32 to 34 for musl, 32 and 33 for glibc). Both libcs test the default set bit by bit,
+//! but their `sigfillset` leaves those out, and what is left out stays as inherited
+//! (musl) or is set to ignored (glibc): so the set is every signal, bits set directly.
+//! Naming them all also spares the vfork child, which tend waits for, the query of each
+//! signal's disposition before setting it.
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::exec::{environ_ptr, CStrings};
+use super::signal;
 
 /// What the child gets on fds 0, 1 and 2 instead of tend's own: stdin from /dev/null
 /// (helpers), and a descriptor duplicated onto 1 and one onto 2 (a helper's stdout onto
@@ -36,6 +40,12 @@ pub fn spawn(argv: &CStrings, stdio: Stdio<'_>, dir: Option<&CStr>) -> io::Resul
     let attrs = Attrs::new()?;
     let actions = FileActions::new(stdio, dir)?;
     let mut pid: libc::pid_t = 0;
+    // musl's posix_spawn blocks every signal for the vfork and then restores the mask it
+    // saved through its pthread_sigmask, which leaves out the signals musl reserves: 34,
+    // which tend reads from its signalfd, would come back unblocked, and a 34 would then
+    // kill tend. So the mask is read before and put back after, as the kernel holds it.
+    // (A 34 that comes in between, a few instructions, is still delivered at default.)
+    let mask = signal::thread_mask_now()?;
     // SAFETY: every pointer is valid for the call: the C strings outlive it, argv ends
     // with a null, environ is libc's own (see `exec::environment`); attrs and actions
     // were initialised by their constructors.
@@ -49,6 +59,8 @@ pub fn spawn(argv: &CStrings, stdio: Stdio<'_>, dir: Option<&CStr>) -> io::Resul
             environ_ptr(),
         )
     };
+    // With SETMASK and a set the kernel gave, it cannot fail.
+    let _ = signal::put_back_thread_mask(&mask);
     match rc {
         0 => Ok(pid),
         errno => Err(io::Error::from_raw_os_error(errno)),
@@ -61,8 +73,7 @@ struct Attrs(libc::posix_spawnattr_t);
 impl Attrs {
     fn new() -> io::Result<Self> {
         // SAFETY: initialised by posix_spawnattr_init before any other use (and destroyed
-        // by Drop only after that succeeded); sets made with sigemptyset/sigfillset on
-        // zeroed storage.
+        // by Drop only after that succeeded); the sets are initialised.
         unsafe {
             let mut raw: libc::posix_spawnattr_t = std::mem::zeroed();
             check(libc::posix_spawnattr_init(&mut raw))?;
@@ -70,9 +81,10 @@ impl Attrs {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             check(libc::posix_spawnattr_setsigmask(&mut attrs.0, &set))?;
-            libc::sigfillset(&mut set);
-            add_reserved_signals(&mut set);
-            check(libc::posix_spawnattr_setsigdefault(&mut attrs.0, &set))?;
+            check(libc::posix_spawnattr_setsigdefault(
+                &mut attrs.0,
+                &signal::every_signal(),
+            ))?;
             check(libc::posix_spawnattr_setpgroup(&mut attrs.0, 0))?;
             let flags = libc::POSIX_SPAWN_SETPGROUP
                 | libc::POSIX_SPAWN_SETSIGMASK
@@ -84,24 +96,6 @@ impl Attrs {
             Ok(attrs)
         }
     }
-}
-
-/// Adds 32 and 33 to `set`. glibc reserves them for its threads, so `sigfillset` and
-/// `sigaddset` leave them out, and its posix_spawn sets every signal it is not asked to
-/// default, and that is blocked in the vfork child (all are), to ignored: a child would
-/// exec with both ignored, and keep them so. posix_spawn's own test of the default set
-/// is a plain bit test, so the bits are set directly (signal n is bit n - 1).
-fn add_reserved_signals(set: &mut libc::sigset_t) {
-    // The first word holds signals 1 to 64 only where a long has 64 bits.
-    const _: () = assert!(
-        std::mem::size_of::<libc::c_ulong>() == 8
-            && std::mem::size_of::<libc::sigset_t>() >= 8
-            && std::mem::align_of::<libc::sigset_t>() >= 8
-    );
-    // SAFETY: sigset_t is an array of unsigned longs on Linux (checked above to be 64-bit
-    // and aligned for u64); the first holds signals 1 to 64.
-    let first = unsafe { &mut *(set as *mut libc::sigset_t).cast::<u64>() };
-    *first |= (1 << 31) | (1 << 32);
 }
 
 impl Drop for Attrs {

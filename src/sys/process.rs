@@ -64,9 +64,12 @@ pub fn cpus_allowed() -> Option<usize> {
 /// reserves 64 MiB and keeps some 17 kB resident, and a thread gets one as soon as it
 /// frees anything (std's thread start does). tend's threads are few and allocate little
 /// (output copiers, name lookups), so sharing one lock costs nothing. Returns false
-/// when glibc refused.
+/// when glibc refused. musl's allocator has no arenas per thread: nothing to do there.
 pub fn one_malloc_arena() -> bool {
+    #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only changes a setting of the allocator; a new value applies to the
     // arenas it makes from then on.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 }
+    return unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 };
+    #[cfg(not(target_env = "gnu"))]
+    true
 }

@@ -25,29 +25,84 @@ const _: () = assert!(std::mem::size_of::<libc::signalfd_siginfo>() == 128);
 // SAFETY: signalfd_siginfo is plain integers; all zeroes is a valid value.
 pub const NO_SIGINFO: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
 
-/// A signal set holding `signals`.
+/// A signal set holding `signals` (1 to 64). Its bits are set directly: glibc's
+/// `sigaddset` refuses 32 and 33 and musl's 32 to 34, and a set tend hands the kernel
+/// must hold what tend asked for, whatever libc it is linked with.
 fn set_of(signals: &[i32]) -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it before any use, and
-    // sigaddset only sets bits in it (refusing numbers out of range).
+    let mut bits = 0u64;
+    for &sig in signals {
+        if (1..=64).contains(&sig) {
+            bits |= 1 << (sig - 1);
+        }
+    }
+    from_bits(bits)
+}
+
+/// A `sigset_t` whose first word is `bits` (signal n is bit n - 1), the rest empty.
+fn from_bits(bits: u64) -> libc::sigset_t {
+    // A long is 64 bits and the set starts with one (see the guard in `sys`).
+    const _: () = assert!(
+        std::mem::size_of::<libc::c_ulong>() == 8
+            && std::mem::size_of::<libc::sigset_t>() >= 8
+            && std::mem::align_of::<libc::sigset_t>() >= 8
+    );
+    // SAFETY: sigset_t is plain data (all zeroes is the empty set), an array of unsigned
+    // longs on Linux, checked above to start with an aligned 64-bit word.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &sig in signals {
-            libc::sigaddset(&mut set, sig);
-        }
+        *(&mut set as *mut libc::sigset_t).cast::<u64>() = bits;
         set
     }
+}
+
+/// The calling thread's signal mask, as the kernel holds it.
+pub fn thread_mask_now() -> io::Result<libc::sigset_t> {
+    let mut now = set_of(&[]);
+    thread_mask(libc::SIG_BLOCK, &set_of(&[]), Some(&mut now))?;
+    Ok(now)
+}
+
+/// Makes `mask` (from `thread_mask_now`) the calling thread's mask again.
+pub fn put_back_thread_mask(mask: &libc::sigset_t) -> io::Result<()> {
+    thread_mask(libc::SIG_SETMASK, mask, None)
+}
+
+/// Every signal, 1 to 64, reserved ones included: the set of signals posix_spawn resets
+/// to default (see `posix_spawn`).
+pub fn every_signal() -> libc::sigset_t {
+    from_bits(u64::MAX)
+}
+
+/// rt_sigprocmask(2) on the calling thread, as the kernel does it. Not libc's: glibc's
+/// drops 32 and 33 from what it blocks, and musl's hides 32 to 34 from the old mask it
+/// returns, so that restoring it would unblock 34, which tend reads from its signalfd.
+fn thread_mask(
+    how: libc::c_int,
+    set: &libc::sigset_t,
+    old: Option<&mut libc::sigset_t>,
+) -> io::Result<()> {
+    let old = old.map_or(std::ptr::null_mut(), |old| old as *mut libc::sigset_t);
+    // SAFETY: `set` is valid for reads and `old` null or valid for writes of the 8 bytes
+    // the kernel's mask takes (a sigset_t is at least that); both outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            set as *const libc::sigset_t,
+            old,
+            8usize,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Makes `signals` the exact signal mask of the calling thread (of tend, on its only
 /// thread): SETMASK, so that nothing inherited stays blocked.
 pub fn set_mask(signals: &[i32]) -> io::Result<()> {
-    let set = set_of(signals);
-    // SAFETY: a valid, initialised set; no old mask is asked for.
-    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    thread_mask(libc::SIG_SETMASK, &set_of(signals), None)
 }
 
 /// Runs `start` with every signal blocked on the calling thread, then restores the
@@ -56,39 +111,26 @@ pub fn set_mask(signals: &[i32]) -> io::Result<()> {
 /// signal at its default action, is ever delivered to it, not even before its first
 /// instruction. Signals that come meanwhile stay pending for the caller.
 pub fn with_all_blocked<T>(start: impl FnOnce() -> T) -> io::Result<T> {
-    let all = full_set();
     let mut old = set_of(&[]);
-    // SAFETY: valid, initialised sets, which outlive the call.
-    match unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) } {
-        0 => {}
-        errno => return Err(io::Error::from_raw_os_error(errno)),
-    }
+    thread_mask(libc::SIG_SETMASK, &full_set(), Some(&mut old))?;
     let started = start();
-    // SAFETY: restores the mask read above; with SIG_SETMASK and a valid set it cannot fail.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    // Restores the mask read above: with SIG_SETMASK and a valid set it cannot fail.
+    let _ = thread_mask(libc::SIG_SETMASK, &old, None);
     Ok(started)
 }
 
-/// Every signal (glibc leaves out the two it reserves, 32 and 33; the kernel ignores
-/// KILL and STOP in a mask).
+/// Every signal but 32 and 33, which glibc and musl keep for their threads (as their own
+/// full sets do; the kernel ignores KILL and STOP in a mask). 34 is in it: with musl,
+/// where its sigfillset leaves 34 out too, a thread that left it unblocked would take a
+/// 34 meant for tend's signalfd, and die of it.
 fn full_set() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigfillset initialises it before any use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        set
-    }
+    from_bits(!((1 << 31) | (1 << 32)))
 }
 
 /// Blocks `signals` on the calling thread only (tests that must not disturb the others).
 #[cfg(test)]
 pub fn block_on_this_thread(signals: &[i32]) -> io::Result<()> {
-    let set = set_of(signals);
-    // SAFETY: a valid, initialised set; no old mask is asked for.
-    match unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } {
-        0 => Ok(()),
-        errno => Err(io::Error::from_raw_os_error(errno)),
-    }
+    thread_mask(libc::SIG_BLOCK, &set_of(signals), None)
 }
 
 /// Makes the process ignore `sig`. Async-signal-safe.
@@ -130,9 +172,7 @@ pub fn reset_all() {
             set_default(sig);
         }
     }
-    let empty = set_of(&[]);
-    // SAFETY: a valid, initialised set; no old mask is asked for.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) };
+    let _ = thread_mask(libc::SIG_SETMASK, &set_of(&[]), None);
 }
 
 /// A non-blocking, close-on-exec signalfd that reads `signals` (which must be blocked).
