@@ -271,7 +271,7 @@ case_1() {
     eq "child killed by signal 40 -> 128+40, no hang" "$rc" 168
     check "child_exited names RTMIN+6" has_ev "$c" child_exited '.signal == "RTMIN+6"'
 
-    # the child's signal dispositions: none ignored, glibc's 32 and 33 included (grep as
+    # the child's signal dispositions: none ignored, the libc's own 32 to 34 included (grep as
     # the child itself: busybox sh ignores QUIT, and runs grep in its own process)
     c=$(cname c1-sigign)
     run_fg c1-sigign "$TEST_IMAGE" grep -E '^Sig(Ign|Blk)' /proc/self/status; rc=$?
@@ -646,7 +646,7 @@ case_7() {
     [ $CASE_FAILED -eq 0 ] || dump "$c"
 
     # TEND_USER=app: tend stays root, the child drops to 1000:1000, resolved from
-    # /etc/passwd without NSS (a static glibc binary in a scratch image has none)
+    # /etc/passwd without NSS (a static binary in a scratch image has none)
     c=$(cname c7-tenduser)
     run_fg c7-tenduser -e TEND_USER=app "$TEST_IMAGE" sh -c 'echo "ids $(id -u):$(id -g) home=$HOME"; exit 6'; rc=$?
     eq "TEND_USER=app: exit code" "$rc" 6

@@ -200,6 +200,7 @@ qemu_skips=(
     "leftover_processes_get_term_then_kill_and_tend_exits_as_soon_as_they_are_gone: needs PR_SET_CHILD_SUBREAPER"
     "the_sweep_counts_the_leftovers_and_logs_them_reaped: needs PR_SET_CHILD_SUBREAPER"
     "death_by_a_real_time_signal_is_seen_for_the_child_and_for_orphans: qemu-user keeps real-time signals for itself; orphans need the subreaper"
+    "forwards_real_time_signals_to_the_child: qemu-user keeps real-time signals for itself"
     # musl's posix_spawn uses clone(CLONE_VM|CLONE_VFORK) and hands the exec error back
     # before the clone returns; qemu-user runs that clone as a fork, so a failed exec may
     # reach tend as the child's exit 127 (code right, no spawn_failed event).

@@ -1,5 +1,6 @@
-//! `TEND_USER` resolution from /etc/passwd and /etc/group, read directly: a static glibc
-//! binary cannot use NSS (`getpwnam` needs shared modules absent from scratch images).
+//! `TEND_USER` resolution from /etc/passwd and /etc/group, read directly: the same in
+//! every image (a static binary has no NSS modules to load, and a scratch image none to
+//! offer; `getpwnam` would differ between musl, glibc and the image).
 //! Parsing is pure; `resolve` is the one function that reads the files.
 
 use std::ffi::OsString;

@@ -14,8 +14,9 @@
 //! to its signalfd), on a small stack, and allocate nothing while they copy: the line
 //! buffer is made before they start. In RSS a prefixed service costs some 27 kB (release
 //! build; `tests::rss_per_prefixed_service`): per stream, 8 kB of stack and a page of
-//! line buffer, plus the thread's bookkeeping; with glibc's one arena (see
-//! `one_malloc_arena_once`), or each thread would take an arena of some 17 kB more.
+//! line buffer, plus the thread's bookkeeping (musl's allocator shares one heap; a glibc build is kept
+//! on glibc's one arena, see `one_malloc_arena_once`, or each thread would take an arena
+//! of some 17 kB more).
 //!
 //! A thread ends when every writer of its pipe has closed it: the service and all its
 //! descendants, and tend's own copies (the spec it was started with). Nothing waits for
@@ -45,7 +46,7 @@ use crate::sys;
 use lines::Lines;
 
 /// A copier thread's stack: a few frames and the read buffer. Only the pages it touches
-/// count in tend's RSS: two, the top one holding the thread's own data (glibc's).
+/// count in tend's RSS: two, the top one holding the thread's own data (the libc's).
 const STACK: usize = 64 * 1024;
 
 /// How much one read takes from the service's pipe. Small enough to sit on the stack page
