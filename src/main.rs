@@ -1,12 +1,10 @@
 //! tend: a small, capable init for containers. `main` only picks the subcommand and maps
 //! its outcome to an exit code; each stage lives in its own module.
 //!
-//! The entry point is libc's `main`, not std's runtime start-up (`no_main`): that one
-//! reads /proc/self/maps for the stack guard and sets up an alternate signal stack, for a
-//! "stack overflow" message a PID 1 can do without; kept because the start-up target
-//! needs it (figures in docs/benchmark.md). What tend needs of std's start-up is done in
-//! `main`: SIGPIPE ignored, the arguments read from argv, stdout flushed.
-#![cfg_attr(not(test), no_main)]
+//! std's runtime starts tend as any program (SIGPIPE ignored, fds 0-2 opened on /dev/null
+//! when closed, a guard for stack overflows). Until tend was linked with musl it was
+//! skipped (`no_main`) to hold the start-up target; with musl the target holds with it
+//! (figures in docs/benchmark.md).
 
 mod check_config;
 mod cli;
@@ -45,16 +43,13 @@ use config::Config;
 use events::Event;
 use exit_code::ExitCode;
 
-#[cfg(not(test))]
-#[no_mangle]
-extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
-    // A write to a stderr nobody reads any more must fail with EPIPE, not kill tend.
-    // Children get it back at default (see `process`).
-    sys::signal::ignore(libc::SIGPIPE);
-    // SAFETY: libc passes main argc valid C strings in argv.
-    let code = tend(unsafe { sys::exec::args(argc, argv) });
+fn main() {
+    // std's start has set SIGPIPE to ignored: a write to a stderr nobody reads any more
+    // fails with EPIPE instead of killing tend. Children get it back at default (see
+    // `process`).
+    let code = tend(std::env::args_os().skip(1).collect());
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    code
+    std::process::exit(code);
 }
 
 #[cfg_attr(test, allow(dead_code))]

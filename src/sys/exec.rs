@@ -1,9 +1,8 @@
 //! tend's environment as libc holds it, and execve over a list of candidate paths, built
 //! before a fork so that the exec itself needs no allocation and no lock.
 
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 
 extern "C" {
     /// libc's environment: a null-terminated array of C strings.
@@ -30,23 +29,6 @@ pub fn environment(mut each: impl FnMut(&CStr)) {
 pub(super) fn environ_ptr() -> *const *mut libc::c_char {
     // SAFETY: reads the pointer libc keeps; see `environment`.
     unsafe { environ }
-}
-
-/// tend's arguments after its own name, from the `argc` and `argv` that libc passed to
-/// `main`. std's `args_os` is filled by its runtime start-up, which tend skips (see
-/// `main`), or by glibc alone; musl hands argv to `main` only.
-///
-/// # Safety
-/// `argv` must hold `argc` valid C strings, as libc passes them to `main`.
-#[cfg_attr(test, allow(dead_code))]
-pub unsafe fn args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
-    (1..usize::try_from(argc).unwrap_or(0))
-        .map(|i| {
-            // SAFETY: i < argc, and the caller vouches for the first argc entries.
-            let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
-            std::ffi::OsStr::from_bytes(arg.to_bytes()).to_os_string()
-        })
-        .collect()
 }
 
 /// C strings with the null-terminated pointer array that exec takes (argv, envp).

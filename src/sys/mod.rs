@@ -31,8 +31,7 @@ pub mod signal;
 // - the libc's reserved signals (glibc 32 and 33, musl 32 to 34): its sigaddset and
 //   sigfillset leave them out, its posix_spawn resets them only when their bits are set
 //   in the default set, and musl's pthread_sigmask hides them from the old mask it
-//   returns (`signal`, `posix_spawn`); `environ`; ttyname_r; glibc's mallopt (`process`);
-// - main's argc and argv, which tend reads itself (`exec::args`).
+//   returns (`signal`, `posix_spawn`); `environ`; ttyname_r; glibc's mallopt (`process`).
 #[cfg(not(all(
     target_os = "linux",
     any(target_env = "musl", target_env = "gnu"),
