@@ -103,30 +103,11 @@ fn tend(mut args: Vec<OsString>) -> libc::c_int {
     u8::try_from(code).map_or(1, libc::c_int::from)
 }
 
-/// tend's own variables (`TEND_*`), the only ones the configuration reads. Read from
-/// libc's environment directly (`sys::exec::environment`): `std::env::vars_os` copies
-/// every variable into two owned strings first (kept for the start-up target:
-/// docs/benchmark.md).
+/// tend's own variables (`TEND_*`), the only ones the configuration reads.
 fn environment() -> Vec<(OsString, OsString)> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut vars = Vec::new();
-    sys::exec::environment(|text| {
-        let text = text.to_bytes();
-        if let Some((name, value)) = text.strip_prefix(b"TEND_").and(split_variable(text)) {
-            vars.push((
-                std::ffi::OsStr::from_bytes(name).to_owned(),
-                std::ffi::OsStr::from_bytes(value).to_owned(),
-            ));
-        }
-    });
-    vars
-}
-
-/// `NAME=value` into its two sides (as std does: the name cannot be empty, so a value
-/// may start with `=`); None without `=`.
-fn split_variable(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = text.iter().skip(1).position(|&b| b == b'=')? + 1;
-    Some((&text[..at], &text[at + 1..]))
+    std::env::vars_os()
+        .filter(|(name, _)| name.as_encoded_bytes().starts_with(b"TEND_"))
+        .collect()
 }
 
 /// Reads the configuration, reporting every problem as a `config_invalid` event.
@@ -354,18 +335,4 @@ fn runtime() -> Result<tokio::runtime::Runtime, i32> {
             emit!(error, Event::InternalError, error = %error, "cannot start the runtime: {error}");
             ExitCode::Software as i32
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_variable;
-
-    #[test]
-    fn variables_split_at_the_first_equals_sign_after_the_name() {
-        assert_eq!(split_variable(b"A=b"), Some((&b"A"[..], &b"b"[..])));
-        assert_eq!(split_variable(b"A=b=c"), Some((&b"A"[..], &b"b=c"[..])));
-        assert_eq!(split_variable(b"A="), Some((&b"A"[..], &b""[..])));
-        assert_eq!(split_variable(b"=A=b"), Some((&b"=A"[..], &b"b"[..])));
-        assert_eq!(split_variable(b"A"), None);
-    }
 }

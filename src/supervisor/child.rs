@@ -46,8 +46,8 @@ impl State {
 
     /// Starts the child (the first or a new one); `Spawned` or `SpawnFailed` follows.
     pub(super) fn spawn(&mut self, out: &mut Vec<Action>) {
-        // In memory only: the file is written once the child runs (each write is a
-        // rename; deferring it holds the start-up target, docs/benchmark.md).
+        // In memory only: the file is written once the child runs. `starting` lasts
+        // until the spawn returns, too short to be worth a file write (a rename) of its own.
         self.note_state(Shown::Starting, out);
         self.phase = Phase::Up;
         out.push(Action::Spawn);
