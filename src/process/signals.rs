@@ -23,10 +23,9 @@ use crate::events::Event;
 use crate::signals::{is_fault_signal, signal_name};
 use crate::sys;
 
-/// The signals tend catches. Left out: 32 and 33, which glibc keeps for its threads (its
-/// sigprocmask will not block them) and musl too, with 34 (tend catches 34, as it did
-/// when linked with glibc: tend never calls what musl signals its threads with 34, the
-/// set*id functions, outside a forked child), those that cannot be caught (KILL,
+/// The signals tend catches. Left out: the libcs' own 32 and 33 (`LIBC_RESERVED`; musl's
+/// 34 is caught: musl signals its threads with it only for set*id calls, which tend makes
+/// in a forked child alone), those that cannot be caught (KILL,
 /// STOP), and with a terminal TTIN/TTOU, which tend ignores so that it can never be
 /// stopped by its own terminal.
 ///
@@ -39,7 +38,7 @@ use crate::sys;
 /// async-signal-safe; the signalfd needs none.
 pub fn handled_signals(has_tty: bool) -> Vec<i32> {
     (1..=64)
-        .filter(|&sig| sig != 32 && sig != 33)
+        .filter(|sig| !sys::signal::LIBC_RESERVED.contains(sig))
         .filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP)
         .filter(|&sig| !(has_tty && (sig == libc::SIGTTIN || sig == libc::SIGTTOU)))
         .collect()

@@ -43,24 +43,23 @@ pub fn spawn(argv: &CStrings, stdio: Stdio<'_>, dir: Option<&CStr>) -> io::Resul
     // musl's posix_spawn blocks every signal for the vfork and then restores the mask it
     // saved through its pthread_sigmask, which leaves out the signals musl reserves: 34,
     // which tend reads from its signalfd, would come back unblocked, and a 34 would then
-    // kill tend. So the mask is read before and put back after, as the kernel holds it.
-    // (A 34 that comes in between, a few instructions, is still delivered at default.)
-    let mask = signal::thread_mask_now()?;
-    // SAFETY: every pointer is valid for the call: the C strings outlive it, argv ends
-    // with a null, environ is libc's own (see `exec::environment`); attrs and actions
-    // were initialised by their constructors.
-    let rc = unsafe {
-        libc::posix_spawnp(
-            &mut pid,
-            program.as_ptr(),
-            &actions.0,
-            &attrs.0,
-            argv.as_ptr().cast(),
-            environ_ptr(),
-        )
-    };
-    // With SETMASK and a set the kernel gave, it cannot fail.
-    let _ = signal::put_back_thread_mask(&mask);
+    // kill tend. So the mask is kept as the kernel holds it. (A 34 that comes in between,
+    // a few instructions, is still delivered at default.)
+    let rc = signal::keeping_thread_mask(|| {
+        // SAFETY: every pointer is valid for the call: the C strings outlive it, argv
+        // ends with a null, environ is libc's own (see `exec::environment`); attrs and
+        // actions were initialised by their constructors.
+        unsafe {
+            libc::posix_spawnp(
+                &mut pid,
+                program.as_ptr(),
+                &actions.0,
+                &attrs.0,
+                argv.as_ptr().cast(),
+                environ_ptr(),
+            )
+        }
+    })?;
     match rc {
         0 => Ok(pid),
         errno => Err(io::Error::from_raw_os_error(errno)),

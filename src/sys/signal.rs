@@ -55,16 +55,20 @@ fn from_bits(bits: u64) -> libc::sigset_t {
     }
 }
 
-/// The calling thread's signal mask, as the kernel holds it.
-pub fn thread_mask_now() -> io::Result<libc::sigset_t> {
-    let mut now = set_of(&[]);
-    thread_mask(libc::SIG_BLOCK, &set_of(&[]), Some(&mut now))?;
-    Ok(now)
-}
+/// The signals glibc and musl keep for their threads, which tend never catches: their
+/// wrappers will not block them (glibc) or hide them from an old mask (musl), and a
+/// thread of theirs may need them. musl keeps 34 too, which tend catches (see `posix_spawn`).
+pub const LIBC_RESERVED: [i32; 2] = [32, 33];
 
-/// Makes `mask` (from `thread_mask_now`) the calling thread's mask again.
-pub fn put_back_thread_mask(mask: &libc::sigset_t) -> io::Result<()> {
-    thread_mask(libc::SIG_SETMASK, mask, None)
+/// Runs `call` and then gives the calling thread back the mask it had before, as the
+/// kernel held it: for libc calls that restore a mask of their own making.
+pub fn keeping_thread_mask<T>(call: impl FnOnce() -> T) -> io::Result<T> {
+    let mut before = set_of(&[]);
+    thread_mask(libc::SIG_BLOCK, &set_of(&[]), Some(&mut before))?;
+    let result = call();
+    // With SIG_SETMASK and a set the kernel gave, it cannot fail.
+    let _ = thread_mask(libc::SIG_SETMASK, &before, None);
+    Ok(result)
 }
 
 /// Every signal, 1 to 64, reserved ones included: the set of signals posix_spawn resets
@@ -119,12 +123,14 @@ pub fn with_all_blocked<T>(start: impl FnOnce() -> T) -> io::Result<T> {
     Ok(started)
 }
 
-/// Every signal but 32 and 33, which glibc and musl keep for their threads (as their own
-/// full sets do; the kernel ignores KILL and STOP in a mask). 34 is in it: with musl,
-/// where its sigfillset leaves 34 out too, a thread that left it unblocked would take a
-/// 34 meant for tend's signalfd, and die of it.
+/// Every signal but `LIBC_RESERVED` (as the libcs' own full sets; the kernel ignores KILL
+/// and STOP in a mask). 34 is in it: with musl, whose sigfillset leaves 34 out too, a
+/// thread that left it unblocked would take a 34 meant for tend's signalfd, and die of it.
 fn full_set() -> libc::sigset_t {
-    from_bits(!((1 << 31) | (1 << 32)))
+    let all: Vec<i32> = (1..=64)
+        .filter(|sig| !LIBC_RESERVED.contains(sig))
+        .collect();
+    set_of(&all)
 }
 
 /// Blocks `signals` on the calling thread only (tests that must not disturb the others).

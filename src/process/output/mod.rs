@@ -14,9 +14,9 @@
 //! to its signalfd), on a small stack, and allocate nothing while they copy: the line
 //! buffer is made before they start. In RSS a prefixed service costs some 27 kB (release
 //! build; `tests::rss_per_prefixed_service`): per stream, 8 kB of stack and a page of
-//! line buffer, plus the thread's bookkeeping (musl's allocator shares one heap; a glibc build is kept
-//! on glibc's one arena, see `one_malloc_arena_once`, or each thread would take an arena
-//! of some 17 kB more).
+//! line buffer, plus the thread's bookkeeping. musl's allocator shares one heap; a glibc
+//! build is kept on glibc's one arena (see `one_malloc_arena_once`), or each thread would
+//! take an arena of some 17 kB more.
 //!
 //! A thread ends when every writer of its pipe has closed it: the service and all its
 //! descendants, and tend's own copies (the spec it was started with). Nothing waits for
